@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from wmi.errors import WmiError
+from wmi.io import atomic_path, pair_by_stem, read_image, read_mask, write_image, write_mask
+
+
+def test_mask_polarity_round_trip(tmp_path: Path) -> None:
+    hole = np.zeros((5, 7), bool)
+    hole[1:3, 2:6] = True
+    write_mask(tmp_path / "m.png", hole)
+    raw = np.asarray(Image.open(tmp_path / "m.png"))
+    assert raw.dtype == np.uint8 and raw.ndim == 2
+    assert set(np.unique(raw)) == {0, 255}
+    assert (raw == 255).sum() == hole.sum()
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.png"), hole)
+
+
+def test_mask_threshold_is_127(tmp_path: Path) -> None:
+    Image.fromarray(np.array([[127, 128]], np.uint8)).save(tmp_path / "m.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.png"), [[False, True]])
+
+
+def test_read_image_16bit_keeps_precision(tmp_path: Path) -> None:
+    import cv2
+
+    arr = np.array([[[0, 257, 65535], [1000, 2000, 3000]]], np.uint16)  # RGB
+    cv2.imwrite(str(tmp_path / "deep.png"), arr[..., ::-1])
+    out = read_image(tmp_path / "deep.png")
+    np.testing.assert_allclose(out, arr / 65535.0, atol=1e-7)
+
+
+def test_read_image_rgba_and_gray(tmp_path: Path) -> None:
+    Image.new("RGBA", (4, 3), (10, 20, 30, 0)).save(tmp_path / "a.png")
+    Image.new("L", (4, 3), 51).save(tmp_path / "g.png")
+    assert read_image(tmp_path / "a.png").shape == (3, 4, 3)
+    np.testing.assert_allclose(read_image(tmp_path / "g.png"), 0.2, atol=1e-6)
+
+
+def test_corrupt_and_missing_files_name_the_file(tmp_path: Path) -> None:
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(WmiError, match="bad.png"):
+        read_image(tmp_path / "bad.png")
+    with pytest.raises(WmiError, match="nope.png"):
+        read_mask(tmp_path / "nope.png")
+
+
+def test_atomic_path_leaves_nothing_on_failure(tmp_path: Path) -> None:
+    target = tmp_path / "out.png"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_bytes(b"half")
+        raise RuntimeError("crash")
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_write_image_atomic(tmp_path: Path) -> None:
+    img = np.random.default_rng(0).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    write_image(tmp_path / "x.png", img)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "x.png")), img)
+
+
+def test_pair_by_stem_iopaint_and_lama_names() -> None:
+    images = [Path("a.jpg"), Path("b.png"), Path("c.png")]
+    masks = [Path("a.png"), Path("b_mask001.png"), Path("b_mask000.png"), Path("z.png")]
+    pairing = pair_by_stem(images, masks)
+    assert pairing.pairs == [(Path("a.jpg"), Path("a.png")), (Path("b.png"), Path("b_mask000.png"))]
+    assert pairing.unmatched_images == [Path("c.png")]
+    assert pairing.unmatched_masks == [Path("b_mask001.png"), Path("z.png")]

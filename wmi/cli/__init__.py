@@ -1,0 +1,85 @@
+"""The ``wmi`` command line: one typer app, one module per command group."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+
+from wmi import __version__
+from wmi.errors import WmiError
+
+# Errors go to stderr so that ``--json`` output on stdout stays parseable.
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _report_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a user mistake into one red line and exit code 2, never a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except WmiError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", markup=True)
+            raise typer.Exit(2) from None
+        except OSError as exc:  # disk full, permission denied: the user's environment
+            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+            err_console.print(f"[bold red]error:[/] {where}{exc.strerror or exc}")
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+class App(typer.Typer):
+    """A typer app whose commands report :class:`~wmi.errors.WmiError` as one line."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("no_args_is_help", True)
+        kwargs.setdefault("pretty_exceptions_show_locals", False)
+        kwargs.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})
+        super().__init__(**kwargs)
+
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+        register = super().command(*args, **kwargs)
+
+        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+            register(_report_errors(func))
+            return func
+
+        return decorator
+
+
+app = App(
+    name="wmi",
+    help="Image inpainting with weighted mask convolution: masks, data, training, "
+    "inpainting and Table I evaluation.",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"wmi {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Image inpainting with weighted mask convolution (Kang et al.)."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="wmi")
+    sys.exit(0)

@@ -1,0 +1,216 @@
+"""Image and mask files: the one place where the on-disk conventions are applied.
+
+On disk a mask is a lossless single-channel PNG where white (> 127) is the hole; in memory
+the library works with boolean ``hole`` arrays (True = hole) or float validity masks
+(1 = known). Every writer goes through :func:`atomic_path`, so an interrupted run never
+leaves a file that looks complete but is not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from wmi.errors import WmiError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+#: Mask file names tried for an image ``stem``: IOPaint's (same stem) and LaMa's.
+DEFAULT_MASK_PATTERNS = ("{stem}.png", "{stem}_mask*.png")
+MASK_THRESHOLD = 127
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
+
+    The temporary name starts with a dot and keeps the suffix, so tools that pick the format
+    from the extension still work and folder listings do not show half-written files.
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def list_images(folder: str | os.PathLike[str], recursive: bool = False) -> list[Path]:
+    """Image files in ``folder`` (by extension, case-insensitive), sorted, hidden files skipped."""
+    folder = Path(folder)
+    pattern = "**/*" if recursive else "*"
+    return sorted(
+        p
+        for p in folder.glob(pattern)
+        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and not p.name.startswith(".")
+    )
+
+
+def _open(path: Path) -> Image.Image:
+    if not path.is_file():
+        raise WmiError(f"{path}: no such file")
+    try:
+        img = Image.open(path)
+        img.load()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise WmiError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+    return img
+
+
+def open_rgb(path: str | os.PathLike[str]) -> Image.Image:
+    """Open an image as 8-bit RGB with its EXIF orientation applied.
+
+    Grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit images are converted.
+    """
+    path = Path(path)
+    img = _open(path)
+    # A broken EXIF block should not make the pixels unreadable.
+    with contextlib.suppress(Exception):
+        img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        arr = np.clip(arr / (65535.0 if arr.max() > 255 else 255.0) * 255.0 + 0.5, 0, 255)
+        img = Image.fromarray(arr.astype(np.uint8), mode="L")
+    return img.convert("RGB")
+
+
+def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read an image as float32 ``(H, W, 3)`` in [0, 1], keeping 16-bit precision.
+
+    Raises:
+        WmiError: the file is missing or not a readable image.
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".png", ".tif", ".tiff"):
+        deep = _read_16bit(path)
+        if deep is not None:
+            return deep
+    return np.asarray(open_rgb(path), dtype=np.float32) / 255.0
+
+
+def _read_16bit(path: Path) -> np.ndarray | None:
+    """16-bit RGB(A) or gray PNG/TIFF through OpenCV (Pillow truncates 16-bit RGB to 8 bits)."""
+    import cv2
+
+    if not path.is_file():
+        raise WmiError(f"{path}: no such file")
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None or arr.dtype != np.uint16:
+        return None
+    if arr.ndim == 2:
+        arr = np.repeat(arr[..., None], 3, axis=2)
+    elif arr.shape[2] == 4:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGB)
+    else:
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB)
+    return arr.astype(np.float32) / 65535.0
+
+
+def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a mask file as a boolean ``(H, W)`` array, True = hole (pixel > 127 of 255).
+
+    Colour masks are converted to luminance first; 16-bit masks are thresholded at half range.
+    """
+    path = Path(path)
+    img = _open(path)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img, dtype=np.float64)
+        return arr > (32767 if arr.max() > 255 else MASK_THRESHOLD)
+    if img.mode in ("RGBA", "LA", "P"):
+        img = img.convert("RGBA") if img.mode == "P" else img
+        img = img.convert("L")
+    return np.asarray(img.convert("L")) > MASK_THRESHOLD
+
+
+def write_mask(path: str | os.PathLike[str], hole: np.ndarray) -> None:
+    """Write a boolean hole array as an 8-bit PNG, 255 = hole, atomically."""
+    hole = np.asarray(hole)
+    if hole.ndim != 2:
+        raise ValueError(f"expected a 2-D hole array, got shape {hole.shape}")
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.where(hole, 255, 0).astype(np.uint8), mode="L").save(tmp, format="PNG")
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Float image in [0, 1] to uint8 with rounding; uint8 input is returned unchanged."""
+    if image.dtype == np.uint8:
+        return image
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def write_image(path: str | os.PathLike[str], image: np.ndarray, quality: int = 95) -> None:
+    """Write an ``(H, W, 3)`` image (uint8, or float in [0, 1]) atomically; format from suffix."""
+    path = Path(path)
+    fmt = {
+        ".jpg": "JPEG",
+        ".jpeg": "JPEG",
+        ".png": "PNG",
+        ".bmp": "BMP",
+        ".webp": "WEBP",
+        ".tif": "TIFF",
+        ".tiff": "TIFF",
+    }.get(path.suffix.lower())
+    if fmt is None:
+        raise WmiError(f"{path}: unsupported image format {path.suffix!r}")
+    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    with atomic_path(path) as tmp:
+        Image.fromarray(to_uint8(image)).save(tmp, format=fmt, **kwargs)
+
+
+@dataclass
+class Pairing:
+    """Images matched with their masks by file stem."""
+
+    pairs: list[tuple[Path, Path]] = field(default_factory=list)
+    unmatched_images: list[Path] = field(default_factory=list)
+    unmatched_masks: list[Path] = field(default_factory=list)
+
+
+def pair_by_stem(
+    images: Sequence[Path],
+    masks: Sequence[Path],
+    patterns: Sequence[str] = DEFAULT_MASK_PATTERNS,
+) -> Pairing:
+    """Match each image to a mask whose file name fits ``pattern.format(stem=image.stem)``.
+
+    Patterns are tried in order and may hold shell wildcards (LaMa's ``{stem}_mask*.png``);
+    the first pattern that matches wins, and among several matches the first in sorted order.
+    A mask is used at most once.
+    """
+    by_name = {m.name: m for m in masks}
+    names = sorted(by_name)
+    used: set[str] = set()
+    result = Pairing()
+    for image in images:
+        match = None
+        for pattern in patterns:
+            wanted = pattern.format(stem=image.stem)
+            if any(ch in wanted for ch in "*?["):
+                hits = [n for n in fnmatch.filter(names, wanted) if n not in used]
+            else:
+                hits = [wanted] if wanted in by_name and wanted not in used else []
+            if hits:
+                match = hits[0]
+                break
+        if match is None:
+            result.unmatched_images.append(image)
+        else:
+            used.add(match)
+            result.pairs.append((image, by_name[match]))
+    result.unmatched_masks = [by_name[n] for n in names if n not in used]
+    return result
