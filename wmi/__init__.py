@@ -30,10 +30,12 @@ _EXPORTS: dict[str, str] = {
     "WmiError": "wmi.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = ["__version__", "functional", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "functional":
+        return importlib.import_module("wmi.functional")
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'wmi' has no attribute {name!r}")

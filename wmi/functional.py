@@ -1,0 +1,23 @@
+"""Functional forms of the layers, for people who bring their own weights.
+
+Each returns what the corresponding module returns; see :mod:`wmi.conv` and :mod:`wmi.norm`.
+"""
+
+from wmi.conv import (
+    gated_conv2d,
+    mask_window_sum,
+    partial_conv2d,
+    partial_mask_update,
+    weighted_conv2d,
+)
+from wmi.norm import weighted_batch_norm, weighted_instance_norm
+
+__all__ = [
+    "gated_conv2d",
+    "mask_window_sum",
+    "partial_conv2d",
+    "partial_mask_update",
+    "weighted_batch_norm",
+    "weighted_conv2d",
+    "weighted_instance_norm",
+]

@@ -1,0 +1,204 @@
+"""The PConv U-Net of Liu et al. (ECCV 2018) with every convolution and normalization swappable.
+
+One class serves every comparison of the paper: ``InpaintingUNet(conv="weighted",
+norm="weighted")`` is WConv, ``conv="partial", norm="batch"`` is PConv, and "gated"/"plain"
+are the DeepFill-style and ordinary baselines built on the same architecture (REFERENCE.md §4).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from wmi.conv import CONV_LAYERS, check_masked_input, create_conv, mask_dtype
+from wmi.norm import NORM_LAYERS, create_norm
+
+#: Encoder kernel sizes of the PConv U-Net; layer 8 (512² inputs) repeats the last.
+ENCODER_KERNELS = (7, 5, 5, 3, 3, 3, 3)
+
+
+class MaskedBlock(nn.Module):
+    """conv → norm → activation, passing ``(x, mask)`` along."""
+
+    def __init__(
+        self,
+        conv_kind: str,
+        norm_kind: str,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int,
+        activation: nn.Module | None,
+        bias: bool,
+    ) -> None:
+        super().__init__()
+        extra = {"activation": "none"} if conv_kind == "gated" else {}
+        self.conv = create_conv(
+            conv_kind,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=kernel_size // 2,
+            bias=bias,
+            **extra,
+        )
+        self.norm = create_norm(norm_kind, out_channels)
+        self.act = activation if activation is not None else nn.Identity()
+
+    def forward(self, x: Tensor, mask: Tensor, premasked: bool = False) -> tuple[Tensor, Tensor]:
+        y, mask = self.conv(x, mask, premasked=premasked)
+        return self.act(self.norm(y, mask)), mask
+
+
+def _channel_sum(mask: Tensor, channels: int) -> Tensor:
+    """Sum of a (broadcast) mask over ``channels`` feature channels, ``(N, 1, H, W)``."""
+    return mask.sum(1, keepdim=True) if mask.shape[1] > 1 else mask * channels
+
+
+class InpaintingUNet(nn.Module):
+    """PConv U-Net with a choice of convolution and normalization.
+
+    Encoder: ``layers`` convolutions with stride 2, kernels 7, 5, 5, 3, 3, ..., channels
+    ``base, 2·base, 4·base, 8·base, 8·base, ...``, ReLU, no normalization in the first layer.
+    Decoder: nearest 2× upsampling of features and mask, concatenation with the encoder skip,
+    3×3 convolution, LeakyReLU 0.2; the last layer has a bias, no normalization and no
+    activation, and outputs 3 channels.
+
+    The network never sees pixel values inside the hole: its input is ``image ⊙ mask``
+    (masked kinds multiply inside each layer; "plain" and "gated" networks get the masked image
+    plus the mask as an extra input channel, as DeepFill does). At each skip concatenation the
+    two parts are masked by their own masks and the next layer gets the channel-weighted mean
+    mask ``(C₁·m₁ + C₂·m₂)/(C₁ + C₂)``, which keeps ``sum(M)`` exact (REFERENCE.md §2).
+
+    Args:
+        conv: "weighted", "partial", "gated" or "plain".
+        norm: "weighted" (weighted batch norm), "batch", "instance" (weighted instance norm)
+            or "none".
+        layers: encoder depth; 7 for 256² inputs, 8 for 512².
+        in_channels: image channels.
+        base_channels: channels of the first layer (64 in the paper).
+
+    Shapes:
+        ``forward(image, mask)``: image ``(N, C, H, W)`` in [0, 1]; mask ``(N, 1, H, W)`` or
+        ``(N, C, H, W)``, validity 1 = known. H and W must be multiples of ``2**layers``.
+        Returns the raw network output ``(N, C, H, W)``; composite it with the known pixels
+        yourself (``mask * image + (1 - mask) * output``).
+    """
+
+    def __init__(
+        self,
+        conv: str = "weighted",
+        norm: str = "weighted",
+        layers: int = 7,
+        in_channels: int = 3,
+        base_channels: int = 64,
+    ) -> None:
+        super().__init__()
+        if conv not in CONV_LAYERS:
+            raise ValueError(f"unknown conv kind {conv!r}; expected one of {sorted(CONV_LAYERS)}")
+        if norm not in NORM_LAYERS:
+            raise ValueError(f"unknown norm kind {norm!r}; expected one of {sorted(NORM_LAYERS)}")
+        if layers < 1:
+            raise ValueError(f"layers must be at least 1, got {layers}")
+        self.conv_kind, self.norm_kind = conv, norm
+        self.layers, self.in_channels, self.base_channels = layers, in_channels, base_channels
+        self.masked = CONV_LAYERS[conv].masked
+        # Masked layers see the image through the mask; the others get the mask as a channel.
+        net_in = in_channels if self.masked else in_channels + 1
+        chans = [base_channels * 2 ** min(i, 3) for i in range(layers)]
+        use_bias = norm == "none"
+
+        self.encoder = nn.ModuleList()
+        prev = net_in
+        for i, ch in enumerate(chans):
+            k = ENCODER_KERNELS[min(i, len(ENCODER_KERNELS) - 1)]
+            self.encoder.append(
+                MaskedBlock(
+                    conv,
+                    "none" if i == 0 else norm,
+                    prev,
+                    ch,
+                    k,
+                    2,
+                    nn.ReLU(inplace=True),
+                    bias=use_bias,
+                )
+            )
+            prev = ch
+
+        # decoder[j] undoes encoder[layers-1-j]: input = upsampled + skip, output = skip width
+        self.decoder = nn.ModuleList()
+        skips = [net_in, *chans[:-1]]
+        for i in reversed(range(layers)):
+            last = i == 0
+            self.decoder.append(
+                MaskedBlock(
+                    conv,
+                    "none" if last else norm,
+                    prev + skips[i],
+                    in_channels if last else skips[i],
+                    3,
+                    1,
+                    None if last else nn.LeakyReLU(0.2, inplace=True),
+                    bias=use_bias or last,
+                )
+            )
+            prev = skips[i]
+
+    @property
+    def multiple(self) -> int:
+        """Input height and width must be multiples of this (``2**layers``)."""
+        return 2**self.layers
+
+    def check_size(self, height: int, width: int) -> None:
+        """Raise a ValueError naming the nearest valid size if (height, width) is not valid."""
+        m = self.multiple
+        if height % m or width % m:
+            nh, nw = max(m, round(height / m) * m), max(m, round(width / m) * m)
+            raise ValueError(
+                f"image size {height}×{width} is not a multiple of 2**{self.layers} = {m}; "
+                f"the nearest valid size is {nh}×{nw} (pad or resize the input)"
+            )
+
+    def forward(self, image: Tensor, mask: Tensor) -> Tensor:
+        check_masked_input(image, mask)
+        if image.shape[1] != self.in_channels:
+            raise ValueError(f"image must have {self.in_channels} channels, got {image.shape[1]}")
+        self.check_size(*image.shape[-2:])
+        mask = mask.to(mask_dtype(mask))
+        if self.masked:
+            h = image  # every masked layer multiplies by its mask: X ⊙ M happens there
+        else:
+            mask = mask.mean(1, keepdim=True)
+            h = torch.cat([image * mask.to(image.dtype), mask.to(image.dtype)], dim=1)
+        m = mask
+
+        skips: list[tuple[Tensor, Tensor]] = []
+        for block in self.encoder:
+            skips.append((h, m))
+            h, m = block(h, m)
+
+        for block in self.decoder:
+            skip_h, skip_m = skips.pop()
+            h = F.interpolate(h, scale_factor=2.0, mode="nearest")
+            m = F.interpolate(m, scale_factor=2.0, mode="nearest")
+            h, m = self._concat(h, m, skip_h, skip_m)
+            h, m = block(h, m, premasked=self.masked)
+        return h
+
+    def _concat(self, a: Tensor, ma: Tensor, b: Tensor, mb: Tensor) -> tuple[Tensor, Tensor]:
+        """Concatenate two feature maps with their masks, exactly (REFERENCE.md §2)."""
+        ca, cb = a.shape[1], b.shape[1]
+        if self.masked:
+            a, b = a * ma.to(a.dtype), b * mb.to(b.dtype)
+        x = torch.cat([a, b.to(a.dtype)], dim=1)
+        mask = (_channel_sum(ma, ca) + _channel_sum(mb, cb)) / (ca + cb)
+        return x, mask
+
+    def extra_repr(self) -> str:
+        return (
+            f"conv={self.conv_kind!r}, norm={self.norm_kind!r}, layers={self.layers}, "
+            f"in_channels={self.in_channels}, base_channels={self.base_channels}"
+        )
