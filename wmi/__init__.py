@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "create_norm": "wmi.norm",
     "InpaintingUNet": "wmi.unet",
     "WmiError": "wmi.errors",
+    "load_model": "wmi.checkpoint",
 }
 
 __all__ = ["__version__", "functional", *_EXPORTS]
