@@ -83,3 +83,8 @@ def main() -> None:
     """Console-script entry point."""
     app(prog_name="wmi")
     sys.exit(0)
+
+
+from wmi.cli import inpaint as _inpaint  # noqa: E402
+
+app.add_typer(_inpaint.app, name="inpaint")
