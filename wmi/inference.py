@@ -215,7 +215,6 @@ class ModelInpainter:
         x = np.stack([pad_to_multiple(img.astype(np.float32), self.multiple) for img in images])
         x_t = torch.from_numpy(x).permute(0, 3, 1, 2).to(self.device)
         m_t = torch.from_numpy(valid)[:, None].to(self.device)
-        x_t = x_t * m_t
         dtype = _AMP_DTYPES[self.amp]
         with (
             torch.inference_mode(),
@@ -225,7 +224,7 @@ class ModelInpainter:
                 enabled=dtype is not None,
             ),
         ):
-            y = self.model(x_t, m_t)
+            y = self.model(x_t * m_t, m_t)
         y = y.float().clamp(0.0, 1.0).permute(0, 2, 3, 1).cpu().numpy()
         return [y[i, : img.shape[0], : img.shape[1]] for i, img in enumerate(images)]
 
@@ -240,7 +239,7 @@ class _Patch:
     paste: np.ndarray
 
 
-def _downscale(image: np.ndarray, hole: np.ndarray, max_size: int) -> tuple[np.ndarray, ...]:
+def _downscale(image: np.ndarray, hole: np.ndarray, max_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Shrink so the longer side is ``max_size``; a small pixel touching any hole is a hole.
 
     The conservative hole keeps thin holes from vanishing and keeps hole content from leaking
@@ -340,6 +339,8 @@ def _assemble(
         target = out[patch.region]
         th, tw = target.shape[:2]
         if pred.shape[:2] != (th, tw):
+            # composite first, so pixels at the hole's edge interpolate towards the true ones
+            pred = composite(patch.image, patch.hole, pred)
             pred = np.clip(cv2.resize(pred, (tw, th), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
         out[patch.region] = composite(target, patch.paste, pred)
     return out
