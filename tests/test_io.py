@@ -73,3 +73,13 @@ def test_pair_by_stem_iopaint_and_lama_names() -> None:
     assert pairing.pairs == [(Path("a.jpg"), Path("a.png")), (Path("b.png"), Path("b_mask000.png"))]
     assert pairing.unmatched_images == [Path("c.png")]
     assert pairing.unmatched_masks == [Path("b_mask001.png"), Path("z.png")]
+
+
+def test_write_image_png_compress_level_is_lossless(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    image = (rng.random((64, 64, 3)) * 4).astype(np.uint8) * 60  # few values: compressible
+    write_image(tmp_path / "fast.png", image, png_compress_level=0)
+    write_image(tmp_path / "small.png", image, png_compress_level=9)
+    assert (tmp_path / "fast.png").stat().st_size > (tmp_path / "small.png").stat().st_size
+    for name in ("fast.png", "small.png"):
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / name)), image)

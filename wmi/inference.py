@@ -73,7 +73,16 @@ def composite(image: np.ndarray, hole: np.ndarray, prediction: np.ndarray) -> np
     Returns:
         ``(H, W, 3)`` array of ``image``'s dtype.
     """
-    return np.where(hole[..., None], prediction, image).astype(image.dtype, copy=False)
+    out = image.copy()
+    _paste(out, hole, prediction)
+    return out
+
+
+def _paste(target: np.ndarray, hole: np.ndarray, prediction: np.ndarray) -> None:
+    """Write ``prediction`` into ``target`` (a view is fine) where ``hole`` is True."""
+    # copyto with a full (H, W, C) mask is about twice as fast as with a broadcast (H, W, 1)
+    # one, or as np.where: this runs once per image, next to a ~10 ms cv2.inpaint.
+    np.copyto(target, prediction, where=np.repeat(hole[..., None], target.shape[2], axis=2))
 
 
 def pad_to_multiple(array: np.ndarray, multiple: int) -> np.ndarray:
@@ -342,7 +351,7 @@ def _assemble(
             # composite first, so pixels at the hole's edge interpolate towards the true ones
             pred = composite(patch.image, patch.hole, pred)
             pred = np.clip(cv2.resize(pred, (tw, th), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
-        out[patch.region] = composite(target, patch.paste, pred)
+        _paste(target, patch.paste, pred)
     return out
 
 

@@ -153,8 +153,17 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def write_image(path: str | os.PathLike[str], image: np.ndarray, quality: int = 95) -> None:
-    """Write an ``(H, W, 3)`` image (uint8, or float in [0, 1]) atomically; format from suffix."""
+def write_image(
+    path: str | os.PathLike[str],
+    image: np.ndarray,
+    quality: int = 95,
+    png_compress_level: int = 6,
+) -> None:
+    """Write an ``(H, W, 3)`` image (uint8, or float in [0, 1]) atomically; format from suffix.
+
+    ``quality`` applies to JPEG/WebP; ``png_compress_level`` (0-9) to PNG, where 1 writes
+    about 3x faster than Pillow's default 6 for files about 7 % larger.
+    """
     path = Path(path)
     fmt = {
         ".jpg": "JPEG",
@@ -167,7 +176,11 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, quality: int = 
     }.get(path.suffix.lower())
     if fmt is None:
         raise WmiError(f"{path}: unsupported image format {path.suffix!r}")
-    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    kwargs: dict[str, int] = {}
+    if fmt in ("JPEG", "WEBP"):
+        kwargs["quality"] = quality
+    elif fmt == "PNG":
+        kwargs["compress_level"] = png_compress_level
     with atomic_path(path) as tmp:
         Image.fromarray(to_uint8(image)).save(tmp, format=fmt, **kwargs)
 

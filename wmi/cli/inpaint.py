@@ -55,6 +55,8 @@ STRATEGY_HELP = (
     "Images larger than --max-size: 'resize' inpaints a shrunk copy and pastes the upscaled "
     "hole back, 'crop' inpaints boxes around the holes, 'original' runs at full size."
 )
+#: zlib level of PNG results: OpenCV's (and IOPaint's) default, ~3x faster than Pillow's 6.
+PNG_LEVEL = 1
 RADIUS_HELP = "Neighbourhood radius in pixels for --method telea and ns."
 
 
@@ -343,7 +345,7 @@ def folder(
                 [x[0] for x in loaded], [x[1] for x in loaded], inpainter, strategy, max_size
             )
             for (_, _, target), result in zip(loaded, results, strict=True):
-                write_image(target, result)
+                write_image(target, result, png_compress_level=PNG_LEVEL)
                 summary.processed += 1
                 progress.advance(task)
     summary.seconds = time.perf_counter() - start
@@ -383,5 +385,6 @@ def image(
         raise WmiError(f"{output}: exists; pass --overwrite to replace it")
     inpainter, _ = _inpainter(checkpoint, method, device, 1, radius)
     image, hole = _load_pair(image_path, mask_path, dilate)
-    write_image(output, inpaint_image(image, hole, inpainter, strategy, max_size))
+    result = inpaint_image(image, hole, inpainter, strategy, max_size)
+    write_image(output, result, png_compress_level=PNG_LEVEL)
     err_console.print(f"wrote {output} ({hole.mean():.1%} of the pixels inpainted)")
