@@ -171,12 +171,15 @@ def test_corrupt_image_and_mask_are_named_and_skipped(tmp_path: Path) -> None:
     save(masks / "broken.png", np.zeros((16, 16), np.uint8))
     save(images / "badmask.png", photo(16, 16))
     (masks / "badmask.png").write_bytes(b"\x89PNG truncated")
+    save(images / "[all].png", photo(16, 16))  # brackets: not rich markup
+    save(masks / "[all].png", np.full((16, 16), 255, np.uint8))
     result = invoke("inpaint", "folder", images, masks, out, "--method", "telea", "--json")
     assert result.exit_code == 1
     assert "broken.png" in result.stderr and "badmask.png" in result.stderr
+    assert "[all].png: the hole covers all of [all].png" in result.stderr
     assert "Traceback" not in result.output
     report = summary(result)
-    assert report["processed"] == 1 and len(report["failed"]) == 2
+    assert report["processed"] == 1 and len(report["failed"]) == 3
     assert sorted(p.name for p in out.iterdir()) == ["good.png"]
 
 

@@ -238,6 +238,13 @@ def test_original_strategy_runs_at_full_size() -> None:
     assert model.calls[0]["shape"] == (1, 3, 224, 304)
 
 
+def test_hole_covering_everything_is_an_error() -> None:
+    with pytest.raises(WmiError, match="whole image"):
+        inpaint_image(
+            np.zeros((8, 8, 3), np.float32), np.ones((8, 8), bool), ClassicalInpainter("ns")
+        )
+
+
 def test_mismatched_hole_is_an_error() -> None:
     with pytest.raises(WmiError, match="size"):
         inpaint_image(

@@ -7,7 +7,15 @@ import pytest
 from PIL import Image
 
 from wmi.errors import WmiError
-from wmi.io import atomic_path, pair_by_stem, read_image, read_mask, write_image, write_mask
+from wmi.io import (
+    atomic_path,
+    match_pattern,
+    pair_by_stem,
+    read_image,
+    read_mask,
+    write_image,
+    write_mask,
+)
 
 
 def test_mask_polarity_round_trip(tmp_path: Path) -> None:
@@ -83,3 +91,19 @@ def test_write_image_png_compress_level_is_lossless(tmp_path: Path) -> None:
     assert (tmp_path / "fast.png").stat().st_size > (tmp_path / "small.png").stat().st_size
     for name in ("fast.png", "small.png"):
         np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / name)), image)
+
+
+def test_match_pattern_wildcards_only_in_the_pattern() -> None:
+    names = sorted(
+        ["a[1].png", "a1.png", "a[1]_mask0.png", "b_mask1.png", "b_mask2.png", "mask_b.png"]
+    )
+    assert match_pattern("{stem}.png", "a[1]", names) == ["a[1].png"]
+    assert match_pattern("{stem}_mask*.png", "a[1]", names) == ["a[1]_mask0.png"]
+    assert match_pattern("{stem}_mask*.png", "b", names) == ["b_mask1.png", "b_mask2.png"]
+    assert match_pattern("*_{stem}.png", "b", names) == ["mask_b.png"]  # wildcard before the stem
+    assert match_pattern("{stem}.png", "c", names) == []
+
+
+def test_pair_by_stem_with_brackets_in_the_name() -> None:
+    pairing = pair_by_stem([Path("x[2].jpg")], [Path("x[2]_mask000.png"), Path("x2_mask000.png")])
+    assert pairing.pairs == [(Path("x[2].jpg"), Path("x[2]_mask000.png"))]

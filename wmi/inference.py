@@ -319,10 +319,15 @@ def plan(
     Larger ones: ``resize`` inpaints the whole image shrunk to ``max_size`` and pastes the
     upscaled hole back; ``crop`` inpaints boxes around the holes (grown by ``crop_margin``, and
     shrunk to ``max_size`` when still too large); ``original`` runs at full size.
+
+    Raises:
+        WmiError: the hole covers the whole image.
     """
     strategy = Strategy(strategy)
     if not hole.any():
         return []
+    if hole.all():
+        raise WmiError("the mask covers the whole image: no known pixel to inpaint from")
     whole = (slice(0, hole.shape[0]), slice(0, hole.shape[1]))
     if strategy is Strategy.original or max(hole.shape) <= max_size:
         return [_Patch(whole, image, hole, hole)]

@@ -8,8 +8,10 @@ leaves a file that looks complete but is not.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fnmatch
+import glob
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -194,6 +196,29 @@ class Pairing:
     unmatched_masks: list[Path] = field(default_factory=list)
 
 
+def match_pattern(pattern: str, stem: str, names: Sequence[str]) -> list[str]:
+    """The file names that fit ``pattern.format(stem=stem)``, case-sensitive.
+
+    Wildcards (``*?[``) count only in the pattern: a file stem such as ``photo[1]`` is matched
+    literally. ``names`` must be sorted; the search looks only at names starting with the
+    pattern's literal prefix, so pairing a large folder stays fast.
+    """
+    wild = [i for i, ch in enumerate(pattern) if ch in "*?["]
+    if not wild:
+        wanted = pattern.format(stem=stem)
+        i = bisect.bisect_left(names, wanted)
+        return [wanted] if i < len(names) and names[i] == wanted else []
+    prefix = pattern[: wild[0]].format(stem=stem)
+    wanted = pattern.format(stem=glob.escape(stem))
+    hits = []
+    for i in range(bisect.bisect_left(names, prefix), len(names)):
+        if not names[i].startswith(prefix):
+            break
+        if fnmatch.fnmatchcase(names[i], wanted):
+            hits.append(names[i])
+    return hits
+
+
 def pair_by_stem(
     images: Sequence[Path],
     masks: Sequence[Path],
@@ -212,11 +237,7 @@ def pair_by_stem(
     for image in images:
         match = None
         for pattern in patterns:
-            wanted = pattern.format(stem=image.stem)
-            if any(ch in wanted for ch in "*?["):
-                hits = [n for n in fnmatch.filter(names, wanted) if n not in used]
-            else:
-                hits = [wanted] if wanted in by_name and wanted not in used else []
+            hits = [n for n in match_pattern(pattern, image.stem, names) if n not in used]
             if hits:
                 match = hits[0]
                 break

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from rich.markup import escape
 
 from wmi.cli import App, err_console
 from wmi.errors import WmiError
@@ -100,14 +101,20 @@ def _inpainter(
 
 
 def _load_pair(image_path: Path, mask_path: Path, dilate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Image as float32 ``(H, W, 3)`` and hole as bool ``(H, W)`` resized to it, dilated."""
+    """Image as float32 ``(H, W, 3)`` and hole as bool ``(H, W)`` resized to it, dilated.
+
+    Raises:
+        WmiError: a file is unreadable, or the hole covers the whole image.
+    """
     from wmi.inference import dilate_hole, resize_hole
     from wmi.io import read_image, read_mask
 
     image = read_image(image_path)
     hole = read_mask(mask_path)
-    hole = resize_hole(hole, *image.shape[:2])
-    return image, dilate_hole(hole, dilate)
+    hole = dilate_hole(resize_hole(hole, *image.shape[:2]), dilate)
+    if hole.all():
+        raise WmiError(f"{mask_path}: the hole covers all of {image_path.name}, nothing to keep")
+    return image, hole
 
 
 def _is_within(path: Path, folder: Path) -> bool:
@@ -136,14 +143,13 @@ def _patterns(values: Sequence[str] | None) -> tuple[str, ...]:
 
 def _split_one_folder(files: list[Path], patterns: Sequence[str]) -> tuple[list[Path], list[Path]]:
     """Split one folder (LaMa's layout): a mask is a file matched by another file's stem."""
-    import fnmatch
+    from wmi.io import match_pattern
 
-    names = [f.name for f in files]
+    names = sorted(f.name for f in files)
     mask_names: set[str] = set()
     for f in files:
         for pattern in patterns:
-            wanted = pattern.format(stem=f.stem)
-            mask_names.update(n for n in fnmatch.filter(names, wanted) if n != f.name)
+            mask_names.update(n for n in match_pattern(pattern, f.stem, names) if n != f.name)
     return [f for f in files if f.name not in mask_names], [
         f for f in files if f.name in mask_names
     ]
@@ -292,7 +298,8 @@ def folder(
         if paths and strict:
             raise WmiError(f"--strict: {what}: {len(paths)} ({_names(paths)}); patterns: {tried}")
         if paths:
-            err_console.print(f"[yellow]warning:[/] {what}: {len(paths)} ({_names(paths)})")
+            names = escape(_names(paths))
+            err_console.print(f"[yellow]warning:[/] {what}: {len(paths)} ({names})")
 
     outputs: dict[Path, Path] = {}
     for image_path, _ in pairing.pairs:
@@ -336,7 +343,7 @@ def folder(
                 try:
                     image, hole = _load_pair(image_path, mask_path, dilate)
                 except WmiError as exc:
-                    err_console.print(f"[bold red]error:[/] {exc} (skipped)")
+                    err_console.print(f"[bold red]error:[/] {escape(str(exc))} (skipped)")
                     summary.failed.append({"image": str(image_path), "error": str(exc)})
                     progress.advance(task)
                     continue
