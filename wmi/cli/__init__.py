@@ -89,3 +89,6 @@ def main() -> None:
 from wmi.cli import bench as _bench  # noqa: E402
 
 app.command("bench")(_bench.bench)
+from wmi.cli import inpaint as _inpaint  # noqa: E402
+
+app.add_typer(_inpaint.app, name="inpaint")
