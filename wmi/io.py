@@ -98,11 +98,28 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         WmiError: the file is missing or not a readable image.
     """
     path = Path(path)
-    if path.suffix.lower() in (".png", ".tif", ".tiff"):
+    if _is_16bit(path):
         deep = _read_16bit(path)
         if deep is not None:
             return deep
     return np.asarray(open_rgb(path), dtype=np.float32) / 255.0
+
+
+def _is_16bit(path: Path) -> bool:
+    """Whether a PNG or TIFF stores 16 bits per sample, from its header alone."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".png":
+            with open(path, "rb") as f:
+                header = f.read(25)  # signature (8) + IHDR length/type (8) + w, h (8) + depth
+            return len(header) == 25 and header[24] == 16
+        if suffix in (".tif", ".tiff"):
+            with Image.open(path) as img:
+                bits = img.tag_v2.get(258, (8,))
+                return max(bits if isinstance(bits, tuple) else (bits,)) > 8
+    except (OSError, UnidentifiedImageError, AttributeError):
+        return False  # open_rgb names the file and the problem
+    return False
 
 
 def _read_16bit(path: Path) -> np.ndarray | None:
