@@ -83,3 +83,8 @@ def main() -> None:
     """Console-script entry point."""
     app(prog_name="wmi")
     sys.exit(0)
+
+
+from wmi.cli import masks as _masks  # noqa: E402
+
+app.add_typer(_masks.app, name="masks")
