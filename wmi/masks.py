@@ -634,7 +634,6 @@ def write_mask_files(
     writes them, but encoded by OpenCV, which is about four times faster than Pillow here.
     A module-level function so that worker processes can run it.
     """
-    cv2.setNumThreads(1)
     out_dir = Path(out_dir)
     records = []
     for index in indices:

@@ -13,13 +13,16 @@ import time
 from collections.abc import Iterator, Sequence
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from wmi.cli import App, err_console
+
+if TYPE_CHECKING:
+    from wmi.masks import MaskRecord, MaskSetSpec
 
 app = App(help="Generate seeded hole masks (centre, box, free-form, irregular, LaMa presets).")
 
@@ -255,12 +258,12 @@ def _progress(total: int, description: str) -> Iterator[Any]:
         yield lambda n: progress.advance(task, n)
 
 
-def _run(spec: Any, out_dir: Path, n_workers: int) -> list[Any]:
+def _run(spec: MaskSetSpec, out_dir: Path, n_workers: int) -> list[MaskRecord]:
     """Write all masks of ``spec``; returns their records in index order."""
     from wmi.masks import write_mask_files
 
     chunks = [range(i, min(i + CHUNK, spec.count)) for i in range(0, spec.count, CHUNK)]
-    records = []
+    records: list[MaskRecord] = []
     with _progress(spec.count, f"writing {spec.label} masks") as advance:
         if n_workers <= 1:
             for chunk in chunks:
@@ -307,7 +310,7 @@ def _remove_stale(out_dir: Path, count: int) -> int:
     return removed
 
 
-def _write_preview(out_dir: Path, records: Sequence[Any]) -> None:
+def _write_preview(out_dir: Path, records: Sequence[MaskRecord]) -> None:
     from wmi.io import read_mask
     from wmi.masks import mask_filename
     from wmi.preview import save_contact_sheet
@@ -321,7 +324,7 @@ def _write_preview(out_dir: Path, records: Sequence[Any]) -> None:
     save_contact_sheet(out_dir / PREVIEW, tiles, labels=labels, columns=8)
 
 
-def _write_manifest(out_dir: Path, spec: Any, records: Sequence[Any]) -> None:
+def _write_manifest(out_dir: Path, spec: MaskSetSpec, records: Sequence[MaskRecord]) -> None:
     from wmi.io import atomic_path
     from wmi.masks import hole_ratio_bucket, mask_filename
 
