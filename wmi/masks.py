@@ -474,7 +474,7 @@ def generate(
         training: freeform only: DeepFill v2's training mask (strokes OR a random box).
         bucket: irregular only: the hole-ratio bucket (label or index 0-5).
         touches_border: True/False: redraw until a hole pixel does/does not lie on the border
-            (at most ``max_tries`` draws); None: no condition.
+            (at most ``max_tries`` draws); None: no condition (irregular: either, at random).
         max_tries: bound of the rejection sampling.
 
     Returns:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from wmi.cli import App, err_console
@@ -191,8 +192,9 @@ def stats_command(
 ) -> None:
     """Summarize a folder of masks from any tool: count per hole-ratio bucket, mean/min/max.
 
-    Reads every *.png in MASK_DIR (not sub-folders; preview.png from `masks generate` is
-    left out). An unreadable file is named on stderr and skipped.
+    Reads every *.png in MASK_DIR, not sub-folders; preview.png from `masks generate` is left out.
+
+    An unreadable file is named on stderr and skipped.
     """
     from wmi.errors import WmiError
     from wmi.io import read_mask
@@ -219,7 +221,7 @@ def stats_command(
             try:
                 hole = read_mask(path)
             except WmiError as exc:
-                err_console.print(f"[yellow]skipped:[/] {exc}")
+                err_console.print(f"[yellow]skipped:[/] {escape(str(exc))}")
                 skipped.append(str(path))
             else:
                 ratios.append(hole_ratio(hole))
@@ -348,7 +350,7 @@ def _write_manifest(out_dir: Path, spec: MaskSetSpec, records: Sequence[MaskReco
 
 def _print_summary(summary: dict[str, Any], title: str) -> None:
     console = Console(highlight=False)
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     table.add_column("hole ratio")
     table.add_column("masks", justify="right")
     table.add_column("share", justify="right")
