@@ -83,3 +83,8 @@ def main() -> None:
     """Console-script entry point."""
     app(prog_name="wmi")
     sys.exit(0)
+
+
+from wmi.cli import eval as _eval  # noqa: E402
+
+app.command("eval")(_eval.eval_command)
