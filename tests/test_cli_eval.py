@@ -260,3 +260,15 @@ def test_missing_gt_folder(folders: Path) -> None:
     args = ["eval", "--gt", str(folders / "nope"), "--masks", str(folders / "masks")]
     result = runner.invoke(app, [*args, str(folders / "a")])
     assert "--gt" in _one_line_error(result) and "nope: not a folder" in result.stderr
+
+
+def test_wide_table_is_not_cropped_in_a_pipe(folders: Path) -> None:
+    names = ["WConv", "PConv", "DF1", "DF2", "telea", "navier_stokes", "biharmonic"]
+    args = [arg for name in names for arg in ("--pred", f"{name}={folders / 'a'}")]
+    result = _eval(folders, *args, "--no-buckets")
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.stdout.splitlines() if "WConv" in line)
+    assert all(name in header for name in names)
+    table = [line for line in result.stdout.splitlines() if line[:1] in "┏┃┡│└"]
+    assert len({len(line) for line in table}) == 1  # every row complete, none cropped
+    assert table[0].endswith("┓")

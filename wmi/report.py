@@ -24,6 +24,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -95,12 +96,15 @@ def build_table(results: Results) -> Table:
     """A rich :class:`~rich.table.Table`: sections "all" then each bucket, best in bold."""
     infinite = any(m["psnr_infinite"] for m in results["methods"])
     table = Table(title=TITLE, caption=INF_NOTE if infinite else None)
-    table.add_column("holes")
-    table.add_column("metric")
-    for method in results["methods"]:
-        table.add_column(method["name"], justify="right")
+    rows = list(_rows(results))
+    table.add_column("holes", no_wrap=True)
+    table.add_column("metric", no_wrap=True)
+    for i, method in enumerate(results["methods"]):
+        # Numbers never wrap; a long method name folds in the header instead.
+        widest = max(len(cells[i][0]) for _, _, cells in rows)
+        table.add_column(method["name"], justify="right", overflow="fold", min_width=widest)
     previous = None
-    for label, row_label, cells in _rows(results):
+    for label, row_label, cells in rows:
         if previous is not None and label != previous:
             table.add_section()
         table.add_row(
@@ -113,8 +117,14 @@ def build_table(results: Results) -> Table:
 
 
 def render(results: Results, console: Console) -> None:
-    """Print the table to ``console``."""
+    """Print the table to ``console`` (a console narrower than :func:`table_width` crops it)."""
     console.print(build_table(results))
+
+
+def table_width(results: Results) -> int:
+    """Characters the table needs to be shown uncropped, without folding method names."""
+    console = Console(width=10_000)
+    return Measurement.get(console, console.options, build_table(results)).maximum
 
 
 def _json_value(value: float) -> float | None:

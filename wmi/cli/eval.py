@@ -294,8 +294,12 @@ def eval_command(
     results = summarize(scores, [m.name for m in methods], buckets=buckets)
 
     to_stdout = any(str(path) == "-" for path, _ in writers.values())
-    table_console = err_console if to_stdout else Console()
-    report.render(results, table_console)
+    console = Console(stderr=to_stdout, highlight=False)
+    if not console.is_terminal:  # a file or pipe: the full table, however many methods
+        console = Console(
+            stderr=to_stdout, highlight=False, width=max(80, report.table_width(results))
+        )
+    report.render(results, console)
     for path, write in writers.values():
         if path is None:
             continue
