@@ -37,7 +37,7 @@ def _parse_methods(positional: Sequence[Path], options: Sequence[str]) -> list[M
     for spec in options:
         name, sep, folder = spec.partition("=")
         if not sep:  # a bare folder, as for the positional form
-            methods.append(Method(Path(spec).name or spec, Path(spec)))
+            methods.append(Method(Path(spec).resolve().name or spec, Path(spec)))
         elif not name or not folder:
             raise WmiError(f"--pred {spec!r}: expected NAME=DIR")
         else:
@@ -304,7 +304,8 @@ def eval_command(
     scores = _score_all(jobs, workers or os.cpu_count() or 1)
     seconds = time.perf_counter() - start
     err_console.print(
-        f"scored {len(jobs)} images x {len(methods)} methods in {seconds:.1f} s "
+        f"scored {len(jobs)} images x {len(methods)} method{'s' * (len(methods) > 1)} in "
+        f"{seconds:.1f} s "
         f"({len(jobs) / seconds:.1f} images/s)",
         style="dim",
         highlight=False,
