@@ -101,3 +101,6 @@ app.add_typer(_inpaint.app, name="inpaint")
 from wmi.cli import masks as _masks  # noqa: E402
 
 app.add_typer(_masks.app, name="masks")
+from wmi.cli import eval as _eval  # noqa: E402
+
+app.command("eval")(_eval.eval_command)
