@@ -83,3 +83,8 @@ def main() -> None:
     """Console-script entry point."""
     app(prog_name="wmi")
     sys.exit(0)
+
+
+from wmi.cli import data as _data  # noqa: E402
+
+app.add_typer(_data.app, name="data")
