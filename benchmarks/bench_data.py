@@ -74,7 +74,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic data")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args(argv)
-    results: dict = {"cpus": os.cpu_count(), "images": args.images, "size": args.size, "runs": []}
+    results: dict = {
+        "cpus": os.cpu_count(),
+        "images": args.images,
+        "size": args.size,
+        "load_before": os.getloadavg()[0],
+        "runs": [],
+    }
     with tempfile.TemporaryDirectory(prefix="wmi-bench-data-") as tmp:
         root = Path(tmp)
         make_sources(root / "src", args.images, args.seed)
@@ -121,8 +127,14 @@ def main(argv: list[str] | None = None) -> dict:
                         f"({100 * row['fraction_of_raw']:.0f} % of raw, "
                         f"start-up {row['startup_s']:.2f} s)"
                     )
+    results["load_after"] = os.getloadavg()[0]
     if args.json:
         print(json.dumps(results, indent=2))
+    else:
+        print(
+            f"1-minute load average: {results['load_before']:.1f} before, "
+            f"{results['load_after']:.1f} after ({results['cpus']} CPUs)"
+        )
     return results
 
 

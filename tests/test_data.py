@@ -304,13 +304,19 @@ def test_foreign_folder_is_left_alone(tmp_path: Path) -> None:
     src, out = tmp_path / "src", tmp_path / "out"
     make_images(src, 3)
     out.mkdir()
-    (out / "notes.txt").write_text("mine")
+    for name in ("notes.txt", "preview.png", "manifest.json"):
+        (out / name).write_text("mine")
     result = runner.invoke(app, ["data", "prepare", str(src), str(out), "--workers", "0"])
     assert result.exit_code == 2
     assert "not made by wmi data prepare" in result.output
-    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "notes.txt", "preview.png"]
+    (out / "train-00007.h5").write_text("stale shard")
     prep(src, out, overwrite=True)
-    assert (out / "notes.txt").read_text() == "mine"  # --overwrite removes only our files
+    assert not (out / "train-00007.h5").exists()
+    # --overwrite deletes shards, not files of the same name as ours in a folder not ours
+    assert (out / "notes.txt").read_text() == "mine"
+    assert (out / "preview.png").read_text() == "mine"
+    assert json.loads((out / "manifest.json").read_text())["counts"]["train"] == 2
 
 
 def test_output_inside_source_is_not_read_back(tmp_path: Path) -> None:
@@ -332,6 +338,7 @@ def test_output_inside_source_is_not_read_back(tmp_path: Path) -> None:
         ("empty", "no images found"),
         ("split", "sum to 1"),
         ("out_is_file", "is a file"),
+        ("out_is_src", "must differ from SRC_DIR"),
     ],
 )
 def test_prepare_bad_input_is_one_line(tmp_path: Path, case: str, message: str) -> None:
@@ -346,6 +353,9 @@ def test_prepare_bad_input_is_one_line(tmp_path: Path, case: str, message: str) 
         args[2] = str(tmp_path / "blank")
     elif case == "split":
         args += ["--split", "0.5,0.2,0.2"]
+    elif case == "out_is_src":
+        args[3] = str(src)
+        out = src / "train-00000.h5"
     else:
         out.write_text("precious")
     result = runner.invoke(app, args)

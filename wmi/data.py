@@ -59,7 +59,10 @@ PREVIEW_NAME = "preview.png"
 DEFAULT_SPLIT = (0.7, 0.15, 0.15)
 
 _SHARD_RE = re.compile(r"^(train|val|test)-(\d{5})\.h5$")
-_TEMP_SHARD_RE = re.compile(r"^\.(train|val|test)-\d{5}\..*\.tmp\.h5$")
+#: Temporary files of :func:`wmi.io.atomic_path` for the files above (left by a killed run).
+_TEMP_RE = re.compile(
+    r"^\.((train|val|test)-\d{5}\..*\.tmp\.h5|(manifest|prepare)\..*\.tmp\.json)$"
+)
 
 #: Decoded masks kept per process (as bits): 64 MiB holds 8,192 masks of 256 x 256.
 _MASK_CACHE_BYTES = 64 * 2**20
@@ -394,13 +397,18 @@ class PrepareResult:
 
 
 def _our_files(out_dir: Path) -> list[Path]:
-    """Files in ``out_dir`` that ``prepare`` writes (shards, temporaries, json, preview)."""
+    """The files of an earlier run in ``out_dir``: what ``--overwrite`` deletes.
+
+    Shards and their temporaries always; ``manifest.json``, ``prepare.json`` and
+    ``preview.png`` only when ``prepare.json`` shows that the folder was made by ``prepare``.
+    """
     fixed = {MANIFEST_NAME, OPTIONS_NAME, PREVIEW_NAME}
+    ours = (out_dir / OPTIONS_NAME).is_file()
     return [
         p
         for p in out_dir.iterdir()
         if p.is_file()
-        and (p.name in fixed or _SHARD_RE.match(p.name) or _TEMP_SHARD_RE.match(p.name))
+        and (_SHARD_RE.match(p.name) or _TEMP_RE.match(p.name) or (ours and p.name in fixed))
     ]
 
 
@@ -449,7 +457,7 @@ def _check_out_dir(out_dir: Path, options: dict[str, Any], overwrite: bool) -> N
                 "pass --overwrite to start over or choose another OUT_DIR"
             )
     for p in out_dir.iterdir():  # leftovers of a killed run
-        if _TEMP_SHARD_RE.match(p.name):
+        if _TEMP_RE.match(p.name):
             p.unlink()
 
 
@@ -514,6 +522,8 @@ def prepare(
         raise WmiError(f"--workers {workers}: must be 0 or more")
     if not src_dir.is_dir():
         raise WmiError(f"{src_dir}: no such directory")
+    if out_dir.resolve() == src_dir.resolve():
+        raise WmiError(f"{out_dir}: OUT_DIR must differ from SRC_DIR (a subfolder is fine)")
     files = _source_files(src_dir, out_dir)
     if not files:
         raise WmiError(
@@ -966,7 +976,7 @@ def benchmark_loader(
     timed from the first batch to the last (worker start-up excluded, reported separately).
 
     Returns:
-        ``{"images", "size", "batch_size", "cpus", "raw_reads_per_s",
+        ``{"images", "size", "batch_size", "cpus", "torch_threads", "raw_reads_per_s",
         "loader": [{"num_workers", "images_per_s", "startup_s", "fraction_of_raw"}]}``.
     """
     import h5py
@@ -1021,6 +1031,7 @@ def benchmark_loader(
         "size": size,
         "batch_size": batch_size,
         "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
         "raw_reads_per_s": raw,
         "loader": results,
     }
