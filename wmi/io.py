@@ -29,6 +29,17 @@ DEFAULT_MASK_PATTERNS = ("{stem}.png", "{stem}_mask*.png")
 MASK_THRESHOLD = 127
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import (os.umask can only be read by setting it): outputs get the usual
+# permissions (0o644 with umask 022) instead of mkstemp's owner-only 0o600.
+_FILE_MODE = 0o666 & ~_read_umask()
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
@@ -43,6 +54,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
         prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
     )
     os.close(fd)
+    os.chmod(tmp, _FILE_MODE)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
@@ -63,24 +75,33 @@ def list_images(folder: str | os.PathLike[str], recursive: bool = False) -> list
     )
 
 
-def _open(path: Path) -> Image.Image:
+def _open(path: Path, draft_size: int | None = None) -> Image.Image:
     if not path.is_file():
         raise WmiError(f"{path}: no such file")
     try:
         img = Image.open(path)
+        if draft_size is not None:
+            # JPEG only: decode at 1/2, 1/4 or 1/8 scale while both sides stay >= draft_size.
+            img.draft(None, (draft_size, draft_size))
         img.load()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise WmiError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
     return img
 
 
-def open_rgb(path: str | os.PathLike[str]) -> Image.Image:
+def open_rgb(path: str | os.PathLike[str], min_size: int | None = None) -> Image.Image:
     """Open an image as 8-bit RGB with its EXIF orientation applied.
 
     Grayscale, palette, RGBA (alpha dropped), CMYK and 16-bit images are converted.
+
+    Args:
+        path: the image file.
+        min_size: when given, a large JPEG may be decoded at a reduced scale (1/2, 1/4, 1/8)
+            as long as both sides stay at least ``min_size`` pixels; a fast first step before
+            a downscale to about that size. Other formats ignore it.
     """
     path = Path(path)
-    img = _open(path)
+    img = _open(path, draft_size=min_size)
     # A broken EXIF block should not make the pixels unreadable.
     with contextlib.suppress(Exception):
         img = ImageOps.exif_transpose(img)

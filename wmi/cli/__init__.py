@@ -104,3 +104,6 @@ app.add_typer(_masks.app, name="masks")
 from wmi.cli import eval as _eval  # noqa: E402
 
 app.command("eval")(_eval.eval_command)
+from wmi.cli import data as _data  # noqa: E402
+
+app.add_typer(_data.app, name="data")

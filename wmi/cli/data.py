@@ -1,0 +1,191 @@
+"""``wmi data``: image folders to HDF5 training shards, and a look at what was prepared."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from wmi.cli import App, err_console
+
+app = App(help="Prepare training data (image folders to HDF5 shards) and inspect it.")
+
+
+class Preset(str, Enum):
+    """How source images become squares."""
+
+    celeba = "celeba"
+    places = "places"
+    plain = "plain"
+
+
+class Compression(str, Enum):
+    """HDF5 compression of the image datasets."""
+
+    none = "none"
+    lzf = "lzf"
+    gzip = "gzip"
+
+
+def _human(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{n} B"  # pragma: no cover - loop always returns
+
+
+@app.command("prepare")
+def prepare_command(
+    src_dir: Path = typer.Argument(..., help="Folder of images, searched recursively."),
+    out_dir: Path = typer.Argument(..., help="Folder for the shards and manifest.json."),
+    size: int = typer.Option(256, "--size", min=1, help="Side of the square images, pixels."),
+    preset: Preset = typer.Option(
+        Preset.plain,
+        "--preset",
+        help="celeba: scale to width size, height size*313/256 (256x313 at 256, the "
+        "paper's CelebA) and crop the centre square; places, plain: shorter side to size, "
+        "crop the centre square.",
+    ),
+    split: str = typer.Option(
+        "0.7,0.15,0.15", "--split", help="Train,val,test fractions; they must sum to 1."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random train/val/test assignment."),
+    shard_size: int = typer.Option(
+        10000, "--shard-size", min=1, help="Source images per shard file."
+    ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=0,
+        show_default="CPU count",
+        help="Decoding processes; 0 decodes in the main process.",
+    ),
+    compression: Compression = typer.Option(
+        Compression.none,
+        "--compression",
+        help="HDF5 compression: none reads fastest; lzf and gzip are smaller but slower to "
+        "read (see docs/benchmarks.md).",
+    ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Delete the shards, manifest and options of an earlier run in OUT_DIR and start "
+        "over (other files are left alone). Without it, a re-run with the same options "
+        "resumes.",
+    ),
+) -> None:
+    """Convert SRC_DIR's images into OUT_DIR/{train,val,test}-NNNNN.h5 shards.
+
+    Unreadable images are skipped and listed, with the reason, in OUT_DIR/manifest.json.
+
+    A shard appears only when complete: run the same command again to resume.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    from wmi import data
+
+    fractions = data.parse_split(split)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("decoding", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        result = data.prepare(
+            src_dir,
+            out_dir,
+            size=size,
+            preset=preset.value,
+            split=fractions,
+            seed=seed,
+            shard_size=shard_size,
+            workers=workers,
+            overwrite=overwrite,
+            compression=compression.value,
+            progress=progress,
+        )
+    _report_skipped(result.skipped, result.manifest)
+    table = Table(title=f"{out_dir}  ({size}x{size}, preset {preset.value})")
+    table.add_column("split")
+    table.add_column("images", justify="right")
+    table.add_column("shards", justify="right")
+    for name in data.SPLITS:
+        table.add_row(name, str(result.counts[name]), str(len(result.shards[name])))
+    Console(highlight=False).print(table)
+    note = f" ({result.kept} kept from an earlier run)" if result.kept else ""
+    typer.echo(
+        f"{sum(result.counts.values())} of {result.found} images written, "
+        f"{len(result.skipped)} skipped; {result.written} shards written{note}; "
+        f"manifest: {result.manifest}"
+    )
+
+
+def _report_skipped(skipped: list[tuple[str, str]], manifest: Path | None) -> None:
+    shown = 10
+    for name, reason in skipped[:shown]:
+        err_console.print(f"[yellow]skipped[/] {name}: {reason}", markup=True)
+    if len(skipped) > shown:
+        err_console.print(f"[yellow]... and {len(skipped) - shown} more, listed in {manifest}[/]")
+
+
+@app.command("info")
+def info_command(
+    out_dir: Path = typer.Argument(..., help="A folder made by wmi data prepare."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout instead of a table."),
+    preview: Path | None = typer.Option(
+        None,
+        "--preview",
+        show_default="OUT_DIR/preview.png",
+        help="Where to write a contact sheet of random images.",
+    ),
+    no_preview: bool = typer.Option(False, "--no-preview", help="Do not write a preview sheet."),
+    count: int = typer.Option(16, "--count", min=1, help="Images on the preview sheet."),
+    seed: int = typer.Option(0, "--seed", help="Seed for picking the preview images."),
+) -> None:
+    """Show images per split, image size and disk use, and write a preview sheet."""
+    from wmi import data
+    from wmi.preview import save_contact_sheet
+
+    summary = data.summarize(out_dir)
+    if no_preview:
+        summary["preview"] = None
+    else:
+        target = preview if preview is not None else out_dir / data.PREVIEW_NAME
+        samples = data.sample_images(out_dir, count=count, seed=seed)
+        save_contact_sheet(
+            target, [img for _, img in samples], labels=[label for label, _ in samples]
+        )
+        summary["preview"] = str(target)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    size = f"{summary['width']}x{summary['height']}"
+    state = "complete" if summary["complete"] else "incomplete (no manifest.json: interrupted?)"
+    table = Table(
+        title=f"{out_dir}  ({size}, preset {summary['preset']}, "
+        f"compression {summary['compression']}, {state})"
+    )
+    table.add_column("split")
+    table.add_column("images", justify="right")
+    table.add_column("shards", justify="right")
+    table.add_column("disk", justify="right")
+    for name, row in summary["splits"].items():
+        table.add_row(name, str(row["images"]), str(row["shards"]), _human(row["bytes"]))
+    table.add_row("all", str(summary["images"]), "", _human(summary["bytes"]), style="bold")
+    Console(highlight=False).print(table)
+    typer.echo(f"skipped source files: {summary['skipped']}")
+    if summary["preview"]:
+        typer.echo(f"preview: {summary['preview']}")
