@@ -128,19 +128,23 @@ def _masked_conv2d(
     # sum(1) in the units of msum: C·k·k for a per-channel mask, k·k for a broadcast one.
     total = float(kh * kw * (x.shape[1] if mask.shape[1] > 1 else 1))
     valid = msum > 0
-    # where(sum(M) > 0, sum(1)/sum(M), 0); the inner where keeps the unused branch finite so
-    # that no inf·0 reaches the backward pass.
-    scale = torch.where(valid, total / torch.where(valid, msum, torch.ones_like(msum)), 0.0)
+    # sum(1)/sum(M) where sum(M) > 0; the where keeps the unused branch finite, so no inf·0
+    # reaches the backward pass (never 1/(sum + eps) and a clamp).
+    ratio = total / torch.where(valid, msum, torch.ones_like(msum))
 
     xm = x if premasked else x * mask.to(x.dtype)
     raw = F.conv2d(xm, weight, None, stride, padding, dilation)
-    # float16 overflows at raw·scale in deep layers; bfloat16 and float32 have the range.
-    acc = torch.float32 if raw.dtype == torch.float16 else raw.dtype
-    y = raw.to(acc) * scale.to(acc)
-    if bias is not None:
-        y = y + bias.to(acc).view(1, -1, 1, 1) * valid.to(acc)
+    # float16 overflows at raw·ratio in deep layers; bfloat16 and float32 have the range.
+    out_dtype = raw.dtype
+    acc = torch.float32 if out_dtype == torch.float16 else out_dtype
+    raw, ratio = raw.to(acc), ratio.to(acc)
+    if bias is None:
+        y = raw * torch.where(valid, ratio, 0.0)
+    else:
+        # (raw·ratio + b)·1[sum(M) > 0] in two passes over the output instead of three
+        y = torch.addcmul(bias.to(acc).view(1, -1, 1, 1), raw, ratio).mul_(valid.to(acc))
     new_mask = (msum / total).clamp_(max=1.0) if weighted_update else valid.to(msum.dtype)
-    return y.to(raw.dtype), new_mask
+    return y.to(out_dtype), new_mask
 
 
 def weighted_conv2d(

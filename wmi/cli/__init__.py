@@ -83,3 +83,9 @@ def main() -> None:
     """Console-script entry point."""
     app(prog_name="wmi")
     sys.exit(0)
+
+
+# Command groups, one module each (imported here so that `wmi --help` lists them).
+from wmi.cli import bench as _bench  # noqa: E402
+
+app.command("bench")(_bench.bench)
