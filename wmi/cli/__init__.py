@@ -89,3 +89,6 @@ def main() -> None:
 from wmi.cli import bench as _bench  # noqa: E402
 
 app.command("bench")(_bench.bench)
+from wmi.cli import train as _train  # noqa: E402
+
+app.command("train")(_train.train)
