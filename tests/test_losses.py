@@ -191,7 +191,9 @@ def test_vgg16_features_load_torchvision_keys_and_normalize(tmp_path: Path) -> N
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     h = (x - mean) / std
     for i in (0, 2):
-        h = F.relu(F.conv2d(h, state[f"features.{i}.weight"], state[f"features.{i}.bias"], padding=1))
+        h = F.relu(
+            F.conv2d(h, state[f"features.{i}.weight"], state[f"features.{i}.bias"], padding=1)
+        )
     torch.testing.assert_close(f1, F.max_pool2d(h, 2), rtol=1e-5, atol=1e-5)
 
 

@@ -230,6 +230,16 @@ def test_ctrl_c_saves_and_resume_is_exact(tmp_path: Path, vgg_file: Path) -> Non
         assert x["total"] == y["total"] and x["lr"] == y["lr"]
 
 
+def test_loader_workers_do_not_change_the_run(tmp_path: Path) -> None:
+    # Persistent worker processes across two epoch boundaries give the same batches, in the
+    # same order, as loading in the main process.
+    _run(_cfg(tmp_path / "w0", steps=7, workers=0))
+    _run(_cfg(tmp_path / "w2", steps=7, workers=2))
+    a = _state(tmp_path / "w0" / "checkpoints" / "last.pt")
+    b = _state(tmp_path / "w2" / "checkpoints" / "last.pt")
+    _assert_same_tensors(a["model"], b["model"])
+
+
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:
     cfg = _cfg(tmp_path / "run", steps=10, save_every=2)
     with pytest.raises(WmiError, match=r"loss is nan at step 4: training stopped; .*last.pt keeps"):
