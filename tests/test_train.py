@@ -6,6 +6,7 @@ import itertools
 import json
 import os
 import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +32,12 @@ class Pairs(Dataset):
     """Fixed random images with a box hole each: (image (3, S, S) in [0, 1], validity (1, S, S)).
 
     ``interrupt_at``: send this process SIGINT (Ctrl-C) when item number ``interrupt_at`` is
-    fetched; ``nan_from``: items fetched from then on are NaN.
+    fetched; ``nan_from``: items fetched from then on are NaN; ``delay``: seconds per item.
     """
 
-    def __init__(self, n: int, size: int, seed: int = 0, interrupt_at=None, nan_from=None):
+    def __init__(
+        self, n: int, size: int, seed: int = 0, interrupt_at=None, nan_from=None, delay=0.0
+    ):
         g = torch.Generator().manual_seed(seed)
         self.images = torch.rand(n, 3, size, size, generator=g)
         self.masks = torch.ones(n, 1, size, size)
@@ -42,13 +45,14 @@ class Pairs(Dataset):
             top, left = (i * 3) % (size // 2), (i * 5) % (size // 2)
             self.masks[i, :, top : top + size // 3, left : left + size // 3] = 0
         self.fetched = 0
-        self.interrupt_at, self.nan_from = interrupt_at, nan_from
+        self.interrupt_at, self.nan_from, self.delay = interrupt_at, nan_from, delay
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int):
         self.fetched += 1
+        time.sleep(self.delay)
         if self.fetched == self.interrupt_at:
             os.kill(os.getpid(), 2)  # SIGINT, as Ctrl-C sends it
         image = self.images[i]
@@ -377,3 +381,93 @@ def test_ddp_gloo_two_processes_match_one_process_with_twice_the_batch(tmp_path:
     assert [r["step"] for r in la] == [1, 2, 3]  # rank 0 alone writes the log
     for x, y in zip(la, lb, strict=True):
         assert x["total"] == pytest.approx(y["total"], rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from wmi.cli import app
+
+    return CliRunner().invoke(app, ["train", *args])
+
+
+def _one_line_error(result, text: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and text in lines[0], result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_help_and_bad_input(tmp_path: Path) -> None:
+    result = _cli("--help")
+    assert result.exit_code == 0
+    for flag in ("--data", "--out", "--conv", "--masks", "--steps", "--epochs", "--lr-final",
+                 "--finetune", "--amp", "--compile", "--channels-last", "--device", "--workers",
+                 "--val-every", "--save-every", "--resume", "--overwrite", "--seed",
+                 "--vgg-weights", "--perceptual", "--config"):  # fmt: skip
+        assert flag in result.output, flag
+    out = str(tmp_path / "run")
+    _one_line_error(
+        _cli("--out", out, "--steps", "1", "--size", "100", "--layers", "6"),
+        "--size 100 is not a multiple of 2**layers = 64 (--layers 6); use --size 128",
+    )
+    _one_line_error(
+        _cli("--data", str(tmp_path / "nowhere"), "--out", out, "--steps", "1"),
+        "nowhere: no such directory",
+    )
+    _one_line_error(_cli("--out", out, "--resume"), "holds no checkpoints/last.pt")
+    _one_line_error(_cli("--out", out, "--steps", "2", "--epochs", "1"), "exactly one of")
+    (tmp_path / "c.toml").write_text("batch = 3\n")
+    _one_line_error(_cli("--config", str(tmp_path / "c.toml")), "unknown option 'batch'")
+    assert not (tmp_path / "run").exists()
+
+
+_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+from test_train import Pairs, _cfg
+from wmi.train import train
+cfg = _cfg({out!r}, steps=100000, workers=2, save_every=100000)
+# Slow items: the main process mostly waits for the workers when Ctrl-C comes.
+result = train(cfg, train_set=Pairs(64, 32, delay=0.05), progress=False, echo=False)
+print(result.status, result.step)
+"""
+
+
+@pytest.mark.slow
+def test_ctrl_c_to_the_process_group_with_loader_workers_saves(tmp_path: Path) -> None:
+    # What a terminal does on Ctrl-C: SIGINT to every process of the foreground group, the
+    # loader's worker processes included. The run must stop after a step and save last.pt.
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    code = _SCRIPT.format(tests=str(Path(__file__).parent), out=str(out))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            metrics = out / "metrics.jsonl"
+            if metrics.exists() and len(metrics.read_text().splitlines()) >= 3:
+                break
+            time.sleep(0.1)
+        os.killpg(proc.pid, signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 0, stderr
+    status, step = stdout.split()
+    assert status == "interrupted" and int(step) >= 3
+    assert _state(out / "checkpoints" / "last.pt")["step"] == int(step)

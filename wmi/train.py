@@ -645,10 +645,10 @@ def _setup_distributed(device_name: str) -> _Dist:
     return _Dist(rank, world, local_rank, owns)
 
 
-def _all_ranks_ok(dist: _Dist, error: BaseException | None) -> None:
+def _all_ranks_ok(dist: _Dist, error: BaseException | None, device: torch.device) -> None:
     """Raise on every rank if any rank failed (so none waits forever in a collective)."""
     if dist.world > 1:
-        flag = torch.tensor([0.0 if error is None else 1.0])
+        flag = torch.tensor([0.0 if error is None else 1.0], device=device)
         tdist.all_reduce(flag)
         if error is None and flag.item() > 0:
             raise WmiError("another training process failed; see its error")
@@ -744,29 +744,41 @@ class _RunLog:
                 f.write(json.dumps(record, allow_nan=True) + "\n")
 
 
-class _StopOnSigint:
-    """First Ctrl-C: ask the loop to stop after the current step (it then saves last.pt).
+class _GracefulStop:
+    """First Ctrl-C (SIGINT) or SIGTERM: stop after the current step, which then saves last.pt.
 
-    A second Ctrl-C interrupts at once (KeyboardInterrupt), keeping the last saved checkpoint.
-    Only installed in the main thread (Python delivers signals there).
+    SIGTERM is what torchrun sends its workers on Ctrl-C (with 30 s before SIGKILL) and what
+    batch schedulers send before preemption. A second signal acts at once (KeyboardInterrupt
+    or termination), keeping the last saved checkpoint. Only installed in the main thread
+    (Python delivers signals there).
     """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: Any = None
+        self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> _StopOnSigint:
+    def __enter__(self) -> _GracefulStop:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested = True
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+
+
+def _ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader worker init: Ctrl-C reaches the whole process group, but only the main
+    process should act on it (a worker that died of it would abort the run unsaved)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _progress(enabled: bool, total: int, start: int) -> Any:
@@ -899,7 +911,7 @@ def _train(
             prepare_run_dir(run_dir, overwrite)
         except WmiError as exc:
             error = exc
-    _all_ranks_ok(dist, error)
+    _all_ranks_ok(dist, error, device)
     log = _RunLog(run_dir, dist.main, echo)
 
     # ---- model, optimizer, state ----
@@ -947,6 +959,9 @@ def _train(
         pin_memory=device.type == "cuda",
         drop_last=True,
         persistent_workers=cfg.workers > 0,
+        worker_init_fn=_ignore_stop_signals,
+        # Worker seeds come from here, not from the global RNG (the items seed themselves).
+        generator=torch.Generator().manual_seed(cfg.seed),
     )
     val_loader = None
     if val_set is not None and cfg.val_images > 0 and dist.main:
@@ -1000,7 +1015,7 @@ def _train(
     window = {"t": time.perf_counter(), "steps": 0, "sums": np.zeros(len(terms_names))}
     status = "done"
     try:
-        with _StopOnSigint() as sigint:
+        with _GracefulStop() as stop:
             while step < total_steps:
                 # The loader position is part of the state: epoch e, batch `position` in it.
                 if position == steps_per_epoch:
@@ -1019,7 +1034,7 @@ def _train(
                 # One sync per step: the loss terms (averaged over ranks) for the log, the
                 # NaN check before any weight changes, and whether any rank got Ctrl-C.
                 stats = torch.stack([terms[k].detach().float() for k in terms_names])
-                stats = torch.cat([stats, stats.new_tensor([float(sigint.requested)])])
+                stats = torch.cat([stats, stats.new_tensor([float(stop.requested)])])
                 if dist.world > 1:
                     tdist.all_reduce(stats)
                     stats[:-1] /= dist.world
@@ -1054,7 +1069,7 @@ def _train(
                 if step % cfg.save_every == 0 or step == total_steps:
                     checkpoint("last.pt")
                 window["t"] += time.perf_counter() - paused
-                if values[-1] > 0:  # Ctrl-C on some rank: stop here, every rank together
+                if values[-1] > 0:  # Ctrl-C/SIGTERM on some rank: every rank stops here
                     checkpoint("last.pt")
                     status = "interrupted"
                     log.info(f"interrupted at step {step}: saved checkpoints/last.pt")
