@@ -159,7 +159,7 @@ def test_cosine_schedule_runs_from_lr_to_lr_final() -> None:
 
 
 def test_overfitting_one_batch_lowers_the_hole_loss(tmp_path: Path) -> None:
-    cfg = _cfg(tmp_path / "run", size=64, layers=6, base_channels=8, steps=50, lr=2e-3)
+    cfg = _cfg(tmp_path / "run", size=64, layers=4, base_channels=4, steps=50, lr=2e-3)
     cfg.lr_final = 2e-3
     result = _run(cfg, Pairs(2, 64))  # one batch: every step sees the same two images
     assert result.status == "done" and result.step == 50
@@ -242,6 +242,24 @@ def test_loader_workers_do_not_change_the_run(tmp_path: Path) -> None:
     a = _state(tmp_path / "w0" / "checkpoints" / "last.pt")
     b = _state(tmp_path / "w2" / "checkpoints" / "last.pt")
     _assert_same_tensors(a["model"], b["model"])
+
+
+class EpochPairs(Pairs):
+    """Pairs that records the epochs it is told about, like wmi.data.InpaintingDataset."""
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.epochs: list[int] = []
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epochs.append(epoch)
+
+
+def test_epochs_drop_the_last_partial_batch_and_set_the_dataset_epoch(tmp_path: Path) -> None:
+    data = EpochPairs(7, 32)  # batch 2: 3 full steps per epoch, one image left out each time
+    result = _run(_cfg(tmp_path / "run", steps=None, epochs=2), data)
+    assert result.step == 6 and data.epochs == [0, 1]
+    assert data.fetched == 12
 
 
 def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_path: Path) -> None:

@@ -1066,11 +1066,11 @@ def _train(
                 paused = time.perf_counter()  # validation and saving do not count as speed
                 if dist.main and (step % cfg.val_every == 0 or step == total_steps):
                     run_validation()
-                if step % cfg.save_every == 0 or step == total_steps:
+                stopping = values[-1] > 0  # Ctrl-C/SIGTERM on some rank: all stop here
+                if step % cfg.save_every == 0 or step == total_steps or stopping:
                     checkpoint("last.pt")
                 window["t"] += time.perf_counter() - paused
-                if values[-1] > 0:  # Ctrl-C/SIGTERM on some rank: every rank stops here
-                    checkpoint("last.pt")
+                if stopping:
                     status = "interrupted"
                     log.info(f"interrupted at step {step}: saved checkpoints/last.pt")
                     break
