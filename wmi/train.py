@@ -932,8 +932,9 @@ def _train(
         step, best = int(state["step"]), state.get("best")
         epoch, position = int(state["loader"]["epoch"]), int(state["loader"]["position"])
         torch.set_rng_state(state["rng"]["torch"])
-        if device.type == "cuda" and "cuda" in state["rng"]:
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        cuda_rng = state["rng"].get("cuda")
+        if device.type == "cuda" and cuda_rng and len(cuda_rng) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(cuda_rng)
         if dist.main:
             _truncate_metrics(log.metrics_path, step)
         del state
