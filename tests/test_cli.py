@@ -48,3 +48,18 @@ def test_user_error_is_one_line_without_traceback() -> None:
     assert "error: photos/cat.png: not an image" in result.output
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_error_line_prints_brackets_literally() -> None:
+    demo = App()
+
+    @demo.command()
+    def brackets() -> None:
+        raise WmiError("photos/[bold]/cat[2].png: not an image")
+
+    @demo.command()
+    def other() -> None:
+        pass
+
+    result = runner.invoke(demo, ["brackets"])
+    assert "error: photos/[bold]/cat[2].png: not an image" in result.output

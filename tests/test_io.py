@@ -7,7 +7,15 @@ import pytest
 from PIL import Image
 
 from wmi.errors import WmiError
-from wmi.io import atomic_path, pair_by_stem, read_image, read_mask, write_image, write_mask
+from wmi.io import (
+    atomic_path,
+    match_pattern,
+    pair_by_stem,
+    read_image,
+    read_mask,
+    write_image,
+    write_mask,
+)
 
 
 def test_mask_polarity_round_trip(tmp_path: Path) -> None:
@@ -73,3 +81,29 @@ def test_pair_by_stem_iopaint_and_lama_names() -> None:
     assert pairing.pairs == [(Path("a.jpg"), Path("a.png")), (Path("b.png"), Path("b_mask000.png"))]
     assert pairing.unmatched_images == [Path("c.png")]
     assert pairing.unmatched_masks == [Path("b_mask001.png"), Path("z.png")]
+
+
+def test_write_image_png_compress_level_is_lossless(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    image = (rng.random((64, 64, 3)) * 4).astype(np.uint8) * 60  # few values: compressible
+    write_image(tmp_path / "fast.png", image, png_compress_level=0)
+    write_image(tmp_path / "small.png", image, png_compress_level=9)
+    assert (tmp_path / "fast.png").stat().st_size > (tmp_path / "small.png").stat().st_size
+    for name in ("fast.png", "small.png"):
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / name)), image)
+
+
+def test_match_pattern_wildcards_only_in_the_pattern() -> None:
+    names = sorted(
+        ["a[1].png", "a1.png", "a[1]_mask0.png", "b_mask1.png", "b_mask2.png", "mask_b.png"]
+    )
+    assert match_pattern("{stem}.png", "a[1]", names) == ["a[1].png"]
+    assert match_pattern("{stem}_mask*.png", "a[1]", names) == ["a[1]_mask0.png"]
+    assert match_pattern("{stem}_mask*.png", "b", names) == ["b_mask1.png", "b_mask2.png"]
+    assert match_pattern("*_{stem}.png", "b", names) == ["mask_b.png"]  # wildcard before the stem
+    assert match_pattern("{stem}.png", "c", names) == []
+
+
+def test_pair_by_stem_with_brackets_in_the_name() -> None:
+    pairing = pair_by_stem([Path("x[2].jpg")], [Path("x[2]_mask000.png"), Path("x2_mask000.png")])
+    assert pairing.pairs == [(Path("x[2].jpg"), Path("x[2]_mask000.png"))]

@@ -8,8 +8,10 @@ leaves a file that looks complete but is not.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import fnmatch
+import glob
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -96,11 +98,28 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
         WmiError: the file is missing or not a readable image.
     """
     path = Path(path)
-    if path.suffix.lower() in (".png", ".tif", ".tiff"):
+    if _is_16bit(path):
         deep = _read_16bit(path)
         if deep is not None:
             return deep
     return np.asarray(open_rgb(path), dtype=np.float32) / 255.0
+
+
+def _is_16bit(path: Path) -> bool:
+    """Whether a PNG or TIFF stores 16 bits per sample, from its header alone."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".png":
+            with open(path, "rb") as f:
+                header = f.read(25)  # signature (8) + IHDR length/type (8) + w, h (8) + depth
+            return len(header) == 25 and header[24] == 16
+        if suffix in (".tif", ".tiff"):
+            with Image.open(path) as img:
+                bits = img.tag_v2.get(258, (8,))
+                return max(bits if isinstance(bits, tuple) else (bits,)) > 8
+    except (OSError, UnidentifiedImageError, AttributeError):
+        return False  # open_rgb names the file and the problem
+    return False
 
 
 def _read_16bit(path: Path) -> np.ndarray | None:
@@ -153,8 +172,17 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def write_image(path: str | os.PathLike[str], image: np.ndarray, quality: int = 95) -> None:
-    """Write an ``(H, W, 3)`` image (uint8, or float in [0, 1]) atomically; format from suffix."""
+def write_image(
+    path: str | os.PathLike[str],
+    image: np.ndarray,
+    quality: int = 95,
+    png_compress_level: int = 6,
+) -> None:
+    """Write an ``(H, W, 3)`` image (uint8, or float in [0, 1]) atomically; format from suffix.
+
+    ``quality`` applies to JPEG/WebP; ``png_compress_level`` (0-9) to PNG, where 1 writes
+    about 3x faster than Pillow's default 6 for files about 7 % larger.
+    """
     path = Path(path)
     fmt = {
         ".jpg": "JPEG",
@@ -167,7 +195,11 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, quality: int = 
     }.get(path.suffix.lower())
     if fmt is None:
         raise WmiError(f"{path}: unsupported image format {path.suffix!r}")
-    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    kwargs: dict[str, int] = {}
+    if fmt in ("JPEG", "WEBP"):
+        kwargs["quality"] = quality
+    elif fmt == "PNG":
+        kwargs["compress_level"] = png_compress_level
     with atomic_path(path) as tmp:
         Image.fromarray(to_uint8(image)).save(tmp, format=fmt, **kwargs)
 
@@ -179,6 +211,29 @@ class Pairing:
     pairs: list[tuple[Path, Path]] = field(default_factory=list)
     unmatched_images: list[Path] = field(default_factory=list)
     unmatched_masks: list[Path] = field(default_factory=list)
+
+
+def match_pattern(pattern: str, stem: str, names: Sequence[str]) -> list[str]:
+    """The file names that fit ``pattern.format(stem=stem)``, case-sensitive.
+
+    Wildcards (``*?[``) count only in the pattern: a file stem such as ``photo[1]`` is matched
+    literally. ``names`` must be sorted; the search looks only at names starting with the
+    pattern's literal prefix, so pairing a large folder stays fast.
+    """
+    wild = [i for i, ch in enumerate(pattern) if ch in "*?["]
+    if not wild:
+        wanted = pattern.format(stem=stem)
+        i = bisect.bisect_left(names, wanted)
+        return [wanted] if i < len(names) and names[i] == wanted else []
+    prefix = pattern[: wild[0]].format(stem=stem)
+    wanted = pattern.format(stem=glob.escape(stem))
+    hits = []
+    for i in range(bisect.bisect_left(names, prefix), len(names)):
+        if not names[i].startswith(prefix):
+            break
+        if fnmatch.fnmatchcase(names[i], wanted):
+            hits.append(names[i])
+    return hits
 
 
 def pair_by_stem(
@@ -199,11 +254,7 @@ def pair_by_stem(
     for image in images:
         match = None
         for pattern in patterns:
-            wanted = pattern.format(stem=image.stem)
-            if any(ch in wanted for ch in "*?["):
-                hits = [n for n in fnmatch.filter(names, wanted) if n not in used]
-            else:
-                hits = [wanted] if wanted in by_name and wanted not in used else []
+            hits = [n for n in match_pattern(pattern, image.stem, names) if n not in used]
             if hits:
                 match = hits[0]
                 break

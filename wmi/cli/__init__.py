@@ -9,12 +9,18 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from wmi import __version__
 from wmi.errors import WmiError
 
 # Errors go to stderr so that ``--json`` output on stdout stays parseable.
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _error_line(message: str) -> None:
+    # Text, not markup: file names such as "x[2].png" must print as they are.
+    err_console.print(Text.assemble(("error: ", "bold red"), message))
 
 
 def _report_errors(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -25,11 +31,11 @@ def _report_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except WmiError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True)
+            _error_line(str(exc))
             raise typer.Exit(2) from None
         except OSError as exc:  # disk full, permission denied: the user's environment
             where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            err_console.print(f"[bold red]error:[/] {where}{exc.strerror or exc}")
+            _error_line(f"{where}{exc.strerror or exc}")
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]")
@@ -89,6 +95,15 @@ def main() -> None:
 from wmi.cli import bench as _bench  # noqa: E402
 
 app.command("bench")(_bench.bench)
+from wmi.cli import inpaint as _inpaint  # noqa: E402
+
+app.add_typer(_inpaint.app, name="inpaint")
+from wmi.cli import masks as _masks  # noqa: E402
+
+app.add_typer(_masks.app, name="masks")
+from wmi.cli import eval as _eval  # noqa: E402
+
+app.command("eval")(_eval.eval_command)
 from wmi.cli import train as _train  # noqa: E402
 
 app.command("train")(_train.train)

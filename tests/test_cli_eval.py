@@ -1,0 +1,274 @@
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from wmi.cli import app
+from wmi.io import read_image, read_mask
+from wmi.metrics import hole_metrics
+
+runner = CliRunner()
+SIZE = 16
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+
+
+@pytest.fixture
+def folders(tmp_path: Path) -> Path:
+    """gt/, masks/, a/ and b/ with images 0..3: hole ratios about 6 %, 14 %, 25 % and 56 %."""
+    rng = np.random.default_rng(0)
+    for i, side in enumerate((4, 6, 8, 12)):
+        gt = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+        hole = np.zeros((SIZE, SIZE), bool)
+        hole[2 : 2 + side, 3 : 3 + side] = True
+        _save(tmp_path / "gt" / f"img{i}.png", gt)
+        _save(tmp_path / "masks" / f"img{i}.png", (hole * 255).astype(np.uint8))
+        for method, noise in (("a", 10), ("b", 40)):
+            pred = np.clip(gt + rng.normal(0, noise, gt.shape), 0, 255).astype(np.uint8)
+            _save(tmp_path / method / f"img{i}.png", np.where(hole[..., None], pred, gt))
+    return tmp_path
+
+
+def _eval(root: Path, *args: str) -> Any:
+    return runner.invoke(
+        app, ["eval", "--gt", str(root / "gt"), "--masks", str(root / "masks"), *args]
+    )
+
+
+def _expected(root: Path, method: str, names: list[str]) -> dict[str, float]:
+    per_image = [
+        hole_metrics(
+            read_image(root / method / n),
+            read_image(root / "gt" / n),
+            read_mask(root / "masks" / n),
+        )
+        for n in names
+    ]
+    return {k: float(np.mean([m[k] for m in per_image])) for k in per_image[0]}
+
+
+def _one_line_error(result: Any) -> str:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_two_methods_side_by_side(folders: Path) -> None:
+    out = folders / "report"
+    result = _eval(
+        folders,
+        "--pred",
+        f"A={folders / 'a'}",
+        "--pred",
+        f"B={folders / 'b'}",
+        "--json",
+        str(out / "r.json"),
+        "--csv",
+        str(out / "r.csv"),
+        "--markdown",
+        str(out / "r.md"),
+        "--latex",
+        str(out / "r.tex"),
+        "--workers",
+        "1",
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "r.json").read_text())
+    names = [f"img{i}.png" for i in range(4)]
+    for method, folder in zip(data["methods"], ("a", "b"), strict=True):
+        assert method["images"] == 4
+        expected = _expected(folders, folder, names)
+        for key, value in expected.items():
+            assert method["metrics"][key] == pytest.approx(value, rel=1e-9), key
+        assert [b["range"] for b in method["buckets"]] == ["0-10%", "10-20%", "20-30%", "50-60%"]
+        assert [b["images"] for b in method["buckets"]] == [1, 1, 1, 1]
+    a, b = data["methods"]
+    assert a["metrics"]["l1"] < b["metrics"]["l1"]  # less noise, smaller error
+    assert "A" in result.stdout and "B" in result.stdout and "PSNR (dB)" in result.stdout
+    assert (out / "r.csv").read_text().startswith("method,range,images,")
+    assert "**" in (out / "r.md").read_text()
+    assert r"\toprule" in (out / "r.tex").read_text()
+    assert not list(out.glob(".*"))  # no temporary files left behind
+
+
+def test_positional_folder_is_named_after_it_and_workers_agree(folders: Path) -> None:
+    one = _eval(folders, str(folders / "a"), "--json", "-", "--workers", "1")
+    two = _eval(folders, str(folders / "a"), "--json", "-", "--workers", "2")
+    assert one.exit_code == two.exit_code == 0, one.output + two.output
+    assert json.loads(one.stdout) == json.loads(two.stdout)
+    assert json.loads(one.stdout)["methods"][0]["name"] == "a"
+    assert "PSNR (dB)" in one.stderr  # the table moves to stderr when JSON goes to stdout
+
+
+def test_no_buckets(folders: Path) -> None:
+    result = _eval(folders, str(folders / "a"), "--no-buckets", "--json", "-")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["methods"][0]["buckets"] == []
+    assert "0-10%" not in result.stderr
+
+
+def test_size_mismatch_is_named(folders: Path) -> None:
+    _save(folders / "b" / "img2.png", np.zeros((SIZE, SIZE + 1, 3), np.uint8))
+    result = _eval(
+        folders, str(folders / "a"), str(folders / "b"), "--json", str(folders / "r.json")
+    )
+    line = _one_line_error(result)
+    assert "img2.png: prediction is 17x16" in line and "is 16x16" in line
+    assert not (folders / "r.json").exists()
+
+
+def test_missing_counterparts_are_listed_and_strict_fails(folders: Path) -> None:
+    (folders / "b" / "img1.png").unlink()
+    (folders / "masks" / "img3.png").unlink()
+    _save(folders / "a" / "stray.png", np.zeros((SIZE, SIZE, 3), np.uint8))
+    result = _eval(folders, str(folders / "a"), str(folders / "b"), "--json", "-")
+    assert result.exit_code == 0, result.output
+    assert "1 ground truth has no mask" in result.stderr and "img3.png" in result.stderr
+    assert "no prediction in" in result.stderr and "img1.png" in result.stderr
+    assert "stray.png" in result.stderr
+    data = json.loads(result.stdout)
+    assert [m["images"] for m in data["methods"]] == [2, 2]  # img0 and img2 only
+    expected = _expected(folders, "a", ["img0.png", "img2.png"])
+    assert data["methods"][0]["metrics"]["l1"] == pytest.approx(expected["l1"])
+
+    strict = _eval(folders, str(folders / "a"), str(folders / "b"), "--strict")
+    assert "--strict" in _one_line_error(strict)
+
+
+def test_mask_without_hole_is_left_out(folders: Path) -> None:
+    _save(folders / "masks" / "img0.png", np.zeros((SIZE, SIZE), np.uint8))
+    result = _eval(folders, str(folders / "a"), "--json", "-")
+    assert result.exit_code == 0, result.output
+    assert "1 mask has no hole" in result.stderr and "img0.png" in result.stderr
+    method = json.loads(result.stdout)["methods"][0]
+    assert method["images"] == 3
+    expected = _expected(folders, "a", ["img1.png", "img2.png", "img3.png"])
+    assert method["metrics"]["l2"] == pytest.approx(expected["l2"])
+
+
+def test_all_masks_empty_is_an_error(folders: Path) -> None:
+    for i in range(4):
+        _save(folders / "masks" / f"img{i}.png", np.zeros((SIZE, SIZE), np.uint8))
+    assert "no mask of the 4 paired images has a hole" in _one_line_error(
+        _eval(folders, str(folders / "a"))
+    )
+
+
+def test_exact_reproduction_shows_infinite_psnr(folders: Path) -> None:
+    exact = folders / "exact"
+    exact.mkdir()
+    for i in range(4):
+        (exact / f"img{i}.png").write_bytes((folders / "gt" / f"img{i}.png").read_bytes())
+    result = _eval(
+        folders, str(exact), "--json", str(folders / "r.json"), "--csv", str(folders / "r.csv")
+    )
+    assert result.exit_code == 0, result.output
+    text = (folders / "r.json").read_text()
+    assert "Infinity" not in text
+    method = json.loads(text)["methods"][0]
+    assert method["metrics"]["psnr"] is None and method["psnr_infinite"] == 4
+    assert method["metrics"]["l1"] == 0.0 and method["metrics"]["ssim"] == pytest.approx(1.0)
+    assert "inf" in result.stdout
+    assert math.isinf(float((folders / "r.csv").read_text().splitlines()[1].split(",")[-1]))
+
+
+def test_no_pairs_names_the_folders(folders: Path, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    line = _one_line_error(_eval(folders, str(empty)))
+    assert "nothing to evaluate" in line
+    assert str(folders / "gt") in line and str(folders / "masks") in line and str(empty) in line
+
+
+def test_16bit_png_and_jpeg_inputs(tmp_path: Path) -> None:
+    import cv2
+
+    rng = np.random.default_rng(7)
+    deep = rng.integers(0, 65536, (SIZE, SIZE, 3), dtype=np.uint16)
+    (tmp_path / "gt").mkdir()
+    cv2.imwrite(str(tmp_path / "gt" / "x.png"), deep[..., ::-1])  # OpenCV writes BGR
+    hole = np.zeros((SIZE, SIZE), bool)
+    hole[4:12, 4:12] = True
+    _save(tmp_path / "masks" / "x.png", (hole * 255).astype(np.uint8))
+    pred = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    (tmp_path / "jpeg").mkdir()
+    Image.fromarray(pred).save(tmp_path / "jpeg" / "x.jpg", quality=90)
+    decoded = np.asarray(Image.open(tmp_path / "jpeg" / "x.jpg").convert("RGB")) / 255.0
+
+    result = _eval(tmp_path, str(tmp_path / "jpeg"), "--json", "-")
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.stdout)["methods"][0]["metrics"]
+    expected = hole_metrics(decoded, deep / 65535.0, hole)
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+def test_lama_layout_masks_next_to_images(folders: Path) -> None:
+    for i in range(4):
+        (folders / "masks" / f"img{i}.png").rename(folders / "gt" / f"img{i}_mask000.png")
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "--gt",
+            str(folders / "gt"),
+            "--masks",
+            str(folders / "gt"),
+            str(folders / "a"),
+            "--json",
+            "-",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
+    assert json.loads(result.stdout)["methods"][0]["images"] == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "no predictions"),
+        (["--pred", "=x"], "expected NAME=DIR"),
+        (["--pred", "A={a}", "--pred", "A={b}"], "'A' is used twice"),
+        (["{root}/nope"], "is not a folder"),
+        (["{a}", "--json", "-", "--csv", "-"], "only one of"),
+        (["{a}", "--json", "{root}/r", "--csv", "{root}/r"], "given to both --json and --csv"),
+        (["{a}", "--csv", "{a}/img0.png"], "refusing to write a report over an input image"),
+    ],
+)
+def test_option_errors(folders: Path, args: list[str], message: str) -> None:
+    paths = {"root": folders, "a": folders / "a", "b": folders / "b"}
+    before = (folders / "a" / "img0.png").read_bytes()
+    result = _eval(folders, *(arg.format(**paths) for arg in args))
+    assert message in _one_line_error(result)
+    assert (folders / "a" / "img0.png").read_bytes() == before
+
+
+def test_missing_gt_folder(folders: Path) -> None:
+    args = ["eval", "--gt", str(folders / "nope"), "--masks", str(folders / "masks")]
+    result = runner.invoke(app, [*args, str(folders / "a")])
+    assert "--gt" in _one_line_error(result) and "nope: not a folder" in result.stderr
+
+
+def test_wide_table_is_not_cropped_in_a_pipe(folders: Path) -> None:
+    names = ["WConv", "PConv", "DF1", "DF2", "telea", "navier_stokes", "biharmonic"]
+    args = [arg for name in names for arg in ("--pred", f"{name}={folders / 'a'}")]
+    result = _eval(folders, *args, "--no-buckets")
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.stdout.splitlines() if "WConv" in line)
+    assert all(name in header for name in names)
+    table = [line for line in result.stdout.splitlines() if line[:1] in "┏┃┡│└"]
+    assert len({len(line) for line in table}) == 1  # every row complete, none cropped
+    assert table[0].endswith("┓")

@@ -1,0 +1,245 @@
+"""``wmi masks generate`` and ``wmi masks stats`` through the command line."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from wmi.cli import app
+from wmi.io import read_mask
+from wmi.masks import (
+    BUCKET_LABELS,
+    IRREGULAR_BUCKETS,
+    MaskSetSpec,
+    hole_ratio,
+    hole_ratio_bucket,
+    touches_border,
+)
+
+runner = CliRunner()
+
+
+def run(*args: str | Path):
+    return runner.invoke(app, ["masks", *map(str, args)])
+
+
+def read_manifest(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "manifest.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_generate_writes_masks_manifest_and_preview(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    result = run("generate", out, "--kind", "freeform", "--count", 20, "--height", 48,
+                 "--width", 80, "--seed", 4, "--workers", 1)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    numbered = sorted(p.name for p in out.glob("[0-9]*.png"))
+    assert numbered == [f"{i:06d}.png" for i in range(20)]
+    rows = read_manifest(out)
+    assert list(rows[0]) == ["file", "kind", "seed", "hole_ratio", "bucket", "touches_border"]
+    assert [r["file"] for r in rows] == numbered
+    spec = MaskSetSpec("freeform", 48, 80, count=20, seed=4)
+    for i, row in enumerate(rows):
+        hole = read_mask(out / row["file"])
+        assert np.array_equal(hole, spec.make(i))  # white on disk = True = hole in memory
+        assert float(row["hole_ratio"]) == pytest.approx(hole_ratio(hole), abs=1e-6)
+        assert row["bucket"] == hole_ratio_bucket(hole_ratio(hole))
+        assert row["touches_border"] == str(touches_border(hole)).lower()
+        assert (row["kind"], row["seed"]) == ("freeform", "4")
+    with Image.open(out / "preview.png") as preview:
+        assert preview.mode == "RGB" and preview.width > 8 * 40  # 8 tiles per row
+    assert "hole ratio" in result.output and "10-20%" in result.output
+    assert not list(out.glob(".*"))  # no temporary files left
+
+
+@pytest.mark.slow
+def test_same_files_for_any_number_of_workers(tmp_path: Path) -> None:
+    args = ("--kind", "irregular", "--count", 150, "--size", 32, "--seed", 7)
+    assert run("generate", tmp_path / "one", *args, "--workers", 1).exit_code == 0
+    result = run("generate", tmp_path / "two", *args, "--workers", 2, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["workers"] == 2  # 150 masks = 3 chunks: really two
+    assert folder_bytes(tmp_path / "one") == folder_bytes(tmp_path / "two")
+    assert run("generate", tmp_path / "other", *args[:-1], 8, "--workers", 1).exit_code == 0
+    assert folder_bytes(tmp_path / "one") != folder_bytes(tmp_path / "other")
+
+
+def test_irregular_buckets_exact_counts_and_layout(tmp_path: Path) -> None:
+    out = tmp_path / "nvidia"
+    result = run("generate", out, "--kind", "irregular", "--buckets", "--count", 24,
+                 "--size", 64, "--workers", 1, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["buckets"] == {**dict.fromkeys(IRREGULAR_BUCKETS, 4), ">60%": 0}
+    assert summary["touches_border"] == 12
+    for i, row in enumerate(read_manifest(out)):
+        hole = read_mask(out / row["file"])
+        assert hole_ratio_bucket(hole_ratio(hole)) == IRREGULAR_BUCKETS[i // 4] == row["bucket"]
+        assert touches_border(hole) is (i % 4 < 2)
+
+
+def test_irregular_buckets_with_fixed_border(tmp_path: Path) -> None:
+    out = tmp_path / "inside"
+    result = run("generate", out, "--kind", "irregular", "--buckets", "--count", 6,
+                 "--size", 48, "--no-border", "--workers", 1, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["touches_border"] == 0
+    assert [r["bucket"] for r in read_manifest(out)] == list(IRREGULAR_BUCKETS)
+
+
+def test_json_summary_agrees_with_manifest(tmp_path: Path) -> None:
+    out = tmp_path / "thick"
+    result = run("generate", out, "--kind", "thick", "--count", 30, "--size", 64, "--workers", 1,
+                 "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    ratios = [float(r["hole_ratio"]) for r in read_manifest(out)]
+    assert summary["count"] == 30 and summary["sizes"] == {"64x64": 30}
+    assert summary["hole_ratio"]["max"] == pytest.approx(max(ratios), abs=1e-6)
+    assert summary["hole_ratio"]["mean"] == pytest.approx(np.mean(ratios), abs=1e-6)
+    assert sum(summary["buckets"].values()) == 30 and list(summary["buckets"]) == list(
+        BUCKET_LABELS
+    )
+
+
+def test_training_variant_is_labelled(tmp_path: Path) -> None:
+    out = tmp_path / "train"
+    result = run("generate", out, "--kind", "freeform", "--training", "--count", 3, "--size", 64,
+                 "--workers", 1)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert {r["kind"] for r in read_manifest(out)} == {"freeform+box"}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kind", "freeform", "--count", "0"], "--count must be at least 1, got 0"),
+        (["--kind", "freeform", "--count", "-3"], "--count must be at least 1, got -3"),
+        (["--kind", "freeform", "--count", "2", "--size", "8"], "at least 16, got 8x8"),
+        (["--kind", "box", "--count", "2", "--height", "15"], "at least 16, got 15x256"),
+        (["--kind", "irregular", "--count", "13", "--buckets"], "multiple of 12"),
+        (
+            ["--kind", "freeform", "--count", "12", "--buckets"],
+            "--buckets applies to --kind irregular",
+        ),
+        (["--kind", "box", "--count", "2", "--training"], "--training applies to --kind freeform"),
+        (["--kind", "center", "--count", "2", "--border"], "center masks never touch"),
+        (["--kind", "freeform", "--count", "2", "--workers", "-1"], "--workers must be >= 0"),
+    ],
+)
+def test_generate_bad_input_is_one_line_and_writes_nothing(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    out = tmp_path / "never"
+    result = run("generate", out, *args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert result.output.strip().count("\n") == 0  # one line
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_unknown_kind_is_refused(tmp_path: Path) -> None:
+    result = run("generate", tmp_path / "never", "--kind", "blobs", "--count", "2")
+    assert result.exit_code == 2
+    assert "--kind" in result.output and "blobs" in result.output
+    assert not (tmp_path / "never").exists()
+
+
+def test_non_empty_folder_needs_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "000000.png").write_bytes(b"mine")
+    result = run("generate", out, "--kind", "box", "--count", "2", "--size", "32")
+    assert result.exit_code == 2
+    assert "not empty" in result.output and "--overwrite" in result.output
+    assert [p.name for p in out.iterdir()] == ["000000.png"]
+    assert (out / "000000.png").read_bytes() == b"mine"
+
+
+def test_overwrite_replaces_the_set_and_keeps_other_files(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    assert (
+        run("generate", out, "--kind", "box", "--count", 10, "--size", 32, "--workers", 1).exit_code
+        == 0
+    )
+    (out / "notes.txt").write_text("keep me")
+    result = run("generate", out, "--kind", "center", "--count", 4, "--size", 32, "--overwrite",
+                 "--workers", 1)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("[0-9]*.png")) == [f"{i:06d}.png" for i in range(4)]
+    assert len(read_manifest(out)) == 4 and (out / "notes.txt").read_text() == "keep me"
+    assert "removed 6 numbered masks" in result.output
+
+
+def test_a_failed_run_leaves_nothing(tmp_path: Path) -> None:
+    # Boxes touch the border about once in 500 draws: 100 redraws give up on the first mask.
+    out = tmp_path / "never"
+    result = run("generate", out, "--kind", "box", "--count", 3, "--border", "--workers", 1)
+    assert result.exit_code == 2
+    assert "box masks: none of 100 draws" in result.output
+    assert not out.exists()
+
+
+def test_stats_matches_generate_and_reads_foreign_masks(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    generated = run("generate", out, "--kind", "medium", "--count", 12, "--size", 32,
+                    "--workers", 1, "--json")  # fmt: skip
+    stats = run("stats", out, "--json")
+    assert stats.exit_code == 0, stats.output
+    a, b = json.loads(generated.output), json.loads(stats.output)
+    for key in ("count", "buckets", "hole_ratio", "touches_border", "sizes"):
+        assert a[key] == b[key], key  # preview.png is not counted as a mask
+
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    gray = np.zeros((10, 20), np.uint8)
+    gray[:, :5] = 200  # hole (> 127)
+    gray[:, 5:8] = 127  # not a hole: the threshold is strict
+    Image.fromarray(gray).save(foreign / "a.png")
+    rgb = np.zeros((10, 10, 3), np.uint8)
+    rgb[2:4, 2:7] = 255
+    Image.fromarray(rgb).save(foreign / "b_mask.PNG")
+    (foreign / "broken.png").write_bytes(b"not a png")
+    (foreign / "notes.txt").write_text("ignored")
+    result = run("stats", foreign, "--json")
+    assert result.exit_code == 0, result.output
+    assert "broken.png" in result.output  # named on stderr
+    summary = json.loads(result.output[result.output.index("{") :])
+    assert summary["count"] == 2 and summary["skipped"] == [str(foreign / "broken.png")]
+    assert summary["hole_ratio"]["min"] == pytest.approx(10 / 100)
+    assert summary["hole_ratio"]["max"] == pytest.approx(50 / 200)
+    assert summary["touches_border"] == 1 and summary["sizes"] == {"10x20": 1, "10x10": 1}
+
+
+def test_stats_table(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    run("generate", out, "--kind", "center", "--count", 3, "--size", 32, "--workers", 1)
+    result = run("stats", out)
+    assert result.exit_code == 0, result.output
+    assert "3 masks" in result.output and "mean 25.0 %" in result.output
+
+
+def test_stats_errors(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("no masks here")
+    result = run("stats", empty)
+    assert result.exit_code == 2 and "no PNG files" in result.output
+    result = run("stats", tmp_path / "missing")
+    assert result.exit_code == 2 and "no such folder" in result.output
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.png").write_bytes(b"garbage")
+    result = run("stats", bad)
+    assert result.exit_code == 2 and "none of the 1 PNG files could be read" in result.output

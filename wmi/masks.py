@@ -1,0 +1,687 @@
+"""Seeded hole masks: the paper's centre box and DeepFill v2 free-form strokes, NVIDIA-style
+irregular test masks in hole-ratio buckets, and LaMa's thin/medium/thick presets.
+
+Every generator returns a boolean ``(H, W)`` array where True marks the hole (REFERENCE.md §1:
+on disk that is a white pixel). Randomness comes only from the ``numpy.random.Generator``
+passed in; :func:`rng_for` derives one generator per ``(seed, index)``, so a mask set is the
+same however it is split between worker processes::
+
+    from wmi.masks import generate, rng_for
+    hole = generate("freeform", 256, 256, rng_for(seed=0, index=12))  # == masks/000012.png
+
+Hole ratios are grouped into the buckets of NVIDIA's irregular mask set (Liu et al., 2018):
+``(0, 10 %]`` is "0-10%", ``(10, 20 %]`` is "10-20%", ..., ``(50, 60 %]`` is "50-60%", and
+anything larger is ">60%" (:func:`hole_ratio_bucket`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from wmi.errors import WmiError
+from wmi.io import atomic_path
+
+#: Mask kinds, in the order the command line lists them.
+KINDS = ("center", "box", "freeform", "irregular", "thin", "medium", "thick")
+#: Hole-ratio bucket labels in report order; the last one collects ratios above 60 %.
+BUCKET_LABELS = ("0-10%", "10-20%", "20-30%", "30-40%", "40-50%", "50-60%", ">60%")
+#: The six buckets of NVIDIA's irregular test set (all labels but ">60%").
+IRREGULAR_BUCKETS = BUCKET_LABELS[:6]
+#: Smallest mask side accepted by the generators.
+MIN_SIZE = 16
+#: Default number of attempts of the rejection samplers before they give up.
+MAX_TRIES = 100
+
+# DeepFill v2 ``brush_stroke_mask`` (Yu et al., ICCV 2019), REFERENCE.md §5.
+FREEFORM_MIN_STROKES, FREEFORM_MAX_STROKES = 1, 3
+FREEFORM_MIN_VERTICES, FREEFORM_MAX_VERTICES = 4, 11
+FREEFORM_MEAN_ANGLE = 2 * math.pi / 5
+FREEFORM_ANGLE_RANGE = 2 * math.pi / 15
+FREEFORM_MIN_WIDTH, FREEFORM_MAX_WIDTH = 12, 40
+
+# LaMa's ``configs/data_gen/random_{thin,medium,thick}_256.yaml`` (Suvorov et al., WACV 2022):
+# irregular strokes, or (with probability box_proba / (1 + box_proba)) random rectangles;
+# masks covering more than half of the image are dropped (``max_tamper_area: 0.5``).
+LAMA_PRESETS: dict[str, dict[str, Any]] = {
+    "thin": {
+        "strokes": {
+            "min_times": 4,
+            "max_times": 50,
+            "max_width": 10,
+            "max_angle": 4,
+            "max_len": 40,
+        },
+        "box_proba": 0.0,
+        "boxes": None,
+    },
+    "medium": {
+        "strokes": {
+            "min_times": 4,
+            "max_times": 5,
+            "max_width": 50,
+            "max_angle": 4,
+            "max_len": 100,
+        },
+        "box_proba": 0.3,
+        "boxes": {"margin": 0, "min_size": 10, "max_size": 50, "min_times": 1, "max_times": 5},
+    },
+    "thick": {
+        "strokes": {
+            "min_times": 1,
+            "max_times": 5,
+            "max_width": 100,
+            "max_angle": 4,
+            "max_len": 200,
+        },
+        "box_proba": 0.3,
+        "boxes": {"margin": 10, "min_size": 30, "max_size": 150, "min_times": 1, "max_times": 3},
+    },
+}
+LAMA_MAX_HOLE_RATIO = 0.5
+
+
+def rng_for(seed: int, index: int) -> np.random.Generator:
+    """The generator of mask number ``index`` in a set made with ``seed`` (both >= 0)."""
+    return np.random.default_rng([seed, index])
+
+
+def hole_ratio(hole: np.ndarray) -> float:
+    """Fraction of hole pixels of a boolean ``(H, W)`` hole array, in [0, 1]."""
+    return np.count_nonzero(hole) / hole.size
+
+
+def touches_border(hole: np.ndarray) -> bool:
+    """True if any hole pixel lies in the first or last row or column."""
+    return bool(hole[0].any() or hole[-1].any() or hole[:, 0].any() or hole[:, -1].any())
+
+
+# for functions whose keyword argument ``touches_border`` hides the function
+_touches_border = touches_border
+
+
+def hole_ratio_bucket(ratio: float) -> str:
+    """The bucket label of a hole ratio in [0, 1].
+
+    Buckets are closed on the right, as in NVIDIA's set: 0.1 is "0-10%", 0.1001 is "10-20%",
+    0.6 is "50-60%" and anything above is ">60%". A ratio of 0 (no hole) counts as "0-10%".
+
+    Raises:
+        ValueError: ``ratio`` is not a number in [0, 1].
+    """
+    if not 0.0 <= ratio <= 1.0:  # also rejects NaN
+        raise ValueError(f"hole ratio must be in [0, 1], got {ratio!r}")
+    # Compare with k / 10 rather than ceil(10 * ratio): count / size and k / 10 are both the
+    # correctly rounded value of the same fraction when they are equal, 10 * ratio is not.
+    for k, label in enumerate(IRREGULAR_BUCKETS, start=1):
+        if ratio <= k / 10:
+            return label
+    return BUCKET_LABELS[-1]
+
+
+def _bucket_index(bucket: str | int) -> int:
+    if isinstance(bucket, str):
+        if bucket not in IRREGULAR_BUCKETS:
+            raise WmiError(
+                f"unknown hole-ratio bucket {bucket!r}; choose from {', '.join(IRREGULAR_BUCKETS)}"
+            )
+        return IRREGULAR_BUCKETS.index(bucket)
+    if not 0 <= bucket < len(IRREGULAR_BUCKETS):
+        raise WmiError(f"hole-ratio bucket index must be 0-5, got {bucket}")
+    return int(bucket)
+
+
+def _clip(value: float, lo: float, hi: float) -> float:
+    """``np.clip`` for one number, without numpy's per-call overhead."""
+    return min(max(value, lo), hi)
+
+
+def _check_size(height: int, width: int) -> None:
+    if height < MIN_SIZE or width < MIN_SIZE:
+        raise WmiError(f"mask size must be at least {MIN_SIZE}x{MIN_SIZE}, got {height}x{width}")
+
+
+# --------------------------------------------------------------------------------- the kinds
+
+
+def center(height: int, width: int, rng: np.random.Generator | None = None) -> np.ndarray:
+    """The paper's centre mask: a box of half the height and width in the middle.
+
+    128x128 at 256x256 (rows and columns 64..191). ``rng`` is accepted for a uniform
+    signature and not used.
+
+    Returns:
+        bool ``(height, width)``, True = hole.
+    """
+    bh, bw = height // 2, width // 2
+    top, left = (height - bh) // 2, (width - bw) // 2
+    hole = np.zeros((height, width), bool)
+    hole[top : top + bh, left : left + bw] = True
+    return hole
+
+
+def box(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A random box, DeepFill's ``random_bbox`` + ``bbox2mask``.
+
+    A ``height/2 x width/2`` box placed uniformly (it may touch the border), then shrunk by
+    ``dh`` rows at the top and at the bottom and ``dw`` columns at the left and at the right,
+    ``dh`` uniform in ``0..height//16``, ``dw`` in ``0..width//16``: at 256² a box of at most
+    128x128 shrunk by up to 16 px per side.
+
+    Returns:
+        bool ``(height, width)``, True = hole.
+    """
+    bh, bw = height // 2, width // 2
+    top = int(rng.integers(0, height - bh + 1))
+    left = int(rng.integers(0, width - bw + 1))
+    dh = int(rng.integers(0, height // 16 + 1))
+    dw = int(rng.integers(0, width // 16 + 1))
+    hole = np.zeros((height, width), bool)
+    hole[top + dh : top + bh - dh, left + dw : left + bw - dw] = True
+    return hole
+
+
+def freeform(
+    height: int, width: int, rng: np.random.Generator, *, training: bool = False
+) -> np.ndarray:
+    """DeepFill v2's free-form brush strokes (``brush_stroke_mask``), REFERENCE.md §5.
+
+    1-3 strokes; each has 4-11 vertices joined by segments whose angles alternate around
+    ``2π/5`` (even vertices turn by ``2π`` minus the angle), angle range ``2π/15``; step
+    length ``clip(N(r, r/2), 0, 2r)`` with ``r = sqrt(H² + W²)/8``; brush width
+    ``int(uniform(12, 40))`` pixels (not scaled with the image, as in DeepFill); each stroke is
+    a thick polyline plus a filled disc of radius ``width//2`` at every vertex. The mask is
+    then flipped left-right and up-down, each with probability 1/2.
+
+    Differences from the TensorFlow original, none of which changes the distribution much:
+    drawing uses OpenCV instead of PIL, with lines ``width - 1`` thick (OpenCV draws about a
+    pixel wider; so the stroke areas agree within 1 % on average); the step deviation is
+    ``r/2`` (the original has ``r//2``); the start vertex uses the right axis on non-square
+    images (the original swaps them); the flips are applied (the original discards them).
+
+    Args:
+        height, width: mask size.
+        rng: the only source of randomness.
+        training: OR the strokes with a random :func:`box`, DeepFill v2's training mask.
+
+    Returns:
+        bool ``(height, width)``, True = hole.
+    """
+    canvas = np.zeros((height, width), np.uint8)
+    radius = math.sqrt(height * height + width * width) / 8
+    for _ in range(int(rng.integers(FREEFORM_MIN_STROKES, FREEFORM_MAX_STROKES + 1))):
+        n_vertices = int(rng.integers(FREEFORM_MIN_VERTICES, FREEFORM_MAX_VERTICES + 1))
+        angle_min = FREEFORM_MEAN_ANGLE - rng.uniform(0, FREEFORM_ANGLE_RANGE)
+        angle_max = FREEFORM_MEAN_ANGLE + rng.uniform(0, FREEFORM_ANGLE_RANGE)
+        angles = [
+            2 * math.pi - rng.uniform(angle_min, angle_max)
+            if i % 2 == 0
+            else rng.uniform(angle_min, angle_max)
+            for i in range(n_vertices)
+        ]
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        vertices = [(x, y)]
+        for angle in angles:
+            step = _clip(rng.normal(radius, radius / 2), 0, 2 * radius)
+            x = int(_clip(x + step * math.cos(angle), 0, width))
+            y = int(_clip(y + step * math.sin(angle), 0, height))
+            vertices.append((x, y))
+        brush = int(rng.uniform(FREEFORM_MIN_WIDTH, FREEFORM_MAX_WIDTH))
+        # OpenCV's thick lines are about a pixel wider than PIL's: width - 1 matches the area.
+        cv2.polylines(canvas, [np.array(vertices, np.int32)], False, 255, brush - 1)
+        for vertex in vertices:
+            cv2.circle(canvas, vertex, brush // 2, 255, -1)
+    hole = canvas > 0
+    if rng.normal() > 0:
+        hole = hole[:, ::-1]
+    if rng.normal() > 0:
+        hole = hole[::-1]
+    if training:
+        hole = hole | box(height, width, rng)
+    return np.ascontiguousarray(hole)
+
+
+def irregular(
+    height: int,
+    width: int,
+    rng: np.random.Generator,
+    *,
+    bucket: str | int | None = None,
+    touches_border: bool | None = None,
+    max_tries: int = MAX_TRIES,
+) -> np.ndarray:
+    """An NVIDIA-style irregular test mask with a hole ratio in a given bucket.
+
+    NVIDIA's set (Liu et al., ECCV 2018) was cut from video occlusion maps, which are not
+    reproducible; this draws random-walk strokes of random thickness (``min(H, W)/64`` to
+    ``/8``) until the hole reaches a target ratio drawn uniformly inside the bucket (at least
+    1 %), then checks bucket and border condition, and starts over if either is missed
+    (rejection sampling, at most ``max_tries`` masks). Masks that must not touch the border
+    keep their strokes a margin away from it; masks that must touch it start their first
+    stroke on it.
+
+    Args:
+        height, width: mask size.
+        rng: the only source of randomness.
+        bucket: a label of :data:`IRREGULAR_BUCKETS` or its index 0-5; None picks one
+            uniformly at random.
+        touches_border: whether a hole pixel must lie on the image border; None picks
+            either with probability 1/2.
+        max_tries: attempts before giving up.
+
+    Returns:
+        bool ``(height, width)``, True = hole.
+
+    Raises:
+        WmiError: no attempt met the bucket and border condition.
+    """
+    index = int(rng.integers(len(IRREGULAR_BUCKETS))) if bucket is None else _bucket_index(bucket)
+    border = bool(rng.integers(2)) if touches_border is None else touches_border
+    lo, hi = index / 10, (index + 1) / 10
+    for _ in range(max_tries):
+        target = rng.uniform(max(lo, 0.01), hi)
+        hole = _grow_strokes(height, width, rng, target, border)
+        ratio = hole_ratio(hole)
+        if (
+            ratio > 0
+            and hole_ratio_bucket(ratio) == IRREGULAR_BUCKETS[index]
+            and _touches_border(hole) == border
+        ):
+            return hole
+    where = "touching" if border else "not touching"
+    raise WmiError(
+        f"irregular masks: no {IRREGULAR_BUCKETS[index]} hole {where} the border at "
+        f"{height}x{width} in {max_tries} tries; use a larger size"
+    )
+
+
+def _grow_strokes(
+    height: int, width: int, rng: np.random.Generator, target: float, border: bool
+) -> np.ndarray:
+    """Random-walk strokes added one segment at a time until ``target`` of the image is hole."""
+    canvas = np.zeros((height, width), np.uint8)
+    side = min(height, width)
+    thick_lo = max(1, round(side / 64))
+    thick_hi = max(thick_lo + 1, round(side / 8))
+    step_lo, step_hi = max(2.0, side / 32), max(3.0, side / 6)
+    needed = math.ceil(target * height * width)
+    segments_left = 50 * side  # a bound for targets the border condition makes unreachable
+    first = True
+    while segments_left > 0:
+        thickness = int(rng.integers(thick_lo, thick_hi + 1))
+        margin = 0 if border else thickness // 2 + 2
+        x_lo, x_hi, y_lo, y_hi = margin, width - 1 - margin, margin, height - 1 - margin
+        if border and first:
+            edge = int(rng.integers(4))
+            along = rng.uniform(0, 1)
+            if edge < 2:
+                x, y = along * (width - 1), float(0 if edge == 0 else height - 1)
+            else:
+                x, y = float(0 if edge == 2 else width - 1), along * (height - 1)
+            first = False
+        else:
+            x, y = rng.uniform(x_lo, x_hi), rng.uniform(y_lo, y_hi)
+        angle = rng.uniform(0, 2 * math.pi)
+        for _ in range(int(rng.integers(3, 13))):
+            angle += rng.normal(0, 0.7)
+            step = rng.uniform(step_lo, step_hi)
+            nx, ny = x + step * math.cos(angle), y + step * math.sin(angle)
+            # Bounce off the allowed rectangle instead of sticking to its edge.
+            if nx < x_lo or nx > x_hi:
+                nx = 2 * (x_lo if nx < x_lo else x_hi) - nx
+                angle = math.pi - angle
+            if ny < y_lo or ny > y_hi:
+                ny = 2 * (y_lo if ny < y_lo else y_hi) - ny
+                angle = -angle
+            nx, ny = min(max(nx, x_lo), x_hi), min(max(ny, y_lo), y_hi)
+            cv2.line(canvas, (round(x), round(y)), (round(nx), round(ny)), 255, thickness)
+            x, y = nx, ny
+            segments_left -= 1
+            if cv2.countNonZero(canvas) >= needed:
+                return canvas > 0
+    return canvas > 0
+
+
+def lama(height: int, width: int, rng: np.random.Generator, preset: str) -> np.ndarray:
+    """LaMa's random masks, ``preset`` "thin", "medium" or "thick" (:data:`LAMA_PRESETS`).
+
+    Lengths, widths, box sizes and margins are LaMa's at 256 px and scale with
+    ``min(H, W) / 256``; stroke and box counts do not. As LaMa's ``MixedMaskGenerator``, a
+    mask is either strokes or boxes; as its data generator, a mask covering more than half
+    of the image is redrawn (at most :data:`MAX_TRIES` times, then the last draw is kept).
+
+    Returns:
+        bool ``(height, width)``, True = hole.
+    """
+    config = LAMA_PRESETS[preset]
+    scale = min(height, width) / 256
+    box_share = config["box_proba"] / (1 + config["box_proba"])
+    for _ in range(MAX_TRIES):
+        if config["boxes"] is not None and rng.uniform() < box_share:
+            hole = _lama_boxes(height, width, rng, scale, **config["boxes"])
+        else:
+            hole = _lama_strokes(height, width, rng, scale, **config["strokes"])
+        if hole_ratio(hole) <= LAMA_MAX_HOLE_RATIO:
+            break
+    return hole
+
+
+def thin(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """LaMa's ``random_thin`` masks: 4-50 strokes of width 5-14 px at 256² (see :func:`lama`)."""
+    return lama(height, width, rng, "thin")
+
+
+def medium(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """LaMa's ``random_medium`` masks: strokes of width 5-54 px at 256², or 1-5 boxes."""
+    return lama(height, width, rng, "medium")
+
+
+def thick(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """LaMa's ``random_thick`` masks: strokes of width 5-104 px at 256², or 1-3 boxes."""
+    return lama(height, width, rng, "thick")
+
+
+def _scaled(value: float, scale: float) -> int:
+    return max(1, round(value * scale))
+
+
+def _lama_strokes(
+    height: int,
+    width: int,
+    rng: np.random.Generator,
+    scale: float,
+    *,
+    min_times: int,
+    max_times: int,
+    max_width: int,
+    max_angle: int,
+    max_len: int,
+) -> np.ndarray:
+    """LaMa's ``make_random_irregular_mask`` with ``DrawMethod.LINE``."""
+    canvas = np.zeros((height, width), np.uint8)
+    min_len, min_width = _scaled(10, scale), _scaled(5, scale)
+    max_len, max_width = _scaled(max_len, scale), _scaled(max_width, scale)
+    for i in range(int(rng.integers(min_times, max_times + 1))):
+        x, y = int(rng.integers(width)), int(rng.integers(height))
+        for _ in range(1 + int(rng.integers(5))):
+            angle = 0.01 + int(rng.integers(max_angle))  # whole radians, as in LaMa
+            if i % 2 == 0:
+                angle = 2 * math.pi - angle
+            length = min_len + int(rng.integers(max_len))
+            brush = min_width + int(rng.integers(max_width))
+            end_x = int(_clip(x + length * math.sin(angle), 0, width))
+            end_y = int(_clip(y + length * math.cos(angle), 0, height))
+            cv2.line(canvas, (x, y), (end_x, end_y), 255, brush)
+            x, y = end_x, end_y
+    return canvas > 0
+
+
+def _lama_boxes(
+    height: int,
+    width: int,
+    rng: np.random.Generator,
+    scale: float,
+    *,
+    margin: int,
+    min_size: int,
+    max_size: int,
+    min_times: int,
+    max_times: int,
+) -> np.ndarray:
+    """LaMa's ``make_random_rectangle_mask``."""
+    hole = np.zeros((height, width), bool)
+    margin = round(margin * scale)
+    min_size = _scaled(min_size, scale)
+    max_size = max(
+        min_size + 1, min(_scaled(max_size, scale), height - 2 * margin, width - 2 * margin)
+    )
+    for _ in range(int(rng.integers(min_times, max_times + 1))):
+        box_w = int(rng.integers(min_size, max_size))
+        box_h = int(rng.integers(min_size, max_size))
+        left = int(rng.integers(margin, max(margin, width - margin - box_w) + 1))
+        top = int(rng.integers(margin, max(margin, height - margin - box_h) + 1))
+        hole[top : top + box_h, left : left + box_w] = True
+    return hole
+
+
+# ------------------------------------------------------------------------------- dispatching
+
+
+def generate(
+    kind: str,
+    height: int,
+    width: int,
+    rng: np.random.Generator,
+    *,
+    training: bool = False,
+    bucket: str | int | None = None,
+    touches_border: bool | None = None,
+    max_tries: int = MAX_TRIES,
+) -> np.ndarray:
+    """One mask of any kind in :data:`KINDS`.
+
+    Args:
+        kind: "center", "box", "freeform", "irregular", "thin", "medium" or "thick".
+        height, width: mask size, each at least :data:`MIN_SIZE`.
+        rng: the only source of randomness (see :func:`rng_for`).
+        training: freeform only: DeepFill v2's training mask (strokes OR a random box).
+        bucket: irregular only: the hole-ratio bucket (label or index 0-5).
+        touches_border: True/False: redraw until a hole pixel does/does not lie on the border
+            (at most ``max_tries`` draws); None: no condition (irregular: either, at random).
+        max_tries: bound of the rejection sampling.
+
+    Returns:
+        bool ``(height, width)``, True = hole.
+
+    Raises:
+        WmiError: unknown kind, too small a size, an option the kind does not take, or a
+            border condition that ``max_tries`` draws did not meet.
+    """
+    if kind not in KINDS:
+        raise WmiError(f"unknown mask kind {kind!r}; choose from {', '.join(KINDS)}")
+    _check_size(height, width)
+    if training and kind != "freeform":
+        raise WmiError(f"the training variant exists for freeform masks only, not {kind}")
+    if bucket is not None and kind != "irregular":
+        raise WmiError(f"hole-ratio buckets exist for irregular masks only, not {kind}")
+    if kind == "irregular":
+        return irregular(
+            height, width, rng, bucket=bucket, touches_border=touches_border, max_tries=max_tries
+        )
+    for _ in range(max_tries):
+        if kind == "freeform":
+            hole = freeform(height, width, rng, training=training)
+        elif kind in LAMA_PRESETS:
+            hole = lama(height, width, rng, kind)
+        else:
+            hole = {"center": center, "box": box}[kind](height, width, rng)
+        if touches_border is None or _touches_border(hole) == touches_border:
+            return hole
+    where = "touches" if touches_border else "keeps off"
+    raise WmiError(
+        f"{kind} masks: none of {max_tries} draws at {height}x{width} {where} the image border"
+    )
+
+
+# ------------------------------------------------------------------------------- mask sets
+
+
+def mask_filename(index: int) -> str:
+    """File name of mask ``index`` in a generated set: ``000000.png``, ``000001.png``, ..."""
+    return f"{index:06d}.png"
+
+
+def irregular_plan(count: int, touches_border: bool | None = None) -> list[tuple[str, bool]]:
+    """Bucket and border condition of each mask of an NVIDIA-style irregular test set.
+
+    The set is split into six equal blocks, one per bucket in :data:`IRREGULAR_BUCKETS`
+    order; with ``touches_border`` None the first half of each block touches the border and
+    the second half does not.
+
+    Raises:
+        WmiError: ``count`` is not a multiple of 12 (6 with a fixed border condition).
+    """
+    unit = 6 if touches_border is not None else 12
+    if count <= 0 or count % unit:
+        need = "6" if touches_border is not None else "12 (6 buckets, with and without border)"
+        raise WmiError(f"--count must be a positive multiple of {need} with --buckets, got {count}")
+    return [_plan_entry(count, touches_border, i) for i in range(count)]
+
+
+@dataclass(frozen=True)
+class MaskSetSpec:
+    """Everything that determines a mask set; mask ``i`` depends only on this and ``i``.
+
+    Attributes:
+        kind: one of :data:`KINDS`.
+        height, width: mask size.
+        count: number of masks.
+        seed: base seed, >= 0; mask ``i`` uses :func:`rng_for` ``(seed, i)``.
+        training: freeform only, see :func:`freeform`.
+        buckets: irregular only: equal counts per bucket as :func:`irregular_plan`.
+        touches_border: border condition for every mask, or None.
+    """
+
+    kind: str
+    height: int
+    width: int
+    count: int
+    seed: int = 0
+    training: bool = False
+    buckets: bool = False
+    touches_border: bool | None = None
+
+    def validate(self) -> None:
+        """Check the options before anything is written.
+
+        Raises:
+            WmiError: a count, size, kind or option combination that cannot work.
+        """
+        if self.kind not in KINDS:
+            raise WmiError(
+                f"--kind: unknown mask kind {self.kind!r}; choose from {', '.join(KINDS)}"
+            )
+        if self.count <= 0:
+            raise WmiError(f"--count must be at least 1, got {self.count}")
+        if self.seed < 0:
+            raise WmiError(f"--seed must be >= 0, got {self.seed}")
+        if self.height < MIN_SIZE or self.width < MIN_SIZE:
+            raise WmiError(
+                f"--size/--height/--width must be at least {MIN_SIZE}, "
+                f"got {self.height}x{self.width}"
+            )
+        if self.training and self.kind != "freeform":
+            raise WmiError(f"--training applies to --kind freeform only, not {self.kind}")
+        if self.buckets:
+            if self.kind != "irregular":
+                raise WmiError(f"--buckets applies to --kind irregular only, not {self.kind}")
+            irregular_plan(self.count, self.touches_border)
+        if self.kind == "center" and self.touches_border:
+            raise WmiError("--border: center masks never touch the image border")
+
+    @property
+    def label(self) -> str:
+        """The kind as written to the manifest ("freeform+box" for the training variant)."""
+        return "freeform+box" if self.training else self.kind
+
+    def make(self, index: int) -> np.ndarray:
+        """Mask number ``index`` of the set, bool ``(height, width)``, True = hole."""
+        rng = rng_for(self.seed, index)
+        bucket, border = None, self.touches_border
+        if self.buckets:
+            bucket, border = _plan_entry(self.count, self.touches_border, index)
+        return generate(
+            self.kind,
+            self.height,
+            self.width,
+            rng,
+            training=self.training,
+            bucket=bucket,
+            touches_border=border,
+        )
+
+
+def _plan_entry(count: int, touches_border: bool | None, index: int) -> tuple[str, bool]:
+    per_bucket = count // 6
+    label = IRREGULAR_BUCKETS[index // per_bucket]
+    if touches_border is None:
+        return label, (index % per_bucket) < per_bucket // 2
+    return label, touches_border
+
+
+@dataclass(frozen=True)
+class MaskRecord:
+    """What the manifest says about one mask."""
+
+    index: int
+    hole_ratio: float
+    touches_border: bool
+
+
+def write_mask_files(
+    spec: MaskSetSpec, out_dir: str | os.PathLike[str], indices: Sequence[int]
+) -> list[MaskRecord]:
+    """Make masks ``indices`` of ``spec`` and write them to ``out_dir`` (atomically).
+
+    Files are 8-bit single-channel PNGs, 255 = hole, 0 = known, as ``wmi.io.write_mask``
+    writes them, but encoded by OpenCV, which is about four times faster than Pillow here.
+    A module-level function so that worker processes can run it.
+    """
+    out_dir = Path(out_dir)
+    records = []
+    for index in indices:
+        hole = spec.make(index)
+        encode_ok, png = cv2.imencode(".png", hole.astype(np.uint8) * 255)
+        if not encode_ok:  # pragma: no cover - OpenCV fails only on invalid input
+            raise RuntimeError(f"OpenCV could not encode mask {index} as PNG")
+        with atomic_path(out_dir / mask_filename(index)) as tmp:
+            tmp.write_bytes(png.tobytes())
+        records.append(MaskRecord(index, hole_ratio(hole), _touches_border(hole)))
+    return records
+
+
+# ------------------------------------------------------------------------------- summaries
+
+
+def summarize(
+    hole_ratios: Sequence[float],
+    border_flags: Sequence[bool],
+    sizes: Sequence[tuple[int, int]] = (),
+) -> dict[str, Any]:
+    """The statistics ``wmi masks generate`` and ``wmi masks stats`` report.
+
+    Args:
+        hole_ratios: one ratio in [0, 1] per mask.
+        border_flags: per mask, whether it touches the border.
+        sizes: per mask ``(height, width)``; may be empty.
+
+    Returns:
+        A JSON-ready dict: ``count``; ``buckets`` (label -> count, every label of
+        :data:`BUCKET_LABELS` in order); ``hole_ratio`` with ``mean``, ``min``, ``max``
+        (None for an empty set); ``touches_border`` (count); ``sizes`` ("HxW" -> count).
+    """
+    buckets = dict.fromkeys(BUCKET_LABELS, 0)
+    for ratio in hole_ratios:
+        buckets[hole_ratio_bucket(ratio)] += 1
+    size_counts: dict[str, int] = {}
+    for h, w in sizes:
+        size_counts[f"{h}x{w}"] = size_counts.get(f"{h}x{w}", 0) + 1
+    n = len(hole_ratios)
+    return {
+        "count": n,
+        "buckets": buckets,
+        "hole_ratio": {
+            "mean": float(np.mean(hole_ratios)) if n else None,
+            "min": float(np.min(hole_ratios)) if n else None,
+            "max": float(np.max(hole_ratios)) if n else None,
+        },
+        "touches_border": int(sum(bool(b) for b in border_flags)),
+        "sizes": size_counts,
+    }

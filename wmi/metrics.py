@@ -1,0 +1,299 @@
+"""The paper's Table I metrics over the hole region, and their averages over images.
+
+All functions take images as float arrays ``(H, W, 3)`` with values in [0, 1] and a boolean
+``hole`` array ``(H, W)`` where True marks a hole pixel. The definitions are written out in
+``docs/metrics.md``; in short, for the hole pixels ``Ω`` (all channels):
+
+* ``l1 = 100 · mean_Ω |pred - gt|``, ``l2 = 100 · mean_Ω (pred - gt)²`` (percent);
+* ``psnr = 10 · log10(1 / mean_Ω (pred - gt)²)`` dB, ``+inf`` when the hole is reproduced
+  exactly;
+* ``ssim``: scikit-image's ``structural_similarity`` with its defaults (``data_range=1``,
+  colour) between the composite (hole from ``pred``, the rest from ``gt``) and ``gt``;
+* ``tv = 100 · L_tv(composite)``, the total-variation term of the PConv training loss on the
+  hole dilated by one pixel (:func:`total_variation`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypedDict
+
+import numpy as np
+
+from wmi.errors import WmiError
+from wmi.masks import BUCKET_LABELS, hole_ratio_bucket
+
+#: Metric keys in Table I order.
+METRICS = ("l1", "l2", "tv", "ssim", "psnr")
+#: True where a larger value is better.
+HIGHER_IS_BETTER = {"l1": False, "l2": False, "tv": False, "ssim": True, "psnr": True}
+#: Hole-ratio buckets in report order.
+BUCKETS = BUCKET_LABELS
+#: scikit-image's default SSIM window is 7x7, so smaller images have no SSIM.
+MIN_SIDE = 7
+
+
+class BucketResult(TypedDict):
+    """Averages over the images of one hole-ratio bucket."""
+
+    range: str
+    images: int
+    psnr_infinite: int
+    metrics: dict[str, float]
+
+
+class MethodResult(TypedDict):
+    """Averages over all images of one method, and per bucket."""
+
+    name: str
+    images: int
+    psnr_infinite: int
+    metrics: dict[str, float]
+    buckets: list[BucketResult]
+
+
+class Results(TypedDict):
+    """What :func:`summarize` returns and :mod:`wmi.report` renders."""
+
+    methods: list[MethodResult]
+
+
+def dilate_hole(hole: np.ndarray) -> np.ndarray:
+    """Dilate a hole by one pixel with a 3x3 square structuring element.
+
+    Pixels outside the image count as not-hole, so the result has the input's shape.
+
+    Args:
+        hole: bool ``(H, W)``, True = hole.
+
+    Returns:
+        bool ``(H, W)``: True where the pixel or one of its 8 neighbours is a hole.
+    """
+    hole = np.asarray(hole, dtype=bool)
+    if hole.ndim != 2:
+        raise ValueError(f"expected a 2-D hole array, got shape {hole.shape}")
+    padded = np.pad(hole, 1)
+    h, w = hole.shape
+    out = np.zeros_like(hole)
+    for dy in range(3):
+        for dx in range(3):
+            out |= padded[dy : dy + h, dx : dx + w]
+    return out
+
+
+def total_variation(image: np.ndarray, region: np.ndarray) -> float:
+    """The PConv loss's total-variation term restricted to ``region``.
+
+    ``L_tv = (Σ_h |I(i, j+1) - I(i, j)| + Σ_v |I(i+1, j) - I(i, j)|) / (C·H·W)`` where the
+    horizontal sum runs over pairs of horizontally adjacent pixels that are *both* in
+    ``region`` and the vertical sum likewise; differences are summed over channels. The
+    denominator is the size of the whole image, not of the region, as in the training loss.
+
+    Args:
+        image: float ``(H, W, C)`` (or ``(H, W)``, taken as C = 1).
+        region: bool ``(H, W)``; for the metric, the hole dilated by one pixel
+            (:func:`dilate_hole`).
+
+    Returns:
+        ``L_tv`` as a Python float (not yet multiplied by 100).
+    """
+    image = np.asarray(image, dtype=np.float64)
+    if image.ndim == 2:
+        image = image[..., None]
+    region = np.asarray(region, dtype=bool)
+    if image.ndim != 3 or region.shape != image.shape[:2]:
+        raise ValueError(
+            f"expected image (H, W, C) and region (H, W), got {image.shape} and {region.shape}"
+        )
+    h, w, c = image.shape
+    both_h = (region[:, 1:] & region[:, :-1]).astype(np.float64)
+    both_v = (region[1:, :] & region[:-1, :]).astype(np.float64)
+    dh = np.abs(image[:, 1:] - image[:, :-1])
+    dv = np.abs(image[1:, :] - image[:-1, :])
+    total = np.einsum("ijc,ij->", dh, both_h) + np.einsum("ijc,ij->", dv, both_v)
+    return float(total / (c * h * w))
+
+
+def composite(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """The prediction inside the hole, the ground truth elsewhere; ``(H, W, 3)``."""
+    return np.where(np.asarray(hole, dtype=bool)[..., None], pred, gt)
+
+
+def hole_metrics(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray) -> dict[str, float]:
+    """Table I metrics of one prediction.
+
+    Args:
+        pred: float ``(H, W, 3)`` in [0, 1], the network output (only its hole pixels count).
+        gt: float ``(H, W, 3)`` in [0, 1], the ground truth.
+        hole: bool ``(H, W)``, True = hole; must contain at least one hole pixel.
+
+    Returns:
+        ``{"l1", "l2", "tv", "ssim", "psnr"}`` as Python floats; ``psnr`` is ``math.inf``
+        when the hole pixels of ``pred`` equal ``gt`` exactly.
+
+    Raises:
+        WmiError: shapes disagree, an image is not float in [0, 1], the hole is empty, or
+            the image is smaller than 7x7 (scikit-image's SSIM window).
+    """
+    from skimage.metrics import structural_similarity
+
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    hole = np.asarray(hole, dtype=bool)
+    if gt.ndim != 3 or gt.shape[2] != 3:
+        raise WmiError(f"ground truth: expected an (H, W, 3) image, got shape {gt.shape}")
+    if pred.shape != gt.shape:
+        raise WmiError(f"prediction is {pred.shape}, ground truth is {gt.shape}")
+    if hole.shape != gt.shape[:2]:
+        raise WmiError(f"hole is {hole.shape}, image is {gt.shape[:2]}")
+    for name, image in (("prediction", pred), ("ground truth", gt)):
+        if not np.issubdtype(image.dtype, np.floating):
+            raise WmiError(f"{name}: expected a float image in [0, 1], got {image.dtype}")
+        if image.min() < 0.0 or image.max() > 1.0:
+            raise WmiError(f"{name}: values outside [0, 1] ({image.min():g} to {image.max():g})")
+    if not hole.any():
+        raise WmiError("the hole is empty: hole metrics are undefined")
+    if min(gt.shape[:2]) < MIN_SIDE:
+        raise WmiError(
+            f"image is {gt.shape[0]}x{gt.shape[1]}; SSIM needs at least {MIN_SIDE}x{MIN_SIDE}"
+        )
+    comp = composite(pred, gt, hole)
+    # Pixel errors in float64; SSIM in the images' own float type, as scikit-image does.
+    diff = pred[hole].astype(np.float64) - gt[hole].astype(np.float64)  # (n_hole, 3)
+    mse = float(np.mean(diff**2))
+    return {
+        "l1": 100.0 * float(np.mean(np.abs(diff))),
+        "l2": 100.0 * mse,
+        "tv": 100.0 * total_variation(comp, dilate_hole(hole)),
+        "ssim": float(structural_similarity(comp, gt, data_range=1.0, channel_axis=2)),
+        "psnr": math.inf if mse == 0.0 else -10.0 * math.log10(mse),
+    }
+
+
+@dataclass
+class ImageScore:
+    """The metrics of every method on one image.
+
+    Attributes:
+        name: the ground-truth file name.
+        hole_ratio: fraction of hole pixels in [0, 1].
+        metrics: method name -> :func:`hole_metrics` result; empty when ``skipped``.
+        skipped: why the image was left out (``""`` when it was scored).
+    """
+
+    name: str
+    hole_ratio: float
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    skipped: str = ""
+
+
+def score_files(
+    gt_path: str | os.PathLike[str],
+    mask_path: str | os.PathLike[str],
+    preds: Sequence[tuple[str, str | os.PathLike[str]]],
+) -> ImageScore:
+    """Read one ground truth, its mask and each method's prediction, and score them.
+
+    Args:
+        gt_path: the ground-truth image.
+        mask_path: its mask file (white = hole).
+        preds: ``(method name, prediction file)`` pairs.
+
+    Returns:
+        The scores, or an :class:`ImageScore` with ``skipped`` set when the mask has no hole.
+
+    Raises:
+        WmiError: a file is unreadable, or a mask or prediction has another size than the
+            ground truth (the message names both files and sizes).
+    """
+    from wmi.io import read_image, read_mask
+
+    gt_path, mask_path = Path(gt_path), Path(mask_path)
+    gt = read_image(gt_path)
+    hole = read_mask(mask_path)
+    size = f"{gt.shape[1]}x{gt.shape[0]}"
+    if hole.shape != gt.shape[:2]:
+        raise WmiError(
+            f"{mask_path}: mask is {hole.shape[1]}x{hole.shape[0]}, its ground truth "
+            f"{gt_path} is {size}"
+        )
+    score = ImageScore(gt_path.name, float(hole.mean()))
+    if not hole.any():
+        score.skipped = "mask has no hole"
+        return score
+    if min(gt.shape[:2]) < MIN_SIDE:
+        raise WmiError(f"{gt_path}: image is {size}; SSIM needs at least {MIN_SIDE}x{MIN_SIDE}")
+    for name, pred_path in preds:
+        pred = read_image(pred_path)
+        if pred.shape != gt.shape:
+            raise WmiError(
+                f"{pred_path}: prediction is {pred.shape[1]}x{pred.shape[0]}, its ground "
+                f"truth {gt_path} is {size}"
+            )
+        score.metrics[name] = hole_metrics(pred, gt, hole)
+    return score
+
+
+def _mean(values: Sequence[dict[str, float]]) -> dict[str, float]:
+    return {key: float(np.mean([v[key] for v in values])) for key in METRICS}
+
+
+def _count_inf(values: Sequence[dict[str, float]]) -> int:
+    return sum(math.isinf(v["psnr"]) for v in values)
+
+
+def summarize(
+    scores: Iterable[ImageScore], methods: Sequence[str], buckets: bool = True
+) -> Results:
+    """Average per-image metrics over images, per method and per hole-ratio bucket.
+
+    Images are sorted by name first, so the result does not depend on the order in which
+    parallel workers finished. One image with an infinite PSNR makes the average PSNR
+    infinite; ``psnr_infinite`` counts such images.
+
+    Args:
+        scores: per-image results; skipped ones are ignored.
+        methods: method names in column order.
+        buckets: also average per hole-ratio bucket (only buckets that have images).
+
+    Returns:
+        The results structure of the JSON report (see :mod:`wmi.report`).
+
+    Raises:
+        WmiError: a method has no scored image.
+    """
+    scored = sorted((s for s in scores if not s.skipped), key=lambda s: s.name)
+    out: Results = {"methods": []}
+    for method in methods:
+        rows = [(s.hole_ratio, s.metrics[method]) for s in scored if method in s.metrics]
+        values = [m for _, m in rows]
+        if not values:
+            raise WmiError(f"method {method!r}: no image with a hole was scored")
+        bucket_rows: list[BucketResult] = []
+        if buckets:
+            grouped: dict[str, list[dict[str, float]]] = {}
+            for ratio, m in rows:
+                grouped.setdefault(hole_ratio_bucket(ratio), []).append(m)
+            bucket_rows = [
+                {
+                    "range": b,
+                    "images": len(grouped[b]),
+                    "psnr_infinite": _count_inf(grouped[b]),
+                    "metrics": _mean(grouped[b]),
+                }
+                for b in BUCKETS
+                if b in grouped
+            ]
+        out["methods"].append(
+            {
+                "name": method,
+                "images": len(values),
+                "psnr_infinite": _count_inf(values),
+                "metrics": _mean(values),
+                "buckets": bucket_rows,
+            }
+        )
+    return out
