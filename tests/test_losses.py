@@ -88,12 +88,12 @@ def test_pixel_and_tv_terms_by_hand() -> None:
     hole = np.mean([abs((1 - m[i, 0]) * (o[i] - g[i])) for i in range(n)])
     comp = m * g + (1 - m) * o
     tv = np.mean([_tv_by_hand(comp[i], m[i, 0] < 0.5) for i in range(n)])
-    assert terms["valid"].item() == pytest.approx(valid, rel=1e-6)
-    assert terms["hole"].item() == pytest.approx(hole, rel=1e-6)
-    assert terms["tv"].item() == pytest.approx(tv, rel=1e-6)
+    assert terms["valid"].item() == pytest.approx(valid, rel=1e-9)
+    assert terms["hole"].item() == pytest.approx(hole, rel=1e-9)
+    assert terms["tv"].item() == pytest.approx(tv, rel=1e-9)
     assert tv > 0 and hole > 0
     assert set(terms) == {"total", "valid", "hole", "tv"}
-    assert terms["total"].item() == pytest.approx(valid + 6 * hole + 0.1 * tv, rel=1e-6)
+    assert terms["total"].item() == pytest.approx(valid + 6 * hole + 0.1 * tv, rel=1e-9)
 
 
 def test_tv_counts_only_pairs_with_both_pixels_in_the_dilated_hole() -> None:
@@ -131,9 +131,9 @@ def test_perceptual_and_style_terms_by_hand() -> None:
         gg = [_gram_by_hand(fg[i]) for i in range(n)]
         style_out += np.mean([np.abs(_gram_by_hand(fo[i]) - gg[i]) for i in range(n)])
         style_comp += np.mean([np.abs(_gram_by_hand(fc[i]) - gg[i]) for i in range(n)])
-    assert terms["perceptual"].item() == pytest.approx(perceptual, rel=1e-5)
-    assert terms["style_out"].item() == pytest.approx(style_out, rel=1e-5)
-    assert terms["style_comp"].item() == pytest.approx(style_comp, rel=1e-5)
+    assert terms["perceptual"].item() == pytest.approx(perceptual, rel=1e-9)
+    assert terms["style_out"].item() == pytest.approx(style_out, rel=1e-9)
+    assert terms["style_comp"].item() == pytest.approx(style_comp, rel=1e-9)
     assert style_out != pytest.approx(style_comp)  # the composite differs from the output
     w = LOSS_WEIGHTS
     expected = (
@@ -144,7 +144,7 @@ def test_perceptual_and_style_terms_by_hand() -> None:
         + w["style_comp"] * style_comp
         + w["tv"] * terms["tv"]
     )
-    assert terms["total"].item() == pytest.approx(expected.item(), rel=1e-5)
+    assert terms["total"].item() == pytest.approx(expected.item(), rel=1e-9)
     assert loss.terms == tuple(terms)
     assert w == {
         "valid": 1.0,
@@ -232,3 +232,17 @@ def test_loss_under_bf16_autocast_is_float32_and_close() -> None:
     for key, value in low.items():
         assert value.dtype == torch.float32, key
         assert value.item() == pytest.approx(ref[key].item(), rel=0.05), key
+
+
+def test_tv_term_is_the_tv_metric_of_wmi_eval() -> None:
+    from wmi.metrics import dilate_hole, total_variation
+
+    out, gt, mask = _batch(seed=5, n=3, h=9, w=11)
+    comp = mask * gt + (1 - mask) * out
+    expected = np.mean(
+        [
+            total_variation(comp[i].permute(1, 2, 0).numpy(), dilate_hole(mask[i, 0].numpy() < 0.5))
+            for i in range(3)
+        ]
+    )
+    assert total_variation_loss(comp, mask).item() == pytest.approx(expected, rel=1e-9)

@@ -188,6 +188,7 @@ def test_run_dir_layout_validation_previews_and_checkpoint_round_trip(
     val = _metrics(run, "val")
     assert [r["step"] for r in val] == [2, 4] and all(r["images"] == 3 for r in val)
     assert all(r["l1"] > 0 and r["l2"] > 0 and np.isfinite(r["psnr"]) for r in val)
+    assert all(0 < r["ssim"] <= 1 and r["tv"] > 0 for r in val)  # wmi.metrics.hole_metrics
     assert result.best["l1"] == min(r["l1"] for r in val)
 
     sheet = Image.open(run / "previews" / "step-00000004.png")

@@ -158,11 +158,12 @@ def gram_matrix(features: Tensor) -> Tensor:
         features: ``(N, C, H, W)`` of any float dtype.
 
     Returns:
-        ``(N, C, C)`` float32. Float32 because under bf16/fp16 autocast the sums of ``H·W``
-        products lose most of their digits (and overflow in fp16).
+        ``(N, C, C)`` float32 (float64 for float64 features). Float32 because under
+        bf16/fp16 autocast the sums of ``H·W`` products lose most of their digits (and
+        overflow in fp16).
     """
     n, c, h, w = features.shape
-    f = features.float().reshape(n, c, h * w)
+    f = _wide(features).reshape(n, c, h * w)
     with torch.autocast(device_type=f.device.type, enabled=False):
         return torch.bmm(f, f.transpose(1, 2)) / (c * h * w)
 
@@ -191,7 +192,7 @@ def total_variation_loss(comp: Tensor, mask: Tensor) -> Tensor:
     region = dilated_hole(mask)
     both_h = region[..., :, 1:] * region[..., :, :-1]
     both_v = region[..., 1:, :] * region[..., :-1, :]
-    comp = comp.float()
+    comp = _wide(comp)
     dh = (comp[..., :, 1:] - comp[..., :, :-1]).abs() * both_h
     dv = (comp[..., 1:, :] - comp[..., :-1, :]).abs() * both_v
     per_image = (dh.sum(dim=(1, 2, 3)) + dv.sum(dim=(1, 2, 3))) / (c * h * w)
@@ -229,9 +230,7 @@ class InpaintingLoss(nn.Module):
         return (*base, *vgg, "tv")
 
     def forward(self, output: Tensor, target: Tensor, mask: Tensor) -> dict[str, Tensor]:
-        out = output.float()
-        gt = target.float()
-        m = mask.float()
+        out, gt, m = _wide(output), _wide(target), _wide(mask)
         comp = m * gt + (1 - m) * out
         diff = out - gt
         terms: dict[str, Tensor] = {
@@ -260,7 +259,12 @@ class InpaintingLoss(nn.Module):
 
 
 def _l1(a: Tensor, b: Tensor) -> Tensor:
-    return (a.float() - b.float()).abs().mean()
+    return (_wide(a) - _wide(b)).abs().mean()
+
+
+def _wide(x: Tensor) -> Tensor:
+    """float32, or float64 for float64 input: loss arithmetic never runs in bf16/fp16."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
 def build_loss(perceptual: str, vgg_weights: str | os.PathLike[str] | None) -> InpaintingLoss:
