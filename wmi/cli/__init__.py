@@ -107,3 +107,6 @@ app.command("eval")(_eval.eval_command)
 from wmi.cli import data as _data  # noqa: E402
 
 app.add_typer(_data.app, name="data")
+from wmi.cli import train as _train  # noqa: E402
+
+app.command("train")(_train.train)
