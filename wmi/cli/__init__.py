@@ -93,20 +93,17 @@ def main() -> None:
 
 # Command groups, one module each (imported here so that `wmi --help` lists them).
 from wmi.cli import bench as _bench  # noqa: E402
-
-app.command("bench")(_bench.bench)
-from wmi.cli import inpaint as _inpaint  # noqa: E402
-
-app.add_typer(_inpaint.app, name="inpaint")
-from wmi.cli import masks as _masks  # noqa: E402
-
-app.add_typer(_masks.app, name="masks")
-from wmi.cli import eval as _eval  # noqa: E402
-
-app.command("eval")(_eval.eval_command)
 from wmi.cli import data as _data  # noqa: E402
-
-app.add_typer(_data.app, name="data")
+from wmi.cli import demo as _demo  # noqa: E402
+from wmi.cli import eval as _eval  # noqa: E402
+from wmi.cli import inpaint as _inpaint  # noqa: E402
+from wmi.cli import masks as _masks  # noqa: E402
 from wmi.cli import train as _train  # noqa: E402
 
+app.command("demo")(_demo.demo)
+app.add_typer(_masks.app, name="masks")
+app.add_typer(_data.app, name="data")
 app.command("train")(_train.train)
+app.add_typer(_inpaint.app, name="inpaint")
+app.command("eval")(_eval.eval_command)
+app.command("bench")(_bench.bench)

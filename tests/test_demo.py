@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from wmi.cli import app
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    args = [
+        "demo",
+        "--out",
+        str(out),
+        "--steps",
+        "3",
+        "--size",
+        "32",
+        "--layers",
+        "5",
+        "--crops",
+        "3",
+        "--device",
+        "cpu",
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    for step in ("1/5 data", "2/5 masks", "3/5 train WConv", "3/5 train PConv", "5/5 eval"):
+        assert step in result.output
+    assert "Table I" in result.output
+    manifest = json.loads((out / "shards" / "manifest.json").read_text())
+    assert manifest  # shards were prepared
+    for mask_set in ("freeform", "center"):
+        gt = sorted(p.name for p in (out / "test" / "images").glob("*.png"))
+        assert gt and sorted(p.name for p in (out / "masks" / mask_set).glob("*.png")) == gt
+        for method in ("wconv", "pconv", "telea", "biharmonic"):
+            written = sorted(p.name for p in (out / "results" / mask_set / method).glob("*.png"))
+            assert written == gt
+        assert (out / f"preview-{mask_set}.png").stat().st_size > 0
+    report = (out / "demo-report.md").read_text()
+    assert "WConv" in report and "Biharmonic" in report
+    for run in ("wconv", "pconv"):
+        assert (out / "runs" / run / "checkpoints" / "last.pt").is_file()
+
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 2
+    assert "not empty" in again.output
