@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 import sys
 import types
@@ -75,7 +76,9 @@ def test_pixel_round_trip_and_shard_format(tmp_path: Path) -> None:
     assert manifest["counts"] == {"train": 5, "val": 0, "test": 0}
     assert manifest["skipped"] == []
     assert manifest["shards"]["train"] == [{"file": "train-00000.h5", "images": 5}]
-    assert oct(path.stat().st_mode & 0o077) != "0o0"  # readable by others with a usual umask
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's owner-only 0o600
 
 
 def test_compressed_shards_read_back_the_same(tmp_path: Path) -> None:
