@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
 from pathlib import Path
 
@@ -73,7 +74,9 @@ def test_pixel_round_trip_and_shard_format(tmp_path: Path) -> None:
     assert manifest["counts"] == {"train": 5, "val": 0, "test": 0}
     assert manifest["skipped"] == []
     assert manifest["shards"]["train"] == [{"file": "train-00000.h5", "images": 5}]
-    assert oct(path.stat().st_mode & 0o077) != "0o0"  # readable by others with a usual umask
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's owner-only 0o600
 
 
 def test_compressed_shards_read_back_the_same(tmp_path: Path) -> None:
@@ -551,6 +554,8 @@ def test_pairing_is_reproducible_and_changes_per_epoch(shards: list[Path], mask_
     assert any(not torch.equal(a, b) for a, b in zip(masks0, masks1, strict=True))
     ds.set_epoch(0)
     assert same(epoch0, items(ds))
+    with pytest.raises(ValueError, match="epoch"):
+        ds.set_epoch(-1)
     other_seed = data.InpaintingDataset(shards, mask_dir, size=32, seed=8)
     assert not same(epoch0, items(other_seed))
 
@@ -619,6 +624,25 @@ def test_dataloader_workers_give_the_same_batches(shards: list[Path], mask_dir: 
     assert not same(serial[0], serial[1])
 
 
+@pytest.mark.slow
+def test_spawned_persistent_workers_follow_set_epoch(shards: list[Path], mask_dir: Path) -> None:
+    # spawn pickles the dataset (forkserver too, the default from Python 3.14)
+    from torch.utils.data import DataLoader
+
+    ds = data.InpaintingDataset(shards, mask_dir, size=32, seed=4)
+    serial = {}
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)
+        serial[epoch] = list(DataLoader(ds, batch_size=6))
+    ds.set_epoch(0)
+    loader = DataLoader(
+        ds, batch_size=6, num_workers=1, multiprocessing_context="spawn", persistent_workers=True
+    )
+    for epoch in (0, 1):
+        ds.set_epoch(epoch)
+        assert same(list(loader), serial[epoch])
+
+
 def test_distributed_sampler_ranks_see_the_same_items(shards: list[Path], mask_dir: Path) -> None:
     from torch.utils.data import DistributedSampler
 
@@ -648,6 +672,7 @@ def test_dataset_pickles_without_open_files(shards: list[Path], mask_dir: Path) 
         ({"masks": "missing-dir"}, "no such mask directory"),
         ({"size": 64}, "smaller than size 64"),
         ({"shard_paths": []}, "no shard files"),
+        ({"seed": -1}, "seed -1"),
     ],
 )
 def test_dataset_bad_input(shards: list[Path], mask_dir: Path, kwargs: dict, message: str) -> None:

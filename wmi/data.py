@@ -177,7 +177,7 @@ def _decode_job(job: tuple[str, str, int]) -> tuple[bool, np.ndarray | str]:
     try:
         return True, load_for_preset(path, preset, size)
     except WmiError as exc:
-        reason = str(exc).split(": ", 1)[-1]
+        reason = str(exc).removeprefix(f"{path}: ")
     except Exception as exc:  # never fatal: a bad file is reported, the run goes on
         reason = f"{exc.__class__.__name__}: {exc}"
     return False, reason.splitlines()[0][:300] if reason else "unreadable"
@@ -829,6 +829,8 @@ class InpaintingDataset:
 
         if size < 1:
             raise WmiError(f"size {size}: must be a positive number of pixels")
+        if seed < 0:
+            raise WmiError(f"seed {seed}: must be 0 or more")
         infos = check_shards(shard_paths, size, exact=False)
         self.shard_paths = [i.path for i in infos]
         self.size = size
@@ -864,12 +866,15 @@ class InpaintingDataset:
         return int(self._epoch)
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch whose random pairing, crops and flips the items use."""
+        """Choose the epoch (>= 0) whose random pairing, crops and flips the items use."""
+        if epoch < 0:
+            raise ValueError(f"epoch {epoch}: must be 0 or more")
         self._epoch.fill_(int(epoch))
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_files"] = {}  # h5py handles cannot be pickled; reopened in the new process
+        state["_mask_cache"] = {}  # rebuilt per process; keeps worker start-up light
         return state
 
     def _image(self, index: int) -> np.ndarray:

@@ -17,6 +17,9 @@ from wmi.device import DeviceChoice
 class Suite(str, Enum):
     layers = "layers"
     unet = "unet"
+    train = "train"
+    data = "data"
+    inpaint = "inpaint"
     all = "all"
 
 
@@ -32,10 +35,72 @@ def _run_unet(device: Any, size: int, rounds: int) -> dict[str, Any]:
     return benchmark_unet(device, size=size, rounds=rounds)
 
 
+def _run_train(device: Any, size: int, rounds: int) -> dict[str, Any]:
+    from wmi.train import benchmark_train
+
+    if device.type == "cuda":  # the paper's shape, every precision mode
+        return benchmark_train(device, size=size, batch_size=25, rounds=rounds)
+    # a CPU step at 256², batch 25 with VGG16 takes minutes: a smaller shape, no compile
+    return benchmark_train(
+        device, size=64, batch_size=4, layers=6, modes=("fp32", "bf16+cl"), rounds=rounds
+    )
+
+
+def _run_data(device: Any, size: int, rounds: int) -> dict[str, Any]:
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+    from skimage import data as samples
+
+    from wmi.data import benchmark_loader, find_shards, prepare
+    from wmi.io import write_image
+
+    photo = samples.astronaut()
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        src, out = Path(tmp) / "src", Path(tmp) / "shards"
+        for i in range(600):  # 600 distinct crops: enough for the loader to reach steady state
+            y, x = rng.integers(0, photo.shape[0] - size, 2)
+            write_image(src / f"{i:04d}.png", photo[y : y + size, x : x + size])
+        prepare(src, out, size=size, split=(1.0, 0.0, 0.0), workers=0)
+        result = benchmark_loader(find_shards(out, "train"), "freeform", size=size, images=600)
+    return {
+        **result,
+        "rows": [
+            {
+                "reader": "raw h5py reads",
+                "images_per_s": result["raw_reads_per_s"],
+                "fraction_of_raw": 1.0,
+            },
+            *(
+                {
+                    "reader": f"loader, {r['num_workers']} workers",
+                    "images_per_s": r["images_per_s"],
+                    "fraction_of_raw": r["fraction_of_raw"],
+                }
+                for r in result["loader"]
+            ),
+        ],
+        "device_name": "CPU",
+    }
+
+
+def _run_inpaint(device: Any, size: int, rounds: int) -> dict[str, Any]:
+    from wmi.inference import benchmark_inpaint
+
+    result = benchmark_inpaint(size=size, repeats=max(rounds, 3))
+    rows = [{"method": name, **values} for name, values in result["methods"].items()]
+    return {**result, "rows": rows, "device_name": "CPU"}
+
+
 #: suite name -> runner(device, size, rounds) returning a dict with a "rows" list
 SUITES: dict[str, Callable[[Any, int, int], dict[str, Any]]] = {
     "layers": _run_layers,
     "unet": _run_unet,
+    "train": _run_train,
+    "data": _run_data,
+    "inpaint": _run_inpaint,
 }
 
 
@@ -66,6 +131,10 @@ def bench(
 
     layers: each conv kind against plain convolution on U-Net layer shapes.
     unet: forward and forward+backward of the U-Net per conv kind against the plain U-Net.
+    train: training steps per second, bf16 + channels_last (+ compile on GPU) against fp32,
+    weighted against plain (256², batch 25 on GPU; 64², batch 4 on CPU).
+    data: the HDF5 training loader against raw random h5py reads.
+    inpaint: wmi's classical inpainting against calling OpenCV / scikit-image directly.
     """
     from wmi.device import resolve_device
 

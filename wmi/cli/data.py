@@ -128,7 +128,8 @@ def prepare_command(
     note = f" ({result.kept} kept from an earlier run)" if result.kept else ""
     typer.echo(
         f"{sum(result.counts.values())} of {result.found} images written, "
-        f"{len(result.skipped)} skipped; {result.written} shards written{note}; "
+        f"{len(result.skipped)} skipped; {result.written} shard"
+        f"{'' if result.written == 1 else 's'} written{note}; "
         f"manifest: {result.manifest}"
     )
 
