@@ -747,10 +747,10 @@ class _RunLog:
 class _GracefulStop:
     """First Ctrl-C (SIGINT) or SIGTERM: stop after the current step, which then saves last.pt.
 
-    SIGTERM is what torchrun sends its workers on Ctrl-C (with 30 s before SIGKILL) and what
-    batch schedulers send before preemption. A second signal acts at once (KeyboardInterrupt
-    or termination), keeping the last saved checkpoint. Only installed in the main thread
-    (Python delivers signals there).
+    torchrun passes the signal it got on to its workers (and kills them after a grace
+    period); batch schedulers send SIGTERM before preemption. A second signal acts at once
+    (KeyboardInterrupt or termination), keeping the last saved checkpoint. Only installed in
+    the main thread (Python delivers signals there).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -825,6 +825,8 @@ class TrainResult:
         status: "done" or "interrupted" (Ctrl-C; last.pt saved).
         best: the best validation (``{"step", "l1", ...}``) or None.
         last_val: the last validation metrics or None.
+        config: the effective configuration.
+        rank: this process's rank (0 without torchrun); only rank 0 logs and saves.
     """
 
     run_dir: Path
@@ -833,6 +835,7 @@ class TrainResult:
     best: dict[str, Any] | None = None
     last_val: dict[str, Any] | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    rank: int = 0
 
 
 def train(
@@ -1080,7 +1083,7 @@ def _train(
             bar.stop()
     if status == "done":
         log.info(f"finished {step} steps; checkpoints in {run_dir / 'checkpoints'}")
-    return TrainResult(run_dir, step, status, best, last_val, cfg.to_dict())
+    return TrainResult(run_dir, step, status, best, last_val, cfg.to_dict(), dist.rank)
 
 
 def _fmt(metrics: dict[str, float]) -> str:
