@@ -550,3 +550,38 @@ def test_cli_data_errors_are_one_line(tmp_path: Path, shards: Path, monkeypatch)
     _one_line_error(result, "VGG16 weights not found: pass --vgg-weights PATH")
     assert "--perceptual none" in result.output
     assert not (tmp_path / "run").exists()
+
+
+class _FreeformThenCtrlC:
+    """wmi.masks free-form training masks; sends SIGINT at call number ``at`` (0 = never)."""
+
+    def __init__(self, at: int = 0) -> None:
+        self.at, self.calls = at, 0
+
+    def __call__(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+        from wmi.masks import freeform
+
+        self.calls += 1
+        if self.calls == self.at:
+            os.kill(os.getpid(), 2)
+        return freeform(height, width, rng, training=True)
+
+
+def test_resume_is_exact_with_the_shard_loader(tmp_path: Path, shards: Path) -> None:
+    from wmi.data import InpaintingDataset, find_shards
+
+    def data(at: int = 0) -> InpaintingDataset:
+        paths = find_shards(shards, "train")
+        return InpaintingDataset(paths, _FreeformThenCtrlC(at), size=32, augment=True, seed=3)
+
+    kw = dict(steps=10, seed=3, data=str(shards))  # 8 images: 4 steps per epoch
+    _run(_cfg(tmp_path / "a", **kw), data())
+    cfg = _cfg(tmp_path / "b", **kw)
+    assert _run(cfg, data(at=11)).status == "interrupted"  # during step 6, in epoch 1
+    assert _run(cfg, data(), resume=True).step == 10
+    a = _state(tmp_path / "a" / "checkpoints" / "last.pt")
+    b = _state(tmp_path / "b" / "checkpoints" / "last.pt")
+    _assert_same_tensors(a["model"], b["model"])
+    assert [r["total"] for r in _metrics(tmp_path / "a")] == [
+        r["total"] for r in _metrics(tmp_path / "b")
+    ]
