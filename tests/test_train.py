@@ -567,6 +567,7 @@ class _FreeformThenCtrlC:
         return freeform(height, width, rng, training=True)
 
 
+@pytest.mark.slow
 def test_resume_is_exact_with_the_shard_loader(tmp_path: Path, shards: Path) -> None:
     from wmi.data import InpaintingDataset, find_shards
 
