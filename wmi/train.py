@@ -501,31 +501,6 @@ def load_state(path: Path, cfg: TrainConfig) -> dict[str, Any]:
 # Validation
 
 
-def hole_metrics(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray) -> dict[str, float]:
-    """Table I metrics of one image: ``wmi.metrics.hole_metrics`` when it is installed.
-
-    Without it, l1, l2 and psnr from their definitions (REFERENCE.md §6): over the hole pixels
-    (all channels) ``l1 = 100·mean|pred − gt|``, ``l2 = 100·mean (pred − gt)²``,
-    ``psnr = 10·log10(1 / mean (pred − gt)²)``.
-
-    Args:
-        pred, gt: float ``(H, W, 3)`` in [0, 1]; hole: bool ``(H, W)``, True = hole, not empty.
-    """
-    try:
-        from wmi.metrics import hole_metrics as table_metrics
-    except ImportError:
-        table_metrics = None
-    if table_metrics is not None:
-        return table_metrics(pred, gt, hole)
-    diff = pred[hole].astype(np.float64) - gt[hole].astype(np.float64)
-    mse = float(np.mean(diff**2))
-    return {
-        "l1": 100.0 * float(np.mean(np.abs(diff))),
-        "l2": 100.0 * mse,
-        "psnr": math.inf if mse == 0 else -10.0 * math.log10(mse),
-    }
-
-
 @torch.no_grad()
 def validate(
     model: InpaintingUNet,
@@ -544,6 +519,8 @@ def validate(
         the first ``preview_count`` images four tiles each: masked input (holes white),
         output, composite, ground truth; float ``(H, W, 3)`` in [0, 1].
     """
+    from wmi.metrics import hole_metrics  # the Table I definitions of wmi eval
+
     model.eval()
     sums: dict[str, float] = {}
     count = 0
