@@ -490,3 +490,99 @@ def test_ctrl_c_to_the_process_group_with_loader_workers_saves(tmp_path: Path) -
     status, step = stdout.split()
     assert status == "interrupted" and int(step) >= 3
     assert _state(out / "checkpoints" / "last.pt")["step"] == int(step)
+
+
+# ---------------------------------------------------------------------------------------------
+# With shards from wmi data prepare
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory) -> Path:
+    """32×32 shards (train 8, val 4, test 4) of random-noise images, via wmi.data.prepare."""
+    from wmi.data import prepare
+
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    for i in range(16):
+        pixels = rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / f"img{i:02d}.png")
+    prepare(root, root / "shards", size=32, preset="plain", split=(0.5, 0.25, 0.25), workers=0)
+    return root / "shards"
+
+
+_SMALL = ("--size", "32", "--layers", "4", "--base-channels", "4", "--batch-size", "2",
+          "--workers", "0", "--no-progress")  # fmt: skip
+
+
+def test_cli_trains_on_shards_with_freeform_masks(tmp_path: Path, shards: Path) -> None:
+    out = tmp_path / "run"
+    args = ("--data", str(shards), "--out", str(out), *_SMALL, "--perceptual", "none")
+    result = _cli(*args, "--steps", "3", "--val-every", "3")
+    assert result.exit_code == 0, result.output
+    assert "trained 3 steps" in result.output and "best hole L1" in result.output
+    val = _metrics(out, "val")
+    assert len(val) == 1 and val[0]["images"] == 4  # the whole val split, fixed masks
+    assert (out / "previews" / "step-00000003.png").is_file()
+    assert "WITHOUT the VGG16 perceptual and style terms" in (out / "train.log").read_text()
+    # Resume with more workers continues (and --steps may not change).
+    result = _cli("--out", str(out), "--resume", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    _one_line_error(_cli("--out", str(out), "--resume", "--steps", "9"), "--steps was 3, now 9")
+
+
+def test_cli_data_errors_are_one_line(tmp_path: Path, shards: Path, monkeypatch) -> None:
+    out = str(tmp_path / "run")
+    (tmp_path / "empty").mkdir()
+    _one_line_error(
+        _cli("--data", str(tmp_path / "empty"), "--out", out, "--steps", "1", *_SMALL),
+        "no training shards (train-*.h5)",
+    )
+    _one_line_error(
+        _cli("--data", str(shards), "--out", out, "--steps", "1", *_SMALL[2:], "--size", "64"),
+        "not 64x64",
+    )
+    _one_line_error(
+        _cli("--data", str(shards), "--out", out, "--steps", "1", *_SMALL, "--masks", "nomasks"),
+        "nomasks: no such mask directory",
+    )
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    result = _cli("--data", str(shards), "--out", out, "--steps", "1", *_SMALL)
+    _one_line_error(result, "VGG16 weights not found: pass --vgg-weights PATH")
+    assert "--perceptual none" in result.output
+    assert not (tmp_path / "run").exists()
+
+
+class _FreeformThenCtrlC:
+    """wmi.masks free-form training masks; sends SIGINT at call number ``at`` (0 = never)."""
+
+    def __init__(self, at: int = 0) -> None:
+        self.at, self.calls = at, 0
+
+    def __call__(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+        from wmi.masks import freeform
+
+        self.calls += 1
+        if self.calls == self.at:
+            os.kill(os.getpid(), 2)
+        return freeform(height, width, rng, training=True)
+
+
+@pytest.mark.slow
+def test_resume_is_exact_with_the_shard_loader(tmp_path: Path, shards: Path) -> None:
+    from wmi.data import InpaintingDataset, find_shards
+
+    def data(at: int = 0) -> InpaintingDataset:
+        paths = find_shards(shards, "train")
+        return InpaintingDataset(paths, _FreeformThenCtrlC(at), size=32, augment=True, seed=3)
+
+    kw = dict(steps=10, seed=3, data=str(shards))  # 8 images: 4 steps per epoch
+    _run(_cfg(tmp_path / "a", **kw), data())
+    cfg = _cfg(tmp_path / "b", **kw)
+    assert _run(cfg, data(at=11)).status == "interrupted"  # during step 6, in epoch 1
+    assert _run(cfg, data(), resume=True).step == 10
+    a = _state(tmp_path / "a" / "checkpoints" / "last.pt")
+    b = _state(tmp_path / "b" / "checkpoints" / "last.pt")
+    _assert_same_tensors(a["model"], b["model"])
+    assert [r["total"] for r in _metrics(tmp_path / "a")] == [
+        r["total"] for r in _metrics(tmp_path / "b")
+    ]

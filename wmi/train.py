@@ -501,31 +501,6 @@ def load_state(path: Path, cfg: TrainConfig) -> dict[str, Any]:
 # Validation
 
 
-def hole_metrics(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray) -> dict[str, float]:
-    """Table I metrics of one image: ``wmi.metrics.hole_metrics`` when it is installed.
-
-    Without it, l1, l2 and psnr from their definitions (REFERENCE.md §6): over the hole pixels
-    (all channels) ``l1 = 100·mean|pred − gt|``, ``l2 = 100·mean (pred − gt)²``,
-    ``psnr = 10·log10(1 / mean (pred − gt)²)``.
-
-    Args:
-        pred, gt: float ``(H, W, 3)`` in [0, 1]; hole: bool ``(H, W)``, True = hole, not empty.
-    """
-    try:
-        from wmi.metrics import hole_metrics as table_metrics
-    except ImportError:
-        table_metrics = None
-    if table_metrics is not None:
-        return table_metrics(pred, gt, hole)
-    diff = pred[hole].astype(np.float64) - gt[hole].astype(np.float64)
-    mse = float(np.mean(diff**2))
-    return {
-        "l1": 100.0 * float(np.mean(np.abs(diff))),
-        "l2": 100.0 * mse,
-        "psnr": math.inf if mse == 0 else -10.0 * math.log10(mse),
-    }
-
-
 @torch.no_grad()
 def validate(
     model: InpaintingUNet,
@@ -544,6 +519,8 @@ def validate(
         the first ``preview_count`` images four tiles each: masked input (holes white),
         output, composite, ground truth; float ``(H, W, 3)`` in [0, 1].
     """
+    from wmi.metrics import hole_metrics  # the Table I definitions of wmi eval
+
     model.eval()
     sums: dict[str, float] = {}
     count = 0
@@ -747,10 +724,10 @@ class _RunLog:
 class _GracefulStop:
     """First Ctrl-C (SIGINT) or SIGTERM: stop after the current step, which then saves last.pt.
 
-    SIGTERM is what torchrun sends its workers on Ctrl-C (with 30 s before SIGKILL) and what
-    batch schedulers send before preemption. A second signal acts at once (KeyboardInterrupt
-    or termination), keeping the last saved checkpoint. Only installed in the main thread
-    (Python delivers signals there).
+    torchrun passes the signal it got on to its workers (and kills them after a grace
+    period); batch schedulers send SIGTERM before preemption. A second signal acts at once
+    (KeyboardInterrupt or termination), keeping the last saved checkpoint. Only installed in
+    the main thread (Python delivers signals there).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -825,6 +802,8 @@ class TrainResult:
         status: "done" or "interrupted" (Ctrl-C; last.pt saved).
         best: the best validation (``{"step", "l1", ...}``) or None.
         last_val: the last validation metrics or None.
+        config: the effective configuration.
+        rank: this process's rank (0 without torchrun); only rank 0 logs and saves.
     """
 
     run_dir: Path
@@ -833,6 +812,7 @@ class TrainResult:
     best: dict[str, Any] | None = None
     last_val: dict[str, Any] | None = None
     config: dict[str, Any] = field(default_factory=dict)
+    rank: int = 0
 
 
 def train(
@@ -1080,7 +1060,7 @@ def _train(
             bar.stop()
     if status == "done":
         log.info(f"finished {step} steps; checkpoints in {run_dir / 'checkpoints'}")
-    return TrainResult(run_dir, step, status, best, last_val, cfg.to_dict())
+    return TrainResult(run_dir, step, status, best, last_val, cfg.to_dict(), dist.rank)
 
 
 def _fmt(metrics: dict[str, float]) -> str:

@@ -196,6 +196,8 @@ def train(
     else:
         cfg = make_config(config, overrides)
     result = run_training(cfg, resume=resume, overwrite=overwrite, progress=progress)
+    if result.rank != 0:  # under torchrun, rank 0 speaks for all
+        raise typer.Exit(130 if result.status == "interrupted" else 0)
     best = result.best
     summary = f"{result.step} steps in {result.run_dir}"
     if best:
