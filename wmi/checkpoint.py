@@ -30,6 +30,7 @@ def model_config(model: InpaintingUNet) -> dict[str, Any]:
         "layers": model.layers,
         "in_channels": model.in_channels,
         "base_channels": model.base_channels,
+        "norm_momentum": model.norm_momentum,
     }
 
 

@@ -221,7 +221,8 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
         step(
             f"3/5 train {name}",
             f"wmi train --data {out}/shards --out {run} --conv {arg} "
-            f"--size {cfg.size} --layers {cfg.layers} --steps {cfg.steps} --perceptual none",
+            f"--size {cfg.size} --layers {cfg.layers} --steps {cfg.steps} --bn-momentum 0.1 "
+            f"--base-channels {cfg.base_channels} --batch-size {cfg.batch_size} --perceptual none",
         )
         tcfg = TrainConfig(
             data=str(out / "shards"),
@@ -231,6 +232,8 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
             layers=cfg.layers,
             base_channels=cfg.base_channels,
             batch_size=cfg.batch_size,
+            # the paper's BN decay 0.999 (momentum 0.001) needs thousands of steps to settle
+            bn_momentum=0.1,
             steps=cfg.steps,
             device=cfg.device,
             workers=0,

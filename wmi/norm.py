@@ -227,10 +227,12 @@ NORM_LAYERS: dict[str, type[nn.Module]] = {
 }
 
 
-def create_norm(kind: str, num_features: int) -> nn.Module:
+def create_norm(kind: str, num_features: int, momentum: float = 0.001) -> nn.Module:
     """Build a normalization layer by name ("weighted", "batch", "instance", "none").
 
-    Every returned module is called as ``norm(x, mask)``.
+    Every returned module is called as ``norm(x, mask)``. ``momentum`` is the running-average
+    rate of the batch norms (the paper's decay 0.999 is 0.001); the others have no running
+    statistics.
     """
     try:
         cls = NORM_LAYERS[kind]
@@ -238,4 +240,6 @@ def create_norm(kind: str, num_features: int) -> nn.Module:
         raise ValueError(
             f"unknown norm kind {kind!r}; expected one of {sorted(NORM_LAYERS)}"
         ) from None
+    if issubclass(cls, nn.BatchNorm2d):
+        return cls(num_features, momentum=momentum)
     return cls(num_features)

@@ -84,6 +84,8 @@ class TrainConfig:
         size: training crop side in pixels; a multiple of ``2**layers``.
         layers: encoder depth (7 for 256², 8 for 512²).
         base_channels: channels of the first layer (64 in the paper).
+        bn_momentum: running-statistics rate of the batch norms; the paper's decay 0.999 is
+            0.001, which needs thousands of steps to settle: short runs use more (0.1).
         batch_size: images per step per process (25 in the paper).
         steps: optimizer steps; exactly one of ``steps`` and ``epochs`` is set.
         epochs: passes over the training split (the last partial batch is dropped).
@@ -113,6 +115,7 @@ class TrainConfig:
     size: int = 256
     layers: int = 7
     base_channels: int = 64
+    bn_momentum: float = 0.001
     batch_size: int = 25
     steps: int | None = None
     epochs: int | None = None
@@ -283,6 +286,8 @@ def resolve_config(cfg: TrainConfig, device: torch.device) -> TrainConfig:
     for name in ("layers", "base_channels", "batch_size", "val_every", "save_every", "log_every"):
         if getattr(cfg, name) < 1:
             raise WmiError(f"--{name.replace('_', '-')} must be at least 1")
+    if not 0.0 < cfg.bn_momentum <= 1.0:
+        raise WmiError(f"--bn-momentum must be in (0, 1], got {cfg.bn_momentum}")
     if cfg.workers < 0 or cfg.val_images < 0:
         raise WmiError("--workers and --val-images must not be negative")
     if (cfg.steps is None) == (cfg.epochs is None):
@@ -399,7 +404,7 @@ def make_model(cfg: TrainConfig) -> InpaintingUNet:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         norm = DEFAULT_NORM.get(cfg.conv, cfg.norm) if cfg.norm == "auto" else cfg.norm
-        return InpaintingUNet(cfg.conv, norm, cfg.layers, 3, cfg.base_channels)
+        return InpaintingUNet(cfg.conv, norm, cfg.layers, 3, cfg.base_channels, cfg.bn_momentum)
 
 
 def freeze_encoder_norms(model: InpaintingUNet) -> None:
@@ -427,7 +432,9 @@ def load_finetune_weights(model: InpaintingUNet, path: str) -> None:
         source = build_model(payload)
     except WmiError as exc:
         raise WmiError(f"--finetune {path}: {exc}") from None
+    # the running-statistics rate is a training setting, not part of the architecture
     want, have = model_config(model), model_config(source)
+    want.pop("norm_momentum"), have.pop("norm_momentum")
     if want != have:
         diff = ", ".join(f"{k}={have[k]} (this run: {want[k]})" for k in want if want[k] != have[k])
         raise WmiError(f"--finetune {path}: the checkpoint's network differs: {diff}")

@@ -31,6 +31,7 @@ class MaskedBlock(nn.Module):
         stride: int,
         activation: nn.Module | None,
         bias: bool,
+        norm_momentum: float = 0.001,
     ) -> None:
         super().__init__()
         extra = {"activation": "none"} if conv_kind == "gated" else {}
@@ -44,7 +45,7 @@ class MaskedBlock(nn.Module):
             bias=bias,
             **extra,
         )
-        self.norm = create_norm(norm_kind, out_channels)
+        self.norm = create_norm(norm_kind, out_channels, norm_momentum)
         self.act = activation if activation is not None else nn.Identity()
 
     def forward(self, x: Tensor, mask: Tensor, premasked: bool = False) -> tuple[Tensor, Tensor]:
@@ -79,6 +80,8 @@ class InpaintingUNet(nn.Module):
         layers: encoder depth; 7 for 256² inputs, 8 for 512².
         in_channels: image channels.
         base_channels: channels of the first layer (64 in the paper).
+        norm_momentum: running-statistics rate of the batch norms (the paper's decay 0.999 is
+            0.001; short runs need a faster rate before evaluating in eval mode).
 
     Shapes:
         ``forward(image, mask)``: image ``(N, C, H, W)`` in [0, 1]; mask ``(N, 1, H, W)`` or
@@ -94,6 +97,7 @@ class InpaintingUNet(nn.Module):
         layers: int = 7,
         in_channels: int = 3,
         base_channels: int = 64,
+        norm_momentum: float = 0.001,
     ) -> None:
         super().__init__()
         if conv not in CONV_LAYERS:
@@ -104,6 +108,7 @@ class InpaintingUNet(nn.Module):
             raise ValueError(f"layers must be at least 1, got {layers}")
         self.conv_kind, self.norm_kind = conv, norm
         self.layers, self.in_channels, self.base_channels = layers, in_channels, base_channels
+        self.norm_momentum = norm_momentum
         self.masked = CONV_LAYERS[conv].masked
         # Masked layers see the image through the mask; the others get the mask as a channel.
         net_in = in_channels if self.masked else in_channels + 1
@@ -124,6 +129,7 @@ class InpaintingUNet(nn.Module):
                     2,
                     nn.ReLU(inplace=True),
                     bias=use_bias,
+                    norm_momentum=norm_momentum,
                 )
             )
             prev = ch
@@ -143,6 +149,7 @@ class InpaintingUNet(nn.Module):
                     1,
                     None if last else nn.LeakyReLU(0.2, inplace=True),
                     bias=use_bias or last,
+                    norm_momentum=norm_momentum,
                 )
             )
             prev = skips[i]

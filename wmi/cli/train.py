@@ -72,6 +72,12 @@ def train(
     batch_size: int | None = typer.Option(
         None, help="Images per step per GPU/process (the paper: 25).", show_default="25"
     ),
+    bn_momentum: float | None = typer.Option(
+        None,
+        help="Batch-norm running-statistics rate (the paper's decay 0.999 = 0.001; use ~0.1 "
+        "for runs of a few hundred steps).",
+        show_default="0.001",
+    ),
     steps: int | None = typer.Option(None, help="Optimizer steps (or give --epochs)."),
     epochs: int | None = typer.Option(None, help="Passes over the training split (or --steps)."),
     lr: float | None = typer.Option(
@@ -168,6 +174,7 @@ def train(
         "layers": layers,
         "base_channels": base_channels,
         "batch_size": batch_size,
+        "bn_momentum": bn_momentum,
         "steps": steps,
         "epochs": epochs,
         "lr": lr,
