@@ -331,9 +331,9 @@ def test_checkpoint_path_batches_through_load_model(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model = MeanColour()
-    loaded: list[tuple[Path, str]] = []
+    loaded: list[tuple[Path, torch.device]] = []
 
-    def load_model(path: Path, device: str) -> torch.nn.Module:
+    def load_model(path: Path, device: torch.device) -> torch.nn.Module:
         loaded.append((Path(path), device))
         return model.eval()
 
@@ -359,7 +359,7 @@ def test_checkpoint_path_batches_through_load_model(
         "--json",
     )
     assert result.exit_code == 0, result.output
-    assert loaded == [(ckpt, "cpu")]
+    assert loaded == [(ckpt, torch.device("cpu"))]
     assert summary(result)["processed"] == 6
     # chunks of 2 images: (a, b), (c, d), (e, odd) -> e and odd differ in size: two passes
     assert model.batch_sizes == [2, 2, 1, 1]
@@ -440,3 +440,47 @@ def test_image_command_corrupt_mask(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "m.png: not a readable image" in result.stderr
     assert not (tmp_path / "o.png").exists()
+
+
+def test_a_checkpoint_trained_here_inpaints_a_folder(tmp_path: Path) -> None:
+    """The real path: ``wmi.train.train`` writes last.pt, ``wmi inpaint folder`` loads it."""
+    from torch.utils.data import TensorDataset
+
+    from wmi.train import TrainConfig, train
+
+    gen = torch.Generator().manual_seed(0)
+    images_t = torch.rand(8, 3, 32, 32, generator=gen)
+    masks_t = (torch.rand(8, 1, 32, 32, generator=gen) > 0.3).float()
+    cfg = TrainConfig(
+        out=str(tmp_path / "run"),
+        conv="weighted",
+        size=32,
+        layers=3,
+        base_channels=4,
+        batch_size=4,
+        steps=4,
+        device="cpu",
+        workers=0,
+        val_every=4,
+        save_every=4,
+        val_images=0,
+        perceptual="none",
+        amp="off",
+    )
+    train(cfg, train_set=TensorDataset(images_t, masks_t), progress=False, echo=False)
+    ckpt = tmp_path / "run" / "checkpoints" / "last.pt"
+    assert ckpt.is_file()
+
+    images, masks, out = tmp_path / "img", tmp_path / "mask", tmp_path / "out"
+    damaged_pair(images, masks, "a")
+    damaged_pair(images, masks, "odd", h=217, w=301)
+    result = invoke(
+        "inpaint", "folder", images, masks, out, "--checkpoint", ckpt, "--device", "cpu", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert summary(result)["processed"] == 2
+    for stem in ("a", "odd"):
+        before, after = read(images / f"{stem}.png"), read(out / f"{stem}.png")
+        hole = box_hole(*before.shape[:2])
+        np.testing.assert_array_equal(after[~hole], before[~hole])  # exact composite
+        assert not (after[hole] == RED).all(axis=-1).all()  # the network wrote the hole

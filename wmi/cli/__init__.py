@@ -18,6 +18,24 @@ from wmi.errors import WmiError
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def progress_bar(*columns: Any, **kwargs: Any) -> Any:
+    """A rich progress bar on stderr (so stdout stays clean for ``--json``).
+
+    Without ``columns``: description, bar, done/total, time remaining. Keyword arguments go to
+    ``rich.progress.Progress`` (``transient``, ``disable``, ...).
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+    columns = columns or (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    kwargs.setdefault("console", err_console)
+    return Progress(*columns, **kwargs)
+
+
 def _error_line(message: str) -> None:
     # Text, not markup: file names such as "x[2].png" must print as they are.
     err_console.print(Text.assemble(("error: ", "bold red"), message))

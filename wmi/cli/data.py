@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from wmi.cli import App, err_console
+from wmi.cli import App, err_console, progress_bar
 
 app = App(help="Prepare training data (image folders to HDF5 shards) and inspect it.")
 
@@ -86,19 +86,11 @@ def prepare_command(
 
     A shard appears only when complete: run the same command again to resume.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from wmi import data
 
     fractions = data.parse_split(split)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
+    with progress_bar(transient=True) as bar:
         task = bar.add_task("decoding", total=None)
 
         def progress(done: int, total: int) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.console import Console
 
-from wmi.cli import err_console
+from wmi.cli import err_console, progress_bar
 from wmi.errors import WmiError
 
 if TYPE_CHECKING:
@@ -138,16 +138,10 @@ def _pair(gt_dir: Path, mask_dir: Path, methods: Sequence[Method], strict: bool)
 
 def _score_all(jobs: Sequence[_Job], workers: int) -> list[ImageScore]:
     """Score every job, in a thread pool when ``workers`` > 1, with a progress bar on stderr."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from wmi.metrics import score_files
 
-    progress = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
+    progress = progress_bar(
         transient=True,
         disable=not err_console.is_terminal,
     )

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.markup import escape
 
-from wmi.cli import App, err_console
+from wmi.cli import App, err_console, progress_bar
+from wmi.device import DeviceChoice
 from wmi.errors import WmiError
 from wmi.inference import Method, Strategy
 
@@ -26,14 +27,6 @@ app = App(
     help="Fill the holes of images with a trained checkpoint or a classical method "
     "(OpenCV Telea / Navier-Stokes, scikit-image biharmonic). Mask files: white (> 127) = hole."
 )
-
-
-class Device(str, enum.Enum):
-    """Where a checkpoint runs."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
 
 
 class OutputFormat(str, enum.Enum):
@@ -67,7 +60,11 @@ def _check_one_of(checkpoint: Path | None, method: Method | None) -> None:
 
 
 def _inpainter(
-    checkpoint: Path | None, method: Method | None, device: Device, batch_size: int, radius: int
+    checkpoint: Path | None,
+    method: Method | None,
+    device: DeviceChoice,
+    batch_size: int,
+    radius: int,
 ) -> tuple[Inpainter, str]:
     """Build the inpainter the options ask for; returns it and a short description."""
     from wmi.inference import ClassicalInpainter
@@ -76,12 +73,9 @@ def _inpainter(
     if method is not None:
         return ClassicalInpainter(method, radius), method.value
     assert checkpoint is not None
-    import torch
+    from wmi.device import resolve_device
 
-    if device is Device.cuda and not torch.cuda.is_available():
-        raise WmiError("--device cuda: no CUDA device is available")
-    if device is Device.auto:
-        device = Device.cuda if torch.cuda.is_available() else Device.cpu
+    dev = resolve_device(device)
     if not checkpoint.is_file():
         raise WmiError(f"{checkpoint}: no such checkpoint file")
     try:
@@ -92,12 +86,12 @@ def _inpainter(
         raise WmiError("--checkpoint: this wmi installation has no wmi.checkpoint") from None
     from wmi.inference import ModelInpainter
 
-    model = load_model(checkpoint, device=device.value)
-    amp = model.amp if device is Device.cuda else "off"
+    model = load_model(checkpoint, device=dev)
+    amp = model.amp if dev.type == "cuda" else "off"
     inpainter = ModelInpainter(
-        model, multiple=2 ** int(model.layers), amp=amp, device=device.value, batch_size=batch_size
+        model, multiple=2 ** int(model.layers), amp=amp, device=dev, batch_size=batch_size
     )
-    return inpainter, f"{checkpoint.name} on {device.value} (amp {amp})"
+    return inpainter, f"{checkpoint.name} on {dev.type} (amp {amp})"
 
 
 def _load_pair(image_path: Path, mask_path: Path, dilate: int) -> tuple[np.ndarray, np.ndarray]:
@@ -234,7 +228,7 @@ def folder(
     ),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help=CHECKPOINT_HELP),
     method: Method | None = typer.Option(None, "--method", help=METHOD_HELP),
-    device: Device = typer.Option(Device.auto, "--device", help=DEVICE_HELP),
+    device: DeviceChoice = typer.Option(DeviceChoice.auto, "--device", help=DEVICE_HELP),
     batch_size: int = typer.Option(
         8, "--batch-size", min=1, help="Images per forward pass of --checkpoint."
     ),
@@ -321,22 +315,8 @@ def folder(
     inpainter, description = _inpainter(checkpoint, method, device, batch_size, radius)
     chunk = batch_size if checkpoint is not None else 1
     start = time.perf_counter()
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn(f"inpainting ({description})"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-    ) as progress:
-        task = progress.add_task("inpaint", total=len(todo))
+    with progress_bar() as progress:
+        task = progress.add_task(f"inpainting ({description})", total=len(todo))
         for first in range(0, len(todo), chunk):
             loaded = []
             for image_path, mask_path, target in todo[first : first + chunk]:
@@ -372,7 +352,7 @@ def image(
     ),
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help=CHECKPOINT_HELP),
     method: Method | None = typer.Option(None, "--method", help=METHOD_HELP),
-    device: Device = typer.Option(Device.auto, "--device", help=DEVICE_HELP),
+    device: DeviceChoice = typer.Option(DeviceChoice.auto, "--device", help=DEVICE_HELP),
     dilate: int = typer.Option(0, "--dilate", min=0, help=DILATE_HELP),
     max_size: int = typer.Option(1024, "--max-size", min=16, help=MAX_SIZE_HELP),
     strategy: Strategy = typer.Option(Strategy.resize, "--strategy", help=STRATEGY_HELP),

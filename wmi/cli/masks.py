@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from wmi.cli import App, err_console
+from wmi.cli import App, err_console, progress_bar
 
 if TYPE_CHECKING:
     from wmi.masks import MaskRecord, MaskSetSpec
@@ -246,16 +246,7 @@ def stats_command(
 @contextlib.contextmanager
 def _progress(total: int, description: str) -> Iterator[Any]:
     """A rich progress bar on stderr; yields ``advance(n)``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err_console,
-        transient=True,
-    ) as progress:
+    with progress_bar(transient=True) as progress:
         task = progress.add_task(description, total=total)
         yield lambda n: progress.advance(task, n)
 
