@@ -22,3 +22,10 @@ def test_resizes_odd_tiles_and_saves(tmp_path: Path) -> None:
     tiles = [np.full((8, 8, 3), 0.5, np.float32), np.zeros((3, 5), np.uint8)]
     save_contact_sheet(tmp_path / "s.png", tiles, labels=["a", "b"])
     assert Image.open(tmp_path / "s.png").size == (2 * 8 + 3 * 2, 8 + 2 * 2)
+
+
+def test_scale_enlarges_tiles_by_nearest_neighbour() -> None:
+    tile = np.array([[True, False]])
+    sheet = contact_sheet([tile], pad=0, scale=3)
+    assert sheet.shape == (3, 6, 3)
+    assert (sheet[:, :3] == 255).all() and (sheet[:, 3:] == 0).all()

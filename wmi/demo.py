@@ -167,7 +167,7 @@ def _preview(gt: Path, masks: Path, results: dict[str, Path], out: Path, rows: i
         tiles += [read_image(d / path.name) for d in results.values()]
         tiles.append(image)
         labels += ["input", *results, "truth"]
-    save_contact_sheet(out, tiles, columns=len(results) + 2, labels=labels)
+    save_contact_sheet(out, tiles, columns=len(results) + 2, labels=labels, scale=2)
 
 
 def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:

@@ -28,6 +28,7 @@ def contact_sheet(
     labels: Sequence[str] | None = None,
     pad: int = 2,
     background: int = 128,
+    scale: int = 1,
 ) -> np.ndarray:
     """Arrange images in a grid.
 
@@ -39,14 +40,17 @@ def contact_sheet(
         labels: optional caption per tile, drawn in its top-left corner.
         pad: pixels between tiles.
         background: grey level of the padding.
+        scale: enlarge every tile by this integer factor (nearest neighbour), for small tiles.
 
     Returns:
         uint8 array ``(H, W, 3)``.
     """
     if not tiles:
         raise ValueError("contact_sheet needs at least one tile")
+    if scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale}")
     first = _as_rgb_uint8(tiles[0])
-    th, tw = first.shape[:2]
+    th, tw = first.shape[0] * scale, first.shape[1] * scale
     columns = columns or math.ceil(math.sqrt(len(tiles)))
     rows = math.ceil(len(tiles) / columns)
     sheet = np.full(
