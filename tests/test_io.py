@@ -107,3 +107,13 @@ def test_match_pattern_wildcards_only_in_the_pattern() -> None:
 def test_pair_by_stem_with_brackets_in_the_name() -> None:
     pairing = pair_by_stem([Path("x[2].jpg")], [Path("x[2]_mask000.png"), Path("x2_mask000.png")])
     assert pairing.pairs == [(Path("x[2].jpg"), Path("x[2]_mask000.png"))]
+
+
+def test_list_masks_leaves_out_a_mask_sets_preview(tmp_path: Path) -> None:
+    from wmi.io import list_masks
+
+    write_mask(tmp_path / "000000.png", np.zeros((4, 4), bool))
+    write_mask(tmp_path / "preview.png", np.zeros((4, 4), bool))
+    assert [p.name for p in list_masks(tmp_path)] == ["000000.png", "preview.png"]
+    (tmp_path / "manifest.csv").write_text("file\n000000.png\n")  # a wmi mask set
+    assert [p.name for p in list_masks(tmp_path)] == ["000000.png"]

@@ -42,7 +42,7 @@ import numpy as np
 from PIL import Image
 
 from wmi.errors import WmiError
-from wmi.io import atomic_path, list_images, open_rgb, read_mask
+from wmi.io import atomic_path, list_images, list_masks, open_rgb, read_mask
 
 if TYPE_CHECKING:
     import torch
@@ -848,7 +848,7 @@ class InpaintingDataset:
             folder = Path(masks)
             if not folder.is_dir():
                 raise WmiError(f"{folder}: no such mask directory (or pass masks='freeform')")
-            self.mask_paths = list_images(folder, recursive=True)
+            self.mask_paths = list_masks(folder, recursive=True)
             if not self.mask_paths:
                 raise WmiError(f"{folder}: no mask images found")
         # 0-d int64 in shared memory: set_epoch in the main process reaches every worker.

@@ -27,6 +27,8 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 #: Mask file names tried for an image ``stem``: IOPaint's (same stem) and LaMa's.
 DEFAULT_MASK_PATTERNS = ("{stem}.png", "{stem}_mask*.png")
 MASK_THRESHOLD = 127
+#: The contact sheet ``wmi masks generate`` writes next to a mask set's ``manifest.csv``.
+MASK_SET_PREVIEW = "preview.png"
 
 
 def _read_umask() -> int:
@@ -73,6 +75,19 @@ def list_images(folder: str | os.PathLike[str], recursive: bool = False) -> list
         for p in folder.glob(pattern)
         if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and not p.name.startswith(".")
     )
+
+
+def list_masks(folder: str | os.PathLike[str], recursive: bool = False) -> list[Path]:
+    """Mask files in ``folder``: :func:`list_images` without a mask set's own contact sheet.
+
+    ``wmi masks generate`` writes ``preview.png`` beside ``manifest.csv``; that picture is not
+    a mask and must not be paired, trained on or scored.
+    """
+    return [
+        p
+        for p in list_images(folder, recursive)
+        if not (p.name == MASK_SET_PREVIEW and (p.parent / "manifest.csv").is_file())
+    ]
 
 
 def _open(path: Path, draft_size: int | None = None) -> Image.Image:

@@ -84,10 +84,10 @@ class _Job:
 
 def _pair(gt_dir: Path, mask_dir: Path, methods: Sequence[Method], strict: bool) -> list[_Job]:
     """Ground truths that have a mask and a prediction from every method; others are listed."""
-    from wmi.io import DEFAULT_MASK_PATTERNS, list_images, pair_by_stem
+    from wmi.io import DEFAULT_MASK_PATTERNS, list_images, list_masks, pair_by_stem
 
     gts = list_images(gt_dir)
-    masks = list_images(mask_dir)
+    masks = list_masks(mask_dir)
     if gt_dir.resolve() == mask_dir.resolve():  # LaMa's layout: cat.png next to cat_mask001.png
         gts = [p for p in gts if "_mask" not in p.stem]
         masks = [p for p in masks if "_mask" in p.stem]

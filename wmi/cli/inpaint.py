@@ -256,7 +256,7 @@ def folder(
 ) -> None:
     """Inpaint every image of IMAGE_DIR that has a mask in MASK_DIR, results into OUT_DIR."""
     from wmi.inference import inpaint_images
-    from wmi.io import list_images, pair_by_stem, write_image
+    from wmi.io import list_images, list_masks, pair_by_stem, write_image
 
     _check_one_of(checkpoint, method)
     for name, d in (("IMAGE_DIR", image_dir), ("MASK_DIR", mask_dir)):
@@ -271,7 +271,7 @@ def folder(
     if image_dir.resolve() == mask_dir.resolve():
         images, masks = _split_one_folder(list_images(image_dir), patterns)
     else:
-        images, masks = list_images(image_dir), list_images(mask_dir)
+        images, masks = list_images(image_dir), list_masks(mask_dir)
     if not images:
         raise WmiError(f"{image_dir}: no image files found")
     pairing = pair_by_stem(images, masks, patterns)

@@ -21,6 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from wmi.cli import App, err_console, progress_bar
+from wmi.io import MASK_SET_PREVIEW
 
 if TYPE_CHECKING:
     from wmi.masks import MaskRecord, MaskSetSpec
@@ -34,7 +35,7 @@ PREVIEW_COUNT = 64
 #: Largest tile side in preview.png, pixels.
 PREVIEW_TILE = 128
 MANIFEST = "manifest.csv"
-PREVIEW = "preview.png"
+PREVIEW = MASK_SET_PREVIEW
 MANIFEST_COLUMNS = ("file", "kind", "seed", "hole_ratio", "bucket", "touches_border")
 _NUMBERED = re.compile(r"^\d{6,}\.png$")
 
