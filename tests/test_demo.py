@@ -47,3 +47,27 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 2
     assert "not empty" in again.output
+    (out / "stale.txt").write_text("from an older demo")
+    replaced = CliRunner().invoke(app, [*args, "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert not (out / "stale.txt").exists() and (out / "demo-report.md").is_file()
+
+
+def test_overwrite_never_deletes_a_folder_the_demo_did_not_make(tmp_path: Path) -> None:
+    folder = tmp_path / "thesis"
+    (folder / "photos").mkdir(parents=True)
+    (folder / "thesis.tex").write_text("years of work")
+    (folder / "photos" / "holiday.jpg").write_bytes(b"jpeg")
+    result = CliRunner().invoke(app, ["demo", "--out", str(folder), "--overwrite", "--steps", "1"])
+    assert result.exit_code == 2
+    assert "not made by wmi demo" in result.output
+    assert (folder / "thesis.tex").read_text() == "years of work"
+    assert (folder / "photos" / "holiday.jpg").exists()
+
+
+def test_too_few_crops_is_refused_before_any_work(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--crops", "1"])
+    assert result.exit_code == 2
+    assert "--crops 1" in result.output
+    assert not out.exists()

@@ -124,14 +124,38 @@ def _export_test_split(shards: Path, folder: Path) -> int:
     return index
 
 
-def _write_masks(folder: Path, kind: str, count: int, cfg: DemoConfig) -> None:
-    from wmi.io import write_mask
-    from wmi.masks import generate, rng_for
+#: marks a folder as made by ``wmi demo``: only such a folder is replaced by --overwrite
+MARKER = ".wmi-demo"
 
-    for i in range(count):
-        write_mask(
-            folder / f"{i:06d}.png", generate(kind, cfg.size, cfg.size, rng_for(cfg.seed, i))
+
+def _check_sizes(cfg: DemoConfig) -> None:
+    """Fail before any work if the options cannot give a training batch and a test image."""
+    from wmi.data import DEFAULT_SPLIT, split_counts
+
+    if cfg.size % 2**cfg.layers:
+        raise WmiError(f"--size {cfg.size} is not a multiple of 2**layers = {2**cfg.layers}")
+    photos = len(SAMPLES)  # images in data/ only add to this
+    train_n, _, test_n = split_counts(photos * cfg.crops, DEFAULT_SPLIT)
+    if train_n < cfg.batch_size or test_n < 1:
+        raise WmiError(
+            f"--crops {cfg.crops}: {photos * cfg.crops} crops give {train_n} training and "
+            f"{test_n} test images; at least {cfg.batch_size} and 1 are needed (use --crops "
+            f"{-(-cfg.batch_size * 10 // (7 * photos)) + 1} or more)"
         )
+
+
+def _claim_out_dir(out: Path, overwrite: bool) -> None:
+    """Create ``out`` with the demo marker; replace it only if an earlier demo made it."""
+    if out.exists() and not out.is_dir():
+        raise WmiError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise WmiError(f"{out}: folder is not empty (use --overwrite to replace the demo)")
+        if not (out / MARKER).is_file():
+            raise WmiError(f"{out}: not made by wmi demo (no {MARKER} file); refusing to delete it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MARKER).write_text("made by wmi demo; `wmi demo --overwrite` may replace this folder\n")
 
 
 def _inpaint_folder(images: list[Path], masks: Path, out: Path, inpainter: Any) -> None:
@@ -176,27 +200,28 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
     Raises:
         WmiError: the output folder is not empty (without ``overwrite``) or a step fails.
     """
+    from wmi.checkpoint import load_model
     from wmi.data import prepare
     from wmi.inference import ClassicalInpainter, ModelInpainter
+    from wmi.masks import MaskSetSpec, write_mask_files
     from wmi.report import render, to_markdown
     from wmi.train import TrainConfig, train
 
     console = console or Console(stderr=True)
     out = cfg.out
-    if out.exists() and not out.is_dir():
-        raise WmiError(f"{out}: exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        if not cfg.overwrite:
-            raise WmiError(f"{out}: folder is not empty (use --overwrite to replace the demo)")
-        if not (out / "demo-report.md").exists() and not (out / "photos").is_dir():
-            raise WmiError(f"{out}: not a wmi demo folder; refusing to delete it")
-        shutil.rmtree(out)
+    _check_sizes(cfg)
+    _claim_out_dir(out, cfg.overwrite)
 
-    def step(title: str, command: str) -> None:
+    def step(title: str, *commands: str) -> None:
         console.rule(f"[bold]{title}")
-        console.print(f"[dim]$ {command}[/]", highlight=False)
+        for command in commands:
+            console.print(f"[dim]$ {command}[/]", highlight=False)
 
-    step("1/5 data", f"wmi data prepare {out}/photos {out}/shards --size {cfg.size}")
+    step(
+        "1/5 data",
+        f"wmi data prepare {out}/photos {out}/shards --size {cfg.size} --preset plain "
+        f"--seed {cfg.seed} --workers 0",
+    )
     n = _write_crops(out / "photos", cfg)
     prepared = prepare(
         out / "photos", out / "shards", size=cfg.size, preset="plain", seed=cfg.seed, workers=0
@@ -207,47 +232,51 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
 
     step(
         "2/5 masks",
-        f"wmi masks generate {out}/masks/freeform --kind freeform "
-        f"--count {n_test} --size {cfg.size}",
+        *(
+            f"wmi masks generate {out}/masks/{kind} --kind {kind} --count {n_test} "
+            f"--size {cfg.size} --seed {cfg.seed}"
+            for kind in MASK_SETS
+        ),
     )
     for kind in MASK_SETS:
-        _write_masks(out / "masks" / kind, kind, n_test, cfg)
+        spec = MaskSetSpec(kind, cfg.size, cfg.size, n_test, cfg.seed)
+        write_mask_files(spec, out / "masks" / kind, range(n_test))
 
     models = {}
     for name, (kind, arg) in METHODS.items():
         if kind != "model":
             continue
-        run = out / "runs" / name.lower()
+        options = {
+            "data": out / "shards",
+            "out": out / "runs" / name.lower(),
+            "conv": arg,
+            "size": cfg.size,
+            "layers": cfg.layers,
+            "base_channels": cfg.base_channels,
+            "batch_size": cfg.batch_size,
+            # the paper's BN decay 0.999 (momentum 0.001) needs thousands of steps to settle
+            "bn_momentum": 0.1,
+            "steps": cfg.steps,
+            "device": cfg.device,
+            "workers": 0,
+            "val_every": cfg.steps,
+            "save_every": cfg.steps,
+            "val_images": 16,
+            "seed": cfg.seed,
+            # VGG16 weights cannot be assumed on a fresh machine
+            "perceptual": "none",
+            "amp": "off",
+        }
         step(
             f"3/5 train {name}",
-            f"wmi train --data {out}/shards --out {run} --conv {arg} "
-            f"--size {cfg.size} --layers {cfg.layers} --steps {cfg.steps} --bn-momentum 0.1 "
-            f"--base-channels {cfg.base_channels} --batch-size {cfg.batch_size} --perceptual none",
+            "wmi train " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items()),
         )
-        tcfg = TrainConfig(
-            data=str(out / "shards"),
-            out=str(run),
-            conv=arg,
-            size=cfg.size,
-            layers=cfg.layers,
-            base_channels=cfg.base_channels,
-            batch_size=cfg.batch_size,
-            # the paper's BN decay 0.999 (momentum 0.001) needs thousands of steps to settle
-            bn_momentum=0.1,
-            steps=cfg.steps,
-            device=cfg.device,
-            workers=0,
-            val_every=cfg.steps,
-            save_every=cfg.steps,
-            val_images=16,
-            seed=cfg.seed,
-            perceptual="none",
-            amp="off",
+        train(
+            TrainConfig(**{k: str(v) if isinstance(v, Path) else v for k, v in options.items()}),
+            progress=True,
+            echo=False,
         )
-        train(tcfg, progress=True, echo=False)
-        from wmi.checkpoint import load_model
-
-        model = load_model(run / "checkpoints" / "last.pt")
+        model = load_model(options["out"] / "checkpoints" / "last.pt")
         models[name] = ModelInpainter(model, model.multiple, amp="off")
 
     images = sorted(test_dir.glob("*.png"))
