@@ -117,3 +117,17 @@ def test_list_masks_leaves_out_a_mask_sets_preview(tmp_path: Path) -> None:
     assert [p.name for p in list_masks(tmp_path)] == ["000000.png", "preview.png"]
     (tmp_path / "manifest.csv").write_text("file\n000000.png\n")  # a wmi mask set
     assert [p.name for p in list_masks(tmp_path)] == ["000000.png"]
+
+
+def test_a_photograph_given_as_mask_is_refused(tmp_path: Path) -> None:
+    from skimage import data
+
+    Image.fromarray(data.astronaut()[:64, :64]).save(tmp_path / "photo.png")
+    with pytest.raises(WmiError, match="photo.png: does not look like a mask"):
+        read_mask(tmp_path / "photo.png")
+    # an anti-aliased mask (grey only along the edges) is still a mask
+    soft = np.zeros((64, 64), np.uint8)
+    soft[16:48, 16:48] = 255
+    soft[15, 16:48] = soft[48, 16:48] = 128
+    Image.fromarray(soft).save(tmp_path / "soft.png")
+    assert read_mask(tmp_path / "soft.png").sum() == 32 * 32 + 2 * 32

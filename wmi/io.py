@@ -180,16 +180,29 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a mask file as a boolean ``(H, W)`` array, True = hole (pixel > 127 of 255).
 
     Colour masks are converted to luminance first; 16-bit masks are thresholded at half range.
+
+    Raises:
+        WmiError: the file is missing or unreadable, or looks like a photograph rather than
+            a mask (more than a quarter of its pixels neither near black nor near white: an
+            image and its mask given the wrong way round).
     """
     path = Path(path)
     img = _open(path)
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
         arr = np.asarray(img, dtype=np.float64)
-        return arr > (32767 if arr.max() > 255 else MASK_THRESHOLD)
-    if img.mode in ("RGBA", "LA", "P"):
-        img = img.convert("RGBA") if img.mode == "P" else img
-        img = img.convert("L")
-    return np.asarray(img.convert("L")) > MASK_THRESHOLD
+        arr = arr / 257.0 if arr.max() > 255 else arr
+    else:
+        if img.mode in ("RGBA", "LA", "P"):
+            img = img.convert("RGBA") if img.mode == "P" else img
+        arr = np.asarray(img.convert("L"))
+    # Anti-aliased or JPEG-damaged masks have a few grey pixels at the edges; a photograph
+    # has them everywhere. Tiny arrays (tests, icons) are too small to tell.
+    if arr.size >= 1024 and np.count_nonzero((arr > 10) & (arr < 245)) > arr.size // 4:
+        raise WmiError(
+            f"{path}: does not look like a mask (most pixels are neither black nor white); "
+            "a mask is white (hole) on black — are the image and the mask swapped?"
+        )
+    return arr > MASK_THRESHOLD
 
 
 def write_mask(path: str | os.PathLike[str], hole: np.ndarray) -> None:
