@@ -142,3 +142,16 @@ def test_factory_and_bad_input() -> None:
         wmi.create_norm("group", 4)
     with pytest.raises(ValueError, match="mask must have 1 or 4 channels"):
         wmi.WeightedBatchNorm2d(4)(torch.randn(2, 4, 3, 3), torch.ones(2, 2, 3, 3))
+
+
+def test_momentum_none_is_a_cumulative_average_like_nn_batchnorm() -> None:
+    gen = torch.Generator().manual_seed(7)
+    ours, ref = (
+        wmi.WeightedBatchNorm2d(3, momentum=None),
+        nn.BatchNorm2d(3, eps=1e-8, momentum=None),
+    )
+    for _ in range(4):
+        x = torch.randn(2, 3, 5, 5, generator=gen)
+        ours(x, torch.ones(2, 1, 5, 5)), ref(x)
+    assert_close(ours.running_mean, ref.running_mean)
+    assert_close(ours.running_var, ref.running_var)

@@ -149,7 +149,7 @@ class WeightedBatchNorm2d(nn.BatchNorm2d):
         self,
         num_features: int,
         eps: float = 1e-8,
-        momentum: float = 0.001,
+        momentum: float | None = 0.001,
         affine: bool = True,
         track_running_stats: bool = True,
         device: torch.device | str | None = None,
@@ -158,8 +158,11 @@ class WeightedBatchNorm2d(nn.BatchNorm2d):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype)
 
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        momentum = self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked.add_(1)
+            if momentum is None:  # cumulative moving average, as in nn.BatchNorm2d
+                momentum = 1.0 / float(self.num_batches_tracked)
         return weighted_batch_norm(
             x,
             mask,
@@ -168,7 +171,7 @@ class WeightedBatchNorm2d(nn.BatchNorm2d):
             self.weight,
             self.bias,
             self.training,
-            self.momentum,
+            momentum or 0.0,
             self.eps,
         )
 
