@@ -272,3 +272,99 @@ def test_wide_table_is_not_cropped_in_a_pipe(folders: Path) -> None:
     table = [line for line in result.stdout.splitlines() if line[:1] in "┏┃┡│└"]
     assert len({len(line) for line in table}) == 1  # every row complete, none cropped
     assert table[0].endswith("┓")
+
+
+def _corrupt(path: Path, truncate: bool = False) -> None:
+    """Garbage bytes, or the first half of the file (a truncated PNG)."""
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if truncate else b"not an image at all")
+
+
+def _error_lines(result: Any) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_unreadable_prediction_is_named_and_left_out_for_every_method(
+    folders: Path, workers: str
+) -> None:
+    _corrupt(folders / "b" / "img2.png", truncate=True)
+    out = folders / "r.json"
+    result = _eval(
+        folders, str(folders / "a"), str(folders / "b"), "--json", str(out), "--workers", workers
+    )
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    lines = _error_lines(result)
+    assert len(lines) == 1, result.stderr
+    assert str(folders / "b" / "img2.png") in lines[0] and "not a readable image" in lines[0]
+    assert "PSNR (dB)" in result.stdout  # the report of the other images is still printed
+    names = ["img0.png", "img1.png", "img3.png"]
+    data = json.loads(out.read_text())
+    for method, folder in zip(data["methods"], ("a", "b"), strict=True):
+        assert method["images"] == 3  # img2 is out for a too, whose img2 is readable
+        expected = _expected(folders, folder, names)
+        for key, value in expected.items():
+            assert method["metrics"][key] == pytest.approx(value, rel=1e-9), key
+
+
+def test_unreadable_ground_truth_mask_and_prediction_each_named(folders: Path) -> None:
+    _corrupt(folders / "gt" / "img1.png")
+    _corrupt(folders / "a" / "img1.png")
+    _corrupt(folders / "masks" / "img3.png", truncate=True)
+    result = _eval(folders, str(folders / "a"), "--json", "-")
+    assert result.exit_code == 1, result.output
+    lines = _error_lines(result)
+    assert len(lines) == 3, result.stderr
+    for path in (folders / "gt" / "img1.png", folders / "a" / "img1.png"):
+        assert sum(str(path) in line for line in lines) == 1, (path, lines)
+    assert sum(str(folders / "masks" / "img3.png") in line for line in lines) == 1
+    method = json.loads(result.stdout)["methods"][0]
+    assert method["images"] == 2
+    expected = _expected(folders, "a", ["img0.png", "img2.png"])
+    assert method["metrics"]["l1"] == pytest.approx(expected["l1"], rel=1e-9)
+
+
+def test_nothing_readable_is_one_line_and_no_report(folders: Path) -> None:
+    for i in range(4):
+        _corrupt(folders / "a" / f"img{i}.png")
+    out = folders / "r.json"
+    result = _eval(folders, str(folders / "a"), "--json", str(out))
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    lines = _error_lines(result)
+    assert len(lines) == 5, result.stderr  # each file, then why there is no report
+    assert (
+        "nothing could be scored: 4 paired images have a file that could not be read" in lines[-1]
+    )
+    assert not out.exists()
+    assert "PSNR" not in result.stdout
+
+
+def test_unreadable_file_does_not_hide_a_size_mismatch(folders: Path) -> None:
+    _corrupt(folders / "a" / "img0.png")
+    _save(folders / "a" / "img3.png", np.zeros((SIZE + 2, SIZE, 3), np.uint8))
+    result = _eval(folders, str(folders / "a"), "--workers", "1")
+    assert result.exit_code == 2, result.output
+    assert "img3.png: prediction is 16x18" in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--json", "--csv", "--markdown", "--latex"])
+@pytest.mark.parametrize("below", ["x.out", "sub/x.out"])
+def test_report_path_below_a_file_fails_before_scoring(
+    folders: Path, option: str, below: str
+) -> None:
+    (folders / "afile").write_text("keep me")
+    target = folders / "afile" / below
+    result = _eval(folders, str(folders / "a"), option, str(target))
+    line = _one_line_error(result)
+    assert f"{option} {target}" in line and f"{folders / 'afile'} is not a folder" in line
+    assert "scored" not in result.stderr and "PSNR" not in result.stdout  # nothing was scored
+    assert (folders / "afile").read_text() == "keep me"
+
+
+def test_report_path_that_is_a_folder_fails_before_scoring(folders: Path) -> None:
+    (folders / "out").mkdir()
+    result = _eval(folders, str(folders / "a"), "--csv", "-", "--latex", str(folders / "out"))
+    assert "--latex" in _one_line_error(result) and "is a folder" in result.stderr
+    assert "scored" not in result.stderr and result.stdout == ""

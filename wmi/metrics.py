@@ -182,12 +182,15 @@ class ImageScore:
         hole_ratio: fraction of hole pixels in [0, 1].
         metrics: method name -> :func:`hole_metrics` result; empty when ``skipped``.
         skipped: why the image was left out (``""`` when it was scored).
+        unreadable: one message per file of this image (ground truth, mask or a prediction)
+            that could not be read; when any, the image is skipped for every method.
     """
 
     name: str
     hole_ratio: float
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     skipped: str = ""
+    unreadable: list[str] = field(default_factory=list)
 
 
 def score_files(
@@ -197,23 +200,51 @@ def score_files(
 ) -> ImageScore:
     """Read one ground truth, its mask and each method's prediction, and score them.
 
+    A file that cannot be read (any :class:`~wmi.errors.WmiError` of
+    :func:`wmi.io.read_image` or :func:`wmi.io.read_mask`) does not raise: the image is
+    skipped for every method (so that all methods are averaged over the same images) and each
+    such file is named, with the reason, in ``unreadable``. Predictions are still opened when
+    the ground truth or the mask is unreadable, so that all broken files of the image are
+    named at once.
+
     Args:
         gt_path: the ground-truth image.
         mask_path: its mask file (white = hole).
         preds: ``(method name, prediction file)`` pairs.
 
     Returns:
-        The scores, or an :class:`ImageScore` with ``skipped`` set when the mask has no hole.
+        The scores, or an :class:`ImageScore` with ``skipped`` set when the mask has no hole
+        or a file is unreadable (then with ``unreadable`` set and ``metrics`` empty).
 
     Raises:
-        WmiError: a file is unreadable, or a mask or prediction has another size than the
-            ground truth (the message names both files and sizes).
+        WmiError: a mask or prediction has another size than the ground truth (the message
+            names both files and sizes), or the image is smaller than SSIM's window.
     """
     from wmi.io import read_image, read_mask
 
     gt_path, mask_path = Path(gt_path), Path(mask_path)
-    gt = read_image(gt_path)
-    hole = read_mask(mask_path)
+    unreadable: list[str] = []
+    gt = hole = None
+    try:
+        gt = read_image(gt_path)
+    except WmiError as exc:
+        unreadable.append(str(exc))
+    try:
+        hole = read_mask(mask_path)
+    except WmiError as exc:
+        unreadable.append(str(exc))
+    if gt is None or hole is None:
+        for _, pred_path in preds:
+            try:
+                read_image(pred_path)
+            except WmiError as exc:
+                unreadable.append(str(exc))
+        return ImageScore(
+            gt_path.name,
+            float(hole.mean()) if hole is not None else 0.0,
+            skipped="unreadable file",
+            unreadable=unreadable,
+        )
     size = f"{gt.shape[1]}x{gt.shape[0]}"
     if hole.shape != gt.shape[:2]:
         raise WmiError(
@@ -227,13 +258,21 @@ def score_files(
     if min(gt.shape[:2]) < MIN_SIDE:
         raise WmiError(f"{gt_path}: image is {size}; SSIM needs at least {MIN_SIDE}x{MIN_SIDE}")
     for name, pred_path in preds:
-        pred = read_image(pred_path)
+        try:
+            pred = read_image(pred_path)
+        except WmiError as exc:
+            score.unreadable.append(str(exc))
+            continue
         if pred.shape != gt.shape:
             raise WmiError(
                 f"{pred_path}: prediction is {pred.shape[1]}x{pred.shape[0]}, its ground "
                 f"truth {gt_path} is {size}"
             )
-        score.metrics[name] = hole_metrics(pred, gt, hole)
+        if not score.unreadable:  # once one is unreadable, the others are only checked
+            score.metrics[name] = hole_metrics(pred, gt, hole)
+    if score.unreadable:
+        score.metrics = {}
+        score.skipped = "unreadable file"
     return score
 
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from wmi.cli import err_console, progress_bar
 from wmi.errors import WmiError
@@ -181,8 +182,29 @@ def _keep_freed_memory() -> None:
     mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD: keep up to 128 MiB of free heap
 
 
+def _check_writable(option: str, path: Path) -> None:
+    """Refuse a report path that cannot be written, before any scoring is done.
+
+    The path must not be a folder, and its nearest existing ancestor must be a writable
+    folder (the missing ones are created when the report is written).
+    """
+    if path.is_dir():
+        raise WmiError(f"{option} {path}: is a folder, expected a file name")
+    parent = path.absolute().parent
+    while not parent.exists() and not parent.is_symlink():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise WmiError(f"{option} {path}: {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise WmiError(f"{option} {path}: {parent} is not writable")
+
+
 def _check_outputs(outputs: dict[str, Path | None], inputs: Sequence[Path]) -> None:
-    """Refuse two reports on one path, two on stdout, and a report over an input image."""
+    """Refuse two reports on one path, two on stdout, and a report over an input image.
+
+    Also refuses, through :func:`_check_writable`, a path that cannot be written (a folder,
+    a path below a file), so that a long run does not end without its report.
+    """
     from wmi.io import IMAGE_EXTENSIONS
 
     folders = {folder.resolve() for folder in inputs}
@@ -197,8 +219,7 @@ def _check_outputs(outputs: dict[str, Path | None], inputs: Sequence[Path]) -> N
         if resolved in seen:
             raise WmiError(f"{path}: given to both {seen[resolved]} and {opt}")
         seen[resolved] = opt
-        if path.is_dir():
-            raise WmiError(f"{opt} {path}: is a folder, expected a file name")
+        _check_writable(opt, path)
         if resolved.parent in folders and resolved.suffix.lower() in IMAGE_EXTENSIONS:
             raise WmiError(f"{opt} {path}: refusing to write a report over an input image")
 
@@ -272,6 +293,8 @@ def eval_command(
     """Table I metrics of inpainted images: L1, L2, TV, PSNR over the hole, SSIM.
 
     Files are paired by stem. Every method is scored on the same images with a hole.
+
+    An unreadable file is named and its image left out for all methods; exit code then 1.
     """
     from wmi import report
     from wmi.io import atomic_path
@@ -297,21 +320,37 @@ def eval_command(
     start = time.perf_counter()
     scores = _score_all(jobs, workers or os.cpu_count() or 1)
     seconds = time.perf_counter() - start
+    broken = sorted((s for s in scores if s.unreadable), key=lambda s: s.name)
+    scored = f"{len(jobs) - len(broken)} of {len(jobs)}" if broken else f"{len(jobs)}"
     err_console.print(
-        f"scored {len(jobs)} images x {len(methods)} method{'s' * (len(methods) > 1)} in "
+        f"scored {scored} images x {len(methods)} method{'s' * (len(methods) > 1)} in "
         f"{seconds:.1f} s "
         f"({len(jobs) / seconds:.1f} images/s)",
         style="dim",
         highlight=False,
     )
-    empty = sorted(s.name for s in scores if s.skipped)
+    for score in broken:
+        for message in score.unreadable:
+            err_console.print(
+                Text.assemble(
+                    ("error: ", "bold red"),
+                    f"{message} ({score.name} left out for every method)",
+                )
+            )
+    empty = sorted(s.name for s in scores if s.skipped and not s.unreadable)
     if empty:
         _warn(
             f"{_has(len(empty), 'mask')} no hole, left out of the hole metrics: "
             f"{_names([Path(n) for n in empty])}"
         )
-    if len(empty) == len(scores):
-        raise WmiError(f"{masks}: no mask of the {len(scores)} paired images has a hole")
+    if len(empty) + len(broken) == len(scores):
+        if not broken:
+            raise WmiError(f"{masks}: no mask of the {len(scores)} paired images has a hole")
+        raise WmiError(
+            f"nothing could be scored: {_has(len(broken), 'paired image')} a file that could "
+            "not be read (named above)"
+            + (f" and {_has(len(empty), 'mask')} no hole" if empty else "")
+        )
     results = summarize(scores, [m.name for m in methods], buckets=buckets)
 
     to_stdout = any(str(path) == "-" for path, _ in writers.values())
@@ -330,3 +369,9 @@ def eval_command(
         else:
             with atomic_path(path) as tmp:
                 tmp.write_text(text, encoding="utf-8")
+    if broken:
+        _warn(
+            f"{_has(len(broken), 'image')} a file that could not be read (named above) and "
+            f"{'is' if len(broken) == 1 else 'are'} not in the report"
+        )
+        raise typer.Exit(1)
