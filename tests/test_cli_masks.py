@@ -12,6 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from wmi.cli import app
+from wmi.errors import WmiError
 from wmi.io import read_mask
 from wmi.masks import (
     BUCKET_LABELS,
@@ -180,6 +181,108 @@ def test_overwrite_replaces_the_set_and_keeps_other_files(tmp_path: Path) -> Non
     assert sorted(p.name for p in out.glob("[0-9]*.png")) == [f"{i:06d}.png" for i in range(4)]
     assert len(read_manifest(out)) == 4 and (out / "notes.txt").read_text() == "keep me"
     assert "removed 6 numbered masks" in result.output
+
+
+def make_set(out: Path, count: int = 10) -> dict[str, bytes]:
+    """A box set of ``count`` masks plus a file of the user's; returns the folder's bytes."""
+    result = run("generate", out, "--kind", "box", "--count", count, "--size", 32, "--workers", 1)
+    assert result.exit_code == 0, result.output
+    (out / "notes.txt").write_text("keep me")
+    return folder_bytes(out)
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [
+        None,  # masks from some other tool
+        "name,label\n000000.png,x\n",  # someone else's manifest.csv
+        "file,kind,seed,hole_ratio,bucket,touches_border\n../photo.png,box,0,0.1,0-10%,false\n",
+    ],
+)
+def test_overwrite_refuses_a_folder_that_is_not_a_wmi_set(
+    tmp_path: Path, manifest: str | None
+) -> None:
+    out = tmp_path / "theirs"
+    out.mkdir()
+    for name in ("000000.png", "000001.png", "1234567.png"):
+        (out / name).write_bytes(name.encode())
+    (out / "photo.jpg").write_bytes(b"jpeg")
+    if manifest is not None:
+        (out / "manifest.csv").write_text(manifest)
+    before = folder_bytes(out)
+    result = run("generate", out, "--kind", "box", "--count", 1, "--size", 32, "--overwrite",
+                 "--workers", 1)  # fmt: skip
+    assert result.exit_code == 2
+    assert str(out) in result.output and "not a mask set written by wmi" in result.output
+    assert result.output.strip().count("\n") == 0 and "Traceback" not in result.output
+    assert folder_bytes(out) == before
+
+
+def test_overwrite_refuses_to_replace_a_file_the_set_does_not_list(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    make_set(out, count=2)
+    (out / "000003.png").write_bytes(b"mine")
+    before = folder_bytes(out)
+    result = run("generate", out, "--kind", "box", "--count", 5, "--size", 32, "--overwrite",
+                 "--workers", 1)  # fmt: skip
+    assert result.exit_code == 2
+    assert "000003.png" in result.output and "not listed" in result.output
+    assert folder_bytes(out) == before
+
+
+def test_overwrite_with_a_smaller_count_removes_exactly_the_old_extra_masks(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "set"
+    make_set(out, count=10)
+    (out / "000123.png").write_bytes(b"mine")  # numbered, but not in the set's manifest
+    result = run("generate", out, "--kind", "center", "--count", 4, "--size", 32, "--overwrite",
+                 "--workers", 1, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["stale_masks_removed"] == 6
+    names = [f"{i:06d}.png" for i in range(4)] + ["000123.png", "manifest.csv", "notes.txt"]
+    assert sorted(p.name for p in out.iterdir()) == sorted([*names, "preview.png"])
+    assert (out / "000123.png").read_bytes() == b"mine"
+    assert [r["file"] for r in read_manifest(out)] == names[:4]
+    assert {r["kind"] for r in read_manifest(out)} == {"center"}
+    # the replaced set is byte-identical to the same set written into an empty folder
+    fresh = tmp_path / "fresh"
+    run("generate", fresh, "--kind", "center", "--count", 4, "--size", 32, "--workers", 1)
+    assert {k: v for k, v in folder_bytes(out).items() if k in folder_bytes(fresh)} == (
+        folder_bytes(fresh)
+    )
+
+
+@pytest.mark.parametrize("error", [RuntimeError, WmiError])
+def test_a_failed_overwrite_leaves_the_earlier_set_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: type[Exception]
+) -> None:
+    out = tmp_path / "set"
+    before = make_set(out, count=10)
+    make = MaskSetSpec.make
+
+    def make_until_5(self: MaskSetSpec, index: int) -> np.ndarray:
+        if index == 5:  # masks 0-4 of the new set are written by then
+            raise error("drawing failed")
+        return make(self, index)
+
+    monkeypatch.setattr(MaskSetSpec, "make", make_until_5)
+    result = run("generate", out, "--kind", "freeform", "--count", 12, "--size", 32, "--seed", 1,
+                 "--overwrite", "--workers", 1)  # fmt: skip
+    assert result.exit_code != 0
+    assert isinstance(result.exception, error) or "drawing failed" in result.output
+    assert sorted(p.name for p in out.iterdir()) == sorted(before)  # no staging folder left
+    assert folder_bytes(out) == before
+
+
+def test_a_run_that_cannot_draw_leaves_the_earlier_set_as_it_was(tmp_path: Path) -> None:
+    out = tmp_path / "set"
+    before = make_set(out, count=10)
+    # at 256x256 boxes touch the border about once in 500 draws: mask 0 gives up
+    result = run("generate", out, "--kind", "box", "--count", 3, "--border", "--overwrite",
+                 "--workers", 1)  # fmt: skip
+    assert result.exit_code == 2 and "none of 100 draws" in result.output
+    assert folder_bytes(out) == before
 
 
 def test_a_failed_run_leaves_nothing(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ import json
 import math
 import os
 import re
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from enum import Enum
@@ -93,8 +95,9 @@ def generate_command(
     overwrite: bool = typer.Option(
         False,
         "--overwrite",
-        help="Write into a non-empty OUT_DIR: replaces numbered masks, manifest.csv and "
-        "preview.png, removes numbered masks beyond --count, leaves other files alone.",
+        help="Replace the mask set in OUT_DIR made by an earlier run: removes the files its "
+        "manifest.csv lists, its preview.png and manifest.csv, leaves other files alone. A "
+        "non-empty folder without such a manifest is refused.",
     ),
     as_json: bool = typer.Option(
         False, "--json", help="Print the summary as JSON on stdout instead of a table."
@@ -112,7 +115,9 @@ def generate_command(
 
     thin, medium, thick: LaMa's random mask presets (strokes, or boxes for medium/thick).
 
-    manifest.csv (one row per mask) is written last: a set without it is incomplete.
+    manifest.csv (one row per mask) is written last: a set without it is incomplete. The
+    new set is written to a hidden folder inside OUT_DIR and moved into place only when
+    complete, so a failed run leaves an earlier set as it was.
 
     preview.png shows the first 64 masks. Same options, same files, for any --workers.
     """
@@ -134,30 +139,29 @@ def generate_command(
         raise WmiError(f"--workers must be >= 0, got {workers}")
     if out_dir.exists() and not out_dir.is_dir():
         raise WmiError(f"{out_dir}: exists and is not a folder")
-    existing = sorted(out_dir.iterdir()) if out_dir.exists() else []
+    existing = {p.name for p in out_dir.iterdir()} if out_dir.exists() else set()
     if existing and not overwrite:
         raise WmiError(
             f"{out_dir}: folder is not empty ({len(existing)} entries); "
             "pass --overwrite or choose another folder"
         )
+    old_files = _previous_set(out_dir, spec.count, existing) if existing else []
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    # An old manifest next to new masks would make a broken run look complete.
-    with contextlib.suppress(FileNotFoundError):
-        (out_dir / MANIFEST).unlink()
 
+    # Everything is written to a hidden folder first and moved into place once complete.
+    staging = Path(tempfile.mkdtemp(prefix=".wmi-masks-", dir=out_dir))
     n_workers = min(workers or os.cpu_count() or 1, math.ceil(count / CHUNK))
     start = time.perf_counter()
     try:
-        records = _run(spec, out_dir, n_workers)
+        records = _run(spec, staging, n_workers)
+        seconds = time.perf_counter() - start
+        _write_preview(staging, records)
+        _write_manifest(staging, spec, records)
     except BaseException:
-        _remove_partial(out_dir, count, created)
+        _discard(staging, out_dir if created else None)
         raise
-    seconds = time.perf_counter() - start
-
-    removed = _remove_stale(out_dir, count) if existing else 0
-    _write_preview(out_dir, records)
-    _write_manifest(out_dir, spec, records)
+    removed = _commit(staging, out_dir, count, old_files)
 
     summary = summarize(
         [r.hole_ratio for r in records],
@@ -180,7 +184,11 @@ def generate_command(
         console = Console(highlight=False)
         console.print(
             f"{seconds:.1f} s with {n_workers} worker(s), {count / max(seconds, 1e-9):.0f} masks/s"
-            + (f"; removed {removed} numbered masks beyond --count" if removed else "")
+            + (
+                f"; removed {removed} numbered masks of the earlier set beyond --count"
+                if removed
+                else ""
+            )
         )
 
 
@@ -282,25 +290,78 @@ def _run(spec: MaskSetSpec, out_dir: Path, n_workers: int) -> list[MaskRecord]:
     return sorted(records, key=lambda r: r.index)
 
 
-def _remove_partial(out_dir: Path, count: int, created: bool) -> None:
-    """After a failed run: remove the numbered masks it may have written (and its folder)."""
+def _previous_set(out_dir: Path, count: int, existing: set[str]) -> list[str]:
+    """The mask files that ``--overwrite`` may replace or remove in ``out_dir``.
+
+    Args:
+        out_dir: a non-empty folder.
+        count: size of the new set; its masks are ``000000.png`` ... ``count - 1``.
+        existing: names of the entries in ``out_dir``.
+
+    Returns:
+        The file names listed in the earlier run's ``manifest.csv``.
+
+    Raises:
+        WmiError: ``out_dir`` holds no mask set written by ``wmi masks generate`` (no
+            readable ``manifest.csv`` with its columns and numbered file names), or a file
+            of the new set would replace a file that set does not list.
+    """
+    from wmi.errors import WmiError
     from wmi.masks import mask_filename
 
+    manifest = out_dir / MANIFEST
+    try:
+        with open(manifest, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        rows = []
+    files = [row[0] if row else "" for row in rows[1:]]
+    if not rows or tuple(rows[0]) != MANIFEST_COLUMNS or not all(map(_NUMBERED.match, files)):
+        raise WmiError(
+            f"{out_dir}: not a mask set written by wmi (no valid {MANIFEST}); --overwrite "
+            "only replaces such a set, choose an empty folder"
+        )
+    owned = set(files) | {MANIFEST, PREVIEW}
     for index in range(count):
-        with contextlib.suppress(FileNotFoundError):
-            (out_dir / mask_filename(index)).unlink()
-    if created:
+        name = mask_filename(index)
+        if name in existing and name not in owned:
+            raise WmiError(
+                f"{out_dir / name}: not listed in {manifest}; --overwrite will not replace it"
+            )
+    return files
+
+
+def _discard(staging: Path, created: Path | None) -> None:
+    """After a failed run: remove its staging folder (and ``created``, the folder it made)."""
+    shutil.rmtree(staging, ignore_errors=True)
+    if created is not None:
         with contextlib.suppress(OSError):
-            out_dir.rmdir()
+            created.rmdir()
 
 
-def _remove_stale(out_dir: Path, count: int) -> int:
-    """Remove numbered masks of an earlier, larger set (indices >= ``count``)."""
+def _commit(staging: Path, out_dir: Path, count: int, old_files: Sequence[str]) -> int:
+    """Move a complete set from ``staging`` into ``out_dir``, replacing the earlier set.
+
+    The earlier manifest goes first and the new one comes last, so the folder never looks
+    complete while it mixes the two sets. Returns how many of the earlier set's masks
+    (those beyond the new ``count``) were removed.
+    """
+    from wmi.masks import mask_filename
+
+    with contextlib.suppress(FileNotFoundError):
+        (out_dir / MANIFEST).unlink()
+    new_files = {mask_filename(index) for index in range(count)}
     removed = 0
-    for path in out_dir.iterdir():
-        if _NUMBERED.match(path.name) and int(path.stem) >= count:
-            path.unlink()
-            removed += 1
+    for name in old_files:
+        if name not in new_files:
+            with contextlib.suppress(FileNotFoundError):
+                (out_dir / name).unlink()
+                removed += 1
+    for index in range(count):
+        os.replace(staging / mask_filename(index), out_dir / mask_filename(index))
+    os.replace(staging / PREVIEW, out_dir / PREVIEW)
+    os.replace(staging / MANIFEST, out_dir / MANIFEST)
+    staging.rmdir()
     return removed
 
 
