@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from wmi.cli import App, err_console, progress_bar
@@ -129,9 +130,10 @@ def prepare_command(
 def _report_skipped(skipped: list[tuple[str, str]], manifest: Path | None) -> None:
     shown = 10
     for name, reason in skipped[:shown]:
-        err_console.print(f"[yellow]skipped[/] {name}: {reason}", markup=True)
+        err_console.print(f"[yellow]skipped[/] {escape(str(name))}: {escape(str(reason))}")
     if len(skipped) > shown:
-        err_console.print(f"[yellow]... and {len(skipped) - shown} more, listed in {manifest}[/]")
+        more = f"... and {len(skipped) - shown} more, listed in {manifest}"
+        err_console.print(f"[yellow]{escape(more)}[/]")
 
 
 @app.command("info")

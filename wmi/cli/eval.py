@@ -73,7 +73,8 @@ def _has(n: int, noun: str) -> str:
 
 
 def _warn(message: str) -> None:
-    err_console.print(f"[yellow]warning:[/] {message}", markup=True, highlight=False)
+    # Text, not markup: file names such as "x[2].png" must print as they are.
+    err_console.print(Text.assemble(("warning: ", "yellow"), message), highlight=False)
 
 
 @dataclass
