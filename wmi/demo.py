@@ -65,7 +65,7 @@ class DemoConfig:
     """
 
     out: Path = Path("wmi-demo")
-    steps: int = 500
+    steps: int = 1000
     size: int = 64
     layers: int = 6
     base_channels: int = 32

@@ -11,7 +11,7 @@ from wmi.device import DeviceChoice
 
 def demo(
     out: Path = typer.Option(Path("wmi-demo"), help="Output folder (created; must be empty)."),
-    steps: int = typer.Option(500, min=1, help="Training steps for each network."),
+    steps: int = typer.Option(1000, min=1, help="Training steps for each network."),
     size: int = typer.Option(64, min=16, help="Image side in pixels (multiple of 2**layers)."),
     layers: int = typer.Option(6, min=1, help="U-Net depth."),
     crops: int = typer.Option(24, min=1, help="Random crops taken from each photograph."),
