@@ -26,7 +26,7 @@ from wmi.conv import check_masked_input
 def _weighted_moments(
     x: Tensor, mask: Tensor, dims: tuple[int, ...]
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Weighted mean and variance (eqs. 4, 6) in float32 or wider, plus V₁ = Σm and V₂ = Σm².
+    """Weighted mean and variance (eqs. 4, 6–7) in float32 or wider, plus V₁ = Σm, V₂ = Σm².
 
     Shapes keep the reduced dims (size 1); the mask broadcasts over channels.
     """
@@ -36,8 +36,12 @@ def _weighted_moments(
     v2 = m.square().sum(dims, keepdim=True)
     has = v1 > 0
     denom = torch.where(has, v1, torch.ones_like(v1))
-    mean = (xf * m).sum(dims, keepdim=True) / denom
-    var = ((xf - mean).square() * m).sum(dims, keepdim=True) / denom
+    # Eq. (7): Var = E(X²) − E(X)², with E(X²) = E(X ⊙ X ⊙ M) / E(M). One weighted product
+    # serves both sums, so training keeps two activation-sized tensors for the backward pass
+    # instead of four; in float32 the cancellation is harmless at the scale of activations.
+    xm = xf * m
+    mean = xm.sum(dims, keepdim=True) / denom
+    var = ((xm * xf).sum(dims, keepdim=True) / denom - mean.square()).clamp_min(0.0)
     # A single-channel mask gives the same V₁, V₂ for every channel.
     return mean, var, v1.expand_as(mean), v2.expand_as(mean)
 
@@ -127,12 +131,14 @@ def weighted_instance_norm(
 def _affine(
     x: Tensor, mean: Tensor, var: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
 ) -> Tensor:
-    y = (x.to(mean.dtype) - mean) * torch.rsqrt(var + eps)
+    # y = (x − μ)·rstd·w + b as one per-channel scale and shift: a single pass over x
+    scale = torch.rsqrt(var + eps)
     if weight is not None:
-        y = y * weight.to(y.dtype).view(1, -1, 1, 1)
+        scale = scale * weight.to(scale.dtype).view(1, -1, 1, 1)
+    shift = -mean * scale
     if bias is not None:
-        y = y + bias.to(y.dtype).view(1, -1, 1, 1)
-    return y.to(x.dtype)
+        shift = shift + bias.to(scale.dtype).view(1, -1, 1, 1)
+    return torch.addcmul(shift, x.to(scale.dtype), scale).to(x.dtype)
 
 
 class WeightedBatchNorm2d(nn.BatchNorm2d):
