@@ -669,7 +669,7 @@ def test_dataset_pickles_without_open_files(shards: list[Path], mask_dir: Path) 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"masks": "missing-dir"}, "no such mask directory"),
+        ({"masks": "missing-dir"}, "no such mask folder"),
         ({"size": 64}, "smaller than size 64"),
         ({"shard_paths": []}, "no shard files"),
         ({"seed": -1}, "seed -1"),

@@ -543,7 +543,7 @@ def test_cli_data_errors_are_one_line(tmp_path: Path, shards: Path, monkeypatch)
     )
     _one_line_error(
         _cli("--data", str(shards), "--out", out, "--steps", "1", *_SMALL, "--masks", "nomasks"),
-        "nomasks: no such mask directory",
+        "nomasks: no such mask folder",
     )
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     result = _cli("--data", str(shards), "--out", out, "--steps", "1", *_SMALL)

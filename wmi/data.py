@@ -847,7 +847,9 @@ class InpaintingDataset:
         else:
             folder = Path(masks)
             if not folder.is_dir():
-                raise WmiError(f"{folder}: no such mask directory (or pass masks='freeform')")
+                raise WmiError(
+                    f"{folder}: no such mask folder (give a folder of mask PNGs, or freeform)"
+                )
             self.mask_paths = list_masks(folder, recursive=True)
             if not self.mask_paths:
                 raise WmiError(f"{folder}: no mask images found")
