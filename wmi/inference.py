@@ -20,7 +20,6 @@ the result equals the input exactly.
 from __future__ import annotations
 
 import enum
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -408,19 +407,6 @@ def inpaint_image(
     return inpaint_images([image], [hole], inpainter, strategy, max_size)[0]
 
 
-def _interleaved_median_ms(funcs: Sequence[Any], repeats: int) -> list[float]:
-    """Median milliseconds per call of each function, calls interleaved so drift hits all."""
-    for func in funcs:
-        func()  # warm-up: imports, caches
-    times: list[list[float]] = [[] for _ in funcs]
-    for _ in range(repeats):
-        for func, record in zip(funcs, times, strict=True):
-            start = time.perf_counter()
-            func()
-            record.append(time.perf_counter() - start)
-    return [float(np.median(record) * 1000.0) for record in times]
-
-
 def benchmark_inpaint(
     size: int = 256,
     methods: Sequence[Method | str] = tuple(Method),
@@ -439,9 +425,11 @@ def benchmark_inpaint(
         "overhead_ms", "overhead_pct"}}}``; times are medians over ``repeats`` runs.
     """
     import cv2
+    import torch
     from skimage import data
     from skimage.restoration import inpaint_biharmonic
 
+    from wmi.bench import interleaved_medians
     from wmi.io import to_uint8
 
     image = cv2.resize(data.astronaut(), (size, size), interpolation=cv2.INTER_AREA)
@@ -472,7 +460,8 @@ def benchmark_inpaint(
         def ours(inpainter: ClassicalInpainter = inpainter) -> None:
             inpaint_image(image_f, hole, inpainter, Strategy.original)
 
-        direct_ms, wmi_ms = _interleaved_median_ms([direct, ours], repeats)
+        med = interleaved_medians({"direct": direct, "wmi": ours}, torch.device("cpu"), repeats)
+        direct_ms, wmi_ms = med["direct"] * 1e3, med["wmi"] * 1e3
         results["methods"][method.value] = {
             "direct_ms": direct_ms,
             "wmi_ms": wmi_ms,
