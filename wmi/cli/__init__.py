@@ -13,6 +13,7 @@ from rich.text import Text
 
 from wmi import __version__
 from wmi.errors import WmiError
+from wmi.registry import Registry
 
 # Errors go to stderr so that ``--json`` output on stdout stays parseable.
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -34,6 +35,35 @@ def progress_bar(*columns: Any, **kwargs: Any) -> Any:
     )
     kwargs.setdefault("console", err_console)
     return Progress(*columns, **kwargs)
+
+
+def choice(
+    registry: Registry[Any], default: Any, *param_decls: str, help: str = "", **kwargs: Any
+) -> Any:
+    """A typer option whose choices are the names in ``registry``, read when it is parsed.
+
+    A kind registered after import (a plugin, a test) is accepted; ``--help`` lists each name
+    with its help. ``help`` goes before that list.
+
+    Example::
+
+        conv: str = choice(CONV_KINDS, "weighted", "--conv", help="Convolution.")
+    """
+
+    def parse(value: str) -> str:
+        if value not in registry:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(registry)}")
+        return value
+
+    text = f"{help} {registry.describe()}." if help else f"{registry.describe()}."
+    return typer.Option(
+        default,
+        *param_decls,
+        parser=parse,
+        metavar="[" + "|".join(registry) + "]",
+        help=text,
+        **kwargs,
+    )
 
 
 def _error_line(message: str) -> None:

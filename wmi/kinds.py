@@ -1,0 +1,324 @@
+"""Every list of kinds in wmi, one registry each, with the facts each entry carries.
+
+Adding a conv kind, a norm, a mask kind, a metric or a classical method is one
+``register(...)`` call here (or in your own code, before the CLI parses its arguments): the
+command line's choices, defaults and help, the U-Net, the benchmarks and the reports read these
+tables. Heavy objects are ``"module:attribute"`` references resolved by :func:`wmi.registry.load`,
+so importing this module (and listing choices in ``wmi --help``) never imports torch.
+
+Recipes: docs/layers.md (conv and norm kinds), docs/masks.md (mask kinds), docs/metrics.md
+(metrics).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from wmi.registry import Entry, Registry
+
+
+def _frozen(**values: Any) -> Mapping[str, Any]:
+    return MappingProxyType(dict(values))
+
+
+# --------------------------------------------------------------------------------- layers
+
+
+@dataclass(frozen=True)
+class ConvKind(Entry):
+    """A masked convolution.
+
+    Attributes:
+        layer: the ``nn.Conv2d`` subclass (or its ``"module:Class"``), called as
+            ``layer(in, out, kernel_size, stride=, padding=, dilation=, bias=, **kwargs)`` and
+            then ``layer(x, mask, premasked=...) -> (y, new_mask)``.
+        paper_norm: the norm kind the paper pairs it with (``--norm auto``, benchmarks).
+        label: the network's name in the paper's tables ("WConv").
+        block_kwargs: extra layer arguments inside a U-Net block.
+    """
+
+    layer: Any = None
+    paper_norm: str = "batch"
+    label: str = ""
+    block_kwargs: Mapping[str, Any] = field(default_factory=_frozen)
+
+
+@dataclass(frozen=True)
+class NormKind(Entry):
+    """A normalization called as ``norm(x, mask)``.
+
+    Attributes:
+        layer: the module class (or its reference), built as ``layer(num_features)``, plus
+            ``momentum=`` when it is a ``nn.BatchNorm2d`` subclass.
+    """
+
+    layer: Any = None
+
+
+CONV_KINDS: Registry[ConvKind] = Registry("conv kind")
+CONV_KINDS.register(
+    ConvKind(
+        "weighted",
+        "WConv, eqs. 1 and 3",
+        layer="wmi.conv:WeightedConv2d",
+        paper_norm="weighted",
+        label="WConv",
+    )
+)
+CONV_KINDS.register(
+    ConvKind("partial", "PConv, eqs. 1 and 2", layer="wmi.conv:PartialConv2d", label="PConv")
+)
+# The U-Net applies its own activation after the norm, so the gated layer's is switched off.
+CONV_KINDS.register(
+    ConvKind(
+        "gated",
+        "DeepFill v2 gated",
+        layer="wmi.conv:GatedConv2d",
+        label="Gated",
+        block_kwargs=_frozen(activation="none"),
+    )
+)
+CONV_KINDS.register(ConvKind("plain", "no mask", layer="wmi.conv:PlainConv2d", label="Plain"))
+
+NORM_KINDS: Registry[NormKind] = Registry("norm kind")
+NORM_KINDS.register(
+    NormKind("weighted", "weighted batch norm, eqs. 4-6", layer="wmi.norm:WeightedBatchNorm2d")
+)
+NORM_KINDS.register(NormKind("batch", "batch norm", layer="wmi.norm:BatchNorm2d"))
+NORM_KINDS.register(
+    NormKind("instance", "weighted instance norm", layer="wmi.norm:WeightedInstanceNorm2d")
+)
+NORM_KINDS.register(NormKind("none", "no normalization", layer="wmi.norm:NoNorm"))
+
+#: ``--norm auto``: the norm the paper pairs with the conv kind.
+AUTO = "auto"
+
+
+def paper_norm(conv: str, norm: str = AUTO) -> str:
+    """``norm``, or the conv kind's paper pairing when ``norm`` is "auto"."""
+    return CONV_KINDS[conv].paper_norm if norm == AUTO else NORM_KINDS[norm].name
+
+
+# ------------------------------------------------------------------------- run settings
+
+
+@dataclass(frozen=True)
+class AmpMode(Entry):
+    """An autocast setting. ``dtype``: the ``torch`` dtype's name, or None for float32."""
+
+    dtype: str | None = None
+
+
+AMP_MODES: Registry[AmpMode] = Registry("amp mode")
+AMP_MODES.register(AmpMode("auto", "bf16 on a CUDA device that supports it, else off"))
+AMP_MODES.register(AmpMode("bf16", "bfloat16 autocast", dtype="bfloat16"))
+AMP_MODES.register(AmpMode("fp16", "float16 autocast with a gradient scaler", dtype="float16"))
+AMP_MODES.register(AmpMode("off", "float32"))
+
+
+@dataclass(frozen=True)
+class Device(Entry):
+    """A ``--device`` choice."""
+
+
+DEVICES: Registry[Device] = Registry("device")
+DEVICES.register(Device("auto", "cuda when available, else cpu"))
+DEVICES.register(Device("cpu", "the CPU"))
+DEVICES.register(Device("cuda", "the first CUDA device (this rank's under torchrun)"))
+
+
+@dataclass(frozen=True)
+class PerceptualKind(Entry):
+    """The feature network of the perceptual and style losses (None: those terms are off)."""
+
+    network: Any = None
+
+
+PERCEPTUAL: Registry[PerceptualKind] = Registry("perceptual network")
+PERCEPTUAL.register(
+    PerceptualKind("vgg16", "ImageNet VGG16 pool1-3, as PConv", network="wmi.losses:VGG16Features")
+)
+PERCEPTUAL.register(PerceptualKind("none", "no perceptual or style loss"))
+
+
+# ---------------------------------------------------------------------------------- masks
+
+
+@dataclass(frozen=True)
+class MaskKind(Entry):
+    """A hole generator.
+
+    Attributes:
+        generator: called as ``generator(height, width, rng, **options)`` and returning a bool
+            ``(height, width)`` array, True = hole (a reference or the function).
+        options: fixed keyword arguments (the LaMa presets share one function).
+        training: takes ``training=True`` (DeepFill v2's strokes-or-box training masks).
+        bucketed: takes ``bucket=`` (a hole-ratio bucket) and ``touches_border=`` itself.
+    """
+
+    generator: Any = None
+    options: Mapping[str, Any] = field(default_factory=_frozen)
+    training: bool = False
+    bucketed: bool = False
+
+
+MASK_KINDS: Registry[MaskKind] = Registry("mask kind")
+MASK_KINDS.register(MaskKind("center", "centre square, a quarter of the area", "wmi.masks:center"))
+MASK_KINDS.register(MaskKind("box", "random rectangle", "wmi.masks:box"))
+MASK_KINDS.register(
+    MaskKind("freeform", "DeepFill v2 strokes", "wmi.masks:freeform", training=True)
+)
+MASK_KINDS.register(
+    MaskKind(
+        "irregular", "NVIDIA-style, in hole-ratio buckets", "wmi.masks:irregular", bucketed=True
+    )
+)
+for _preset in ("thin", "medium", "thick"):
+    MASK_KINDS.register(
+        MaskKind(
+            _preset,
+            f"LaMa's {_preset} strokes and boxes",
+            "wmi.masks:lama",
+            options=_frozen(preset=_preset),
+        )
+    )
+del _preset
+
+
+# ----------------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Preset(Entry):
+    """How ``wmi data prepare`` turns a source image into a square.
+
+    Attributes:
+        aspect: height / width of the resized image before the centre crop (CelebA: 313 / 256,
+            the paper's numbers); None: scale the shorter side to the size.
+    """
+
+    aspect: float | None = None
+
+
+PRESETS: Registry[Preset] = Registry("preset")
+PRESETS.register(Preset("celeba", "scale to 256x313, centre crop", aspect=313 / 256))
+PRESETS.register(Preset("places", "shorter side to size, centre crop"))
+PRESETS.register(Preset("plain", "shorter side to size, centre crop"))
+
+
+@dataclass(frozen=True)
+class Compression(Entry):
+    """HDF5 compression of image datasets; ``filter``: h5py's name, None for none."""
+
+    filter: str | None = None
+
+
+COMPRESSIONS: Registry[Compression] = Registry("compression")
+COMPRESSIONS.register(Compression("none", "fastest reads"))
+COMPRESSIONS.register(Compression("lzf", "fast, about 2x smaller", filter="lzf"))
+COMPRESSIONS.register(Compression("gzip", "smallest, slowest", filter="gzip"))
+
+
+# ----------------------------------------------------------------------- inpainting methods
+
+
+@dataclass(frozen=True)
+class ClassicalMethod(Entry):
+    """An inpainting method that needs no checkpoint.
+
+    Attributes:
+        fill: ``fill(image uint8 (H, W, 3), hole bool (H, W), radius) -> uint8 (H, W, 3)``
+            (a reference or the function).
+        label: its name in reports.
+    """
+
+    fill: Any = None
+    label: str = ""
+
+
+CLASSICAL_METHODS: Registry[ClassicalMethod] = Registry("method")
+CLASSICAL_METHODS.register(
+    ClassicalMethod("telea", "OpenCV fast marching", "wmi.classical:telea", label="Telea")
+)
+CLASSICAL_METHODS.register(
+    ClassicalMethod("ns", "OpenCV Navier-Stokes", "wmi.classical:navier_stokes", label="NS")
+)
+CLASSICAL_METHODS.register(
+    ClassicalMethod(
+        "biharmonic", "scikit-image biharmonic", "wmi.classical:biharmonic", label="Biharmonic"
+    )
+)
+
+
+# -------------------------------------------------------------------------------- metrics
+
+
+@dataclass(frozen=True)
+class Metric(Entry):
+    """A per-image hole metric of Table I.
+
+    Attributes:
+        fn: ``fn(pred, gt, hole, comp) -> float`` with float ``(H, W, 3)`` images in [0, 1], a
+            bool ``(H, W)`` hole (not empty) and the composite (a reference or the function).
+        label: the terminal / Markdown row label, with its direction arrow.
+        latex: the LaTeX row label.
+        higher_is_better: which direction is better (the report marks the best value).
+    """
+
+    fn: Any = None
+    label: str = ""
+    latex: str = ""
+    higher_is_better: bool = False
+
+
+METRICS: Registry[Metric] = Registry("metric")
+METRICS.register(
+    Metric(
+        "l1",
+        "100 x mean absolute error over the hole",
+        "wmi.metrics:hole_l1",
+        label="L1 (%) ↓",
+        latex=r"$L_1$ (\%) $\downarrow$",
+    )
+)
+METRICS.register(
+    Metric(
+        "l2",
+        "100 x mean squared error over the hole",
+        "wmi.metrics:hole_l2",
+        label="L2 (%) ↓",
+        latex=r"$L_2$ (\%) $\downarrow$",
+    )
+)
+METRICS.register(
+    Metric(
+        "tv",
+        "100 x total variation of the composite on the dilated hole",
+        "wmi.metrics:hole_tv",
+        label="TV ↓",
+        latex=r"TV $\downarrow$",
+    )
+)
+METRICS.register(
+    Metric(
+        "ssim",
+        "SSIM of the composite",
+        "wmi.metrics:composite_ssim",
+        label="SSIM ↑",
+        latex=r"SSIM $\uparrow$",
+        higher_is_better=True,
+    )
+)
+METRICS.register(
+    Metric(
+        "psnr",
+        "PSNR over the hole",
+        "wmi.metrics:hole_psnr",
+        label="PSNR (dB) ↑",
+        latex=r"PSNR (dB) $\uparrow$",
+        higher_is_better=True,
+    )
+)
