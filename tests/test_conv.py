@@ -10,7 +10,9 @@ import torch.nn.functional as F
 from torch.testing import assert_close
 
 import wmi
-from wmi.conv import CONV_LAYERS, gated_conv2d, partial_conv2d, weighted_conv2d
+from wmi.conv import gated_conv2d, partial_conv2d, weighted_conv2d
+from wmi.kinds import CONV_KINDS
+from wmi.registry import load
 
 
 def reference_masked_conv(x, mask, weight, bias, stride, padding, dilation, rule):
@@ -214,10 +216,10 @@ def test_half_precision_does_not_overflow() -> None:
     assert_close(y16.float(), y32, rtol=2e-2, atol=2e-2)
 
 
-@pytest.mark.parametrize("kind", sorted(CONV_LAYERS))
+@pytest.mark.parametrize("kind", CONV_KINDS.names())
 def test_factory_builds_each_kind_with_nn_conv2d_parameters(kind: str) -> None:
     conv = wmi.create_conv(kind, 3, 6, 5, stride=2, padding=2)
-    assert isinstance(conv, CONV_LAYERS[kind])
+    assert isinstance(conv, load(CONV_KINDS[kind].layer))
     assert conv.weight.shape[1:] == (3, 5, 5) and conv.bias is not None
     y, m = conv(torch.rand(2, 3, 20, 20), torch.ones(2, 3, 20, 20))
     assert y.shape == (2, 6, 10, 10) and m.shape == (2, 1, 10, 10) and m.dtype == torch.float32
@@ -239,7 +241,7 @@ def test_factory_unknown_kind() -> None:
         (torch.rand(3, 8, 8), torch.ones(1, 8, 8), r"x must have shape \(N, C, H, W\)"),
     ],
 )
-@pytest.mark.parametrize("kind", sorted(CONV_LAYERS))
+@pytest.mark.parametrize("kind", CONV_KINDS.names())
 def test_bad_input_is_a_clear_value_error(kind, x, mask, message) -> None:
     conv = wmi.create_conv(kind, 3, 4, 3, padding=1)
     with pytest.raises(ValueError, match=message):

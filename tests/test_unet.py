@@ -5,7 +5,7 @@ import torch
 from torch.testing import assert_close
 
 import wmi
-from wmi.conv import CONV_LAYERS
+from wmi.kinds import CONV_KINDS
 
 
 def small_net(conv: str, norm: str = "weighted", layers: int = 4) -> wmi.InpaintingUNet:
@@ -39,7 +39,7 @@ def test_parameter_count_matches_the_pconv_unet(layers: int, millions: float) ->
     assert n / 1e6 == pytest.approx(millions, abs=0.05)
 
 
-@pytest.mark.parametrize("conv", sorted(CONV_LAYERS))
+@pytest.mark.parametrize("conv", CONV_KINDS.names())
 def test_output_shape_for_every_conv_kind(conv: str) -> None:
     net = small_net(conv)
     out = net(torch.rand(2, 3, 32, 48), (torch.rand(2, 1, 32, 48) > 0.3).float())
@@ -54,7 +54,7 @@ def test_every_norm_kind(norm: str) -> None:
     assert out.shape == (2, 3, 16, 16)
 
 
-@pytest.mark.parametrize("conv", sorted(CONV_LAYERS))
+@pytest.mark.parametrize("conv", CONV_KINDS.names())
 @pytest.mark.parametrize("train", [True, False])
 def test_hole_pixels_never_reach_the_output(conv: str, train: bool) -> None:
     net = small_net(conv).train(train)

@@ -25,6 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from wmi.kinds import CONV_KINDS
+from wmi.registry import load
+
 IntPair = int | tuple[int, int]
 
 
@@ -373,26 +376,16 @@ class GatedConv2d(_MaskedConv):
         return f"{super().extra_repr()}, activation={self.activation}"
 
 
-CONV_LAYERS: dict[str, type[_MaskedConv]] = {
-    "weighted": WeightedConv2d,
-    "partial": PartialConv2d,
-    "gated": GatedConv2d,
-    "plain": PlainConv2d,
-}
-
-
 def create_conv(
     kind: str, in_channels: int, out_channels: int, kernel_size: IntPair, **kwargs
 ) -> _MaskedConv:
-    """Build a convolution layer by name: "weighted", "partial", "gated" or "plain".
+    """Build a convolution layer by its name in :data:`wmi.kinds.CONV_KINDS`.
 
-    Extra keyword arguments go to the layer (stride, padding, dilation, bias, activation for
-    "gated").
+    "weighted", "partial", "gated" and "plain" are built in; a kind registered there is built
+    the same way. Extra keyword arguments go to the layer (stride, padding, dilation, bias,
+    activation for "gated").
+
+    Raises:
+        ValueError: an unknown kind (a :class:`~wmi.errors.WmiError` naming the choices).
     """
-    try:
-        cls = CONV_LAYERS[kind]
-    except KeyError:
-        raise ValueError(
-            f"unknown conv kind {kind!r}; expected one of {sorted(CONV_LAYERS)}"
-        ) from None
-    return cls(in_channels, out_channels, kernel_size, **kwargs)
+    return load(CONV_KINDS[kind].layer)(in_channels, out_channels, kernel_size, **kwargs)

@@ -7,6 +7,7 @@ from enum import Enum
 import torch
 
 from wmi.errors import WmiError
+from wmi.kinds import DEVICES
 
 
 class DeviceChoice(str, Enum):
@@ -19,7 +20,7 @@ class DeviceChoice(str, Enum):
 
 def resolve_device(choice: str | DeviceChoice = "auto") -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a user error."""
-    choice = DeviceChoice(choice).value
+    choice = DEVICES[str(getattr(choice, "value", choice))].name
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():

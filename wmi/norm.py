@@ -21,6 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from wmi.conv import check_masked_input
+from wmi.kinds import NORM_KINDS
+from wmi.registry import load
 
 
 def _weighted_moments(
@@ -228,27 +230,16 @@ class NoNorm(nn.Module):
         return x
 
 
-NORM_LAYERS: dict[str, type[nn.Module]] = {
-    "weighted": WeightedBatchNorm2d,
-    "batch": BatchNorm2d,
-    "instance": WeightedInstanceNorm2d,
-    "none": NoNorm,
-}
-
-
 def create_norm(kind: str, num_features: int, momentum: float = 0.001) -> nn.Module:
-    """Build a normalization layer by name ("weighted", "batch", "instance", "none").
+    """Build a normalization layer by its name in :data:`wmi.kinds.NORM_KINDS`.
+
+    Built in: "weighted", "batch", "instance", "none".
 
     Every returned module is called as ``norm(x, mask)``. ``momentum`` is the running-average
     rate of the batch norms (the paper's decay 0.999 is 0.001); the others have no running
     statistics.
     """
-    try:
-        cls = NORM_LAYERS[kind]
-    except KeyError:
-        raise ValueError(
-            f"unknown norm kind {kind!r}; expected one of {sorted(NORM_LAYERS)}"
-        ) from None
+    cls = load(NORM_KINDS[kind].layer)
     if issubclass(cls, nn.BatchNorm2d):
         return cls(num_features, momentum=momentum)
     return cls(num_features)

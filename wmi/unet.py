@@ -11,11 +11,31 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wmi.conv import CONV_LAYERS, check_masked_input, create_conv, mask_dtype
-from wmi.norm import NORM_LAYERS, create_norm
+from wmi.conv import check_masked_input, create_conv, mask_dtype
+from wmi.errors import WmiError
+from wmi.kinds import CONV_KINDS, NORM_KINDS
+from wmi.norm import create_norm
+from wmi.registry import load
 
 #: Encoder kernel sizes of the PConv U-Net; layer 8 (512² inputs) repeats the last.
 ENCODER_KERNELS = (7, 5, 5, 3, 3, 3, 3)
+
+
+def check_multiple(height: int, width: int, layers: int, what: str = "image size") -> None:
+    """The U-Net's one size rule: height and width are positive multiples of ``2**layers``.
+
+    Raises:
+        WmiError: naming ``what``, the size and the nearest valid size.
+    """
+    m = 2**layers
+    if height < m or width < m or height % m or width % m:
+        nh, nw = max(m, round(height / m) * m), max(m, round(width / m) * m)
+        size = f"{height}" if height == width and what.startswith("--") else f"{height}×{width}"
+        nearest = f"{nh}" if height == width and what.startswith("--") else f"{nh}×{nw}"
+        raise WmiError(
+            f"{what} {size} is not a multiple of 2**{layers} = {m}; the nearest valid size is "
+            f"{nearest}" + ("" if what.startswith("--") else " (pad or resize the input)")
+        )
 
 
 class MaskedBlock(nn.Module):
@@ -34,7 +54,7 @@ class MaskedBlock(nn.Module):
         norm_momentum: float = 0.001,
     ) -> None:
         super().__init__()
-        extra = {"activation": "none"} if conv_kind == "gated" else {}
+        extra = dict(CONV_KINDS[conv_kind].block_kwargs)
         self.conv = create_conv(
             conv_kind,
             in_channels,
@@ -100,16 +120,14 @@ class InpaintingUNet(nn.Module):
         norm_momentum: float = 0.001,
     ) -> None:
         super().__init__()
-        if conv not in CONV_LAYERS:
-            raise ValueError(f"unknown conv kind {conv!r}; expected one of {sorted(CONV_LAYERS)}")
-        if norm not in NORM_LAYERS:
-            raise ValueError(f"unknown norm kind {norm!r}; expected one of {sorted(NORM_LAYERS)}")
+        conv_class = load(CONV_KINDS[conv].layer)  # unknown kinds: WmiError naming the choices
+        NORM_KINDS[norm]
         if layers < 1:
             raise ValueError(f"layers must be at least 1, got {layers}")
         self.conv_kind, self.norm_kind = conv, norm
         self.layers, self.in_channels, self.base_channels = layers, in_channels, base_channels
         self.norm_momentum = norm_momentum
-        self.masked = CONV_LAYERS[conv].masked
+        self.masked = conv_class.masked
         # Masked layers see the image through the mask; the others get the mask as a channel.
         net_in = in_channels if self.masked else in_channels + 1
         chans = [base_channels * 2 ** min(i, 3) for i in range(layers)]
@@ -161,13 +179,7 @@ class InpaintingUNet(nn.Module):
 
     def check_size(self, height: int, width: int) -> None:
         """Raise a ValueError naming the nearest valid size if (height, width) is not valid."""
-        m = self.multiple
-        if height % m or width % m:
-            nh, nw = max(m, round(height / m) * m), max(m, round(width / m) * m)
-            raise ValueError(
-                f"image size {height}×{width} is not a multiple of 2**{self.layers} = {m}; "
-                f"the nearest valid size is {nh}×{nw} (pad or resize the input)"
-            )
+        check_multiple(height, width, self.layers)
 
     def forward(self, image: Tensor, mask: Tensor) -> Tensor:
         check_masked_input(image, mask)

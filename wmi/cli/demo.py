@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from wmi.device import DeviceChoice
+from wmi.cli import choice
+from wmi.kinds import DEVICES
 
 
 def demo(
@@ -15,9 +16,7 @@ def demo(
     size: int = typer.Option(64, min=16, help="Image side in pixels (multiple of 2**layers)."),
     layers: int = typer.Option(6, min=1, help="U-Net depth."),
     crops: int = typer.Option(24, min=1, help="Random crops taken from each photograph."),
-    device: DeviceChoice = typer.Option(
-        DeviceChoice.auto, help="auto = CUDA when available, else CPU."
-    ),
+    device: str = choice(DEVICES, "auto", "--device", help="Where to train and inpaint:"),
     seed: int = typer.Option(0, help="Seeds crops, splits, masks and training."),
     overwrite: bool = typer.Option(False, help="Replace an earlier demo in OUT."),
 ) -> None:
@@ -35,7 +34,7 @@ def demo(
             size=size,
             layers=layers,
             crops=crops,
-            device=device.value,
+            device=device,
             seed=seed,
             overwrite=overwrite,
         )
