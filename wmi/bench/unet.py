@@ -1,53 +1,20 @@
-"""Benchmarks that report ratios against a baseline measured in the same run.
+"""Layers and the U-Net per conv kind (:data:`wmi.kinds.CONV_KINDS`), as ratios to "plain".
 
-Absolute times depend on the machine; ratios (masked against plain convolution, masked U-Net
-against the plain U-Net of the same shape) are what carries over. Variants are timed in
-interleaved rounds so that drift in machine load hits all of them alike, and the median of
-the rounds is reported.
+Each conv kind is paired with the norm the paper pairs it with (``ConvKind.paper_norm``):
+WConv with weighted batch norm, the others with batch norm.
 """
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from wmi.conv import CONV_LAYERS, create_conv
-from wmi.device import device_name
+from wmi.bench import environment, interleaved_medians
+from wmi.conv import create_conv
+from wmi.kinds import CONV_KINDS
 from wmi.unet import InpaintingUNet
-
-#: The normalization each conv kind is paired with in the paper's comparisons.
-PAPER_NORM = {"weighted": "weighted", "partial": "batch", "gated": "batch", "plain": "batch"}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def interleaved_medians(
-    fns: dict[str, Callable[[], Any]], device: torch.device, rounds: int, warmup: int = 1
-) -> dict[str, float]:
-    """Median seconds per call of each function, timed round-robin."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(rounds):
-        for name, fn in fns.items():
-            _sync(device)
-            start = time.perf_counter()
-            fn()
-            _sync(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def _environment(device: torch.device) -> dict[str, Any]:
-    return {"device": device.type, "device_name": device_name(device), "torch": torch.__version__}
 
 
 def _step(model: torch.nn.Module, x: torch.Tensor, m: torch.Tensor, backward: bool):
@@ -66,24 +33,26 @@ def benchmark_unet(
     device: torch.device,
     size: int = 256,
     batches: Sequence[int] = (1, 8),
-    kinds: Sequence[str] = ("weighted", "partial", "gated", "plain"),
+    kinds: Sequence[str] | None = None,
     layers: int = 7,
     rounds: int = 5,
 ) -> dict[str, Any]:
     """Forward and forward+backward time of the U-Net per conv kind, as ratios to "plain".
 
+    ``kinds``: conv kinds to time (default: every registered one), each with its paper norm.
+
     Returns:
         ``{"device", "device_name", "torch", "size", "rows": [{"kind", "norm", "batch",
         "pass", "ms", "ratio_vs_plain"}]}``.
     """
+    kinds = CONV_KINDS.names() if kinds is None else tuple(kinds)
+    norms = {k: CONV_KINDS[k].paper_norm for k in kinds}
     gen = torch.Generator().manual_seed(0)
     rows = []
     for batch in batches:
         x = torch.rand(batch, 3, size, size, generator=gen).to(device)
         m = (torch.rand(batch, 1, size, size, generator=gen) > 0.25).float().to(device)
-        nets = {
-            k: InpaintingUNet(conv=k, norm=PAPER_NORM[k], layers=layers).to(device) for k in kinds
-        }
+        nets = {k: InpaintingUNet(conv=k, norm=norms[k], layers=layers).to(device) for k in kinds}
         for backward in (False, True):
             for net in nets.values():
                 net.train(backward)
@@ -93,14 +62,14 @@ def benchmark_unet(
                 rows.append(
                     {
                         "kind": k,
-                        "norm": PAPER_NORM[k],
+                        "norm": norms[k],
                         "batch": batch,
                         "pass": "forward+backward" if backward else "forward",
                         "ms": med[k] * 1e3,
                         "ratio_vs_plain": med[k] / med["plain"] if "plain" in med else None,
                     }
                 )
-    return {**_environment(device), "size": size, "layers": layers, "rows": rows}
+    return {**environment(device), "size": size, "layers": layers, "rows": rows}
 
 
 def benchmark_layers(device: torch.device, rounds: int = 10) -> dict[str, Any]:
@@ -123,7 +92,7 @@ def benchmark_layers(device: torch.device, rounds: int = 10) -> dict[str, Any]:
         m = (torch.rand(n, 1, hw, hw, generator=gen) > 0.25).float().to(device)
         convs = {
             kind: create_conv(kind, cin, cout, k, stride=s, padding=k // 2).to(device)
-            for kind in CONV_LAYERS
+            for kind in CONV_KINDS
         }
 
         fns = {kind: _step(c, x, m, backward=False) for kind, c in convs.items()}
@@ -137,4 +106,4 @@ def benchmark_layers(device: torch.device, rounds: int = 10) -> dict[str, Any]:
                     "ratio_vs_plain": med[kind] / med["plain"],
                 }
             )
-    return {**_environment(device), "rows": rows}
+    return {**environment(device), "rows": rows}
