@@ -17,16 +17,19 @@ import json
 import torch
 
 from wmi.device import resolve_device
+from wmi.kinds import CONV_KINDS, DEVICES
 from wmi.train import BENCH_MODES, benchmark_train
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--device", default="auto", choices=DEVICES.names())
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--batch-size", type=int, default=25, help="images per step")
     parser.add_argument("--layers", type=int, default=7, help="U-Net encoder depth")
-    parser.add_argument("--convs", nargs="+", default=["weighted", "plain"])
+    parser.add_argument(
+        "--convs", nargs="+", default=["weighted", "plain"], choices=CONV_KINDS.names()
+    )
     parser.add_argument("--modes", nargs="+", default=list(BENCH_MODES), choices=list(BENCH_MODES))
     parser.add_argument("--no-perceptual", action="store_true", help="leave out the VGG terms")
     parser.add_argument("--rounds", type=int, default=5, help="timed steps per variant")

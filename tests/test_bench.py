@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
+import pytest
 import torch
+from PIL import Image
 from typer.testing import CliRunner
 
-from wmi.bench import benchmark_unet, interleaved_medians
+from wmi.bench import interleaved_medians
+from wmi.bench.data import benchmark_data, benchmark_loader, make_masks
+from wmi.bench.unet import benchmark_unet
 from wmi.cli import app
+from wmi.data import prepare
 
 
 def test_unet_benchmark_reports_ratios_against_plain() -> None:
@@ -41,3 +48,58 @@ def test_cli_json() -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert {r["kind"] for r in data["layers"]["rows"]} == {"weighted", "partial", "gated", "plain"}
+
+
+def test_unet_benchmark_times_every_registered_conv_kind_with_its_paper_norm() -> None:
+    from wmi.kinds import CONV_KINDS
+
+    result = benchmark_unet(
+        torch.device("cpu"), size=16, batches=(1,), kinds=None, layers=3, rounds=1
+    )
+    kinds = [r["kind"] for r in result["rows"] if r["pass"] == "forward"]
+    assert kinds == list(CONV_KINDS.names())
+    assert {r["kind"]: r["norm"] for r in result["rows"]} == {
+        k: CONV_KINDS[k].paper_norm for k in CONV_KINDS
+    }
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("bench-data")
+    rng = np.random.default_rng(5)
+    (root / "src").mkdir()
+    for i in range(12):
+        pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(root / "src" / f"img{i:03d}.png")
+    result = prepare(root / "src", root / "out", size=32, split=(1, 0, 0), shard_size=5, workers=0)
+    return result.shards["train"]
+
+
+def test_benchmark_loader_reports_rates(shards: list[Path], tmp_path: Path) -> None:
+    make_masks(tmp_path, 6, 32)
+    result = benchmark_loader(shards, tmp_path, size=32, num_workers=(0,), batch_size=4, images=12)
+    assert result["images"] == 12 and result["raw_reads_per_s"] > 0
+    (row,) = result["loader"]
+    assert row["num_workers"] == 0 and row["images_per_s"] > 0
+    assert row["fraction_of_raw"] == pytest.approx(row["images_per_s"] / result["raw_reads_per_s"])
+
+
+def test_benchmark_data_prepares_once_per_compression() -> None:
+    result = benchmark_data(
+        size=32,
+        images=8,
+        compressions=("none", "lzf"),
+        num_workers=(0,),
+        batch_size=4,
+        prepare_workers=0,
+    )
+    assert [run["compression"] for run in result["runs"]] == ["none", "lzf"]
+    for run in result["runs"]:
+        assert run["images"] == 8 and run["prepare_images_per_s"] > 0
+        assert run["bytes_per_image"] > 0
+        assert [r["reader"] for r in run["rows"]] == ["raw h5py reads", "loader, 0 workers"]
+
+
+def test_cli_device_choices_come_from_the_registry() -> None:
+    result = CliRunner().invoke(app, ["bench", "layers", "--device", "tpu"])
+    assert result.exit_code == 2 and "'tpu' is not one of auto, cpu, cuda" in result.output

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from wmi import data
 from wmi.cli import app
+from wmi.data import preparation
 from wmi.errors import WmiError
 from wmi.io import read_mask, write_mask
 
@@ -158,6 +159,47 @@ def test_preset_celeba_geometry() -> None:
     assert data.resize_for_preset(Image.fromarray(pixels), "celeba", 128).shape == (128, 128, 3)
 
 
+def test_preset_shape_keeps_the_paper_numbers() -> None:
+    assert data.preset_shape("celeba", 256) == (256, 313)
+    for size in (32, 64, 128, 178, 512, 1024):
+        assert data.preset_shape("celeba", size) == (size, round(size * 313 / 256))
+    assert data.preset_shape("plain", 256) is None
+    assert data.preset_shape("places", 256) is None
+    with pytest.raises(WmiError, match="--preset 'square'"):
+        data.preset_shape("square", 256)
+
+
+@pytest.fixture
+def wide_preset():
+    """A preset registered from outside: 2:1 landscape (width twice the height), then cropped."""
+    from wmi.kinds import PRESETS, Preset
+
+    PRESETS.register(Preset("wide", "2:1 landscape", aspect=0.5))
+    yield "wide"
+    PRESETS.unregister("wide")
+
+
+def test_registered_preset_is_accepted_everywhere(tmp_path: Path, wide_preset: str) -> None:
+    assert data.preset_shape(wide_preset, 32) == (64, 32)
+    out = data.resize_for_preset(_marked(30, 40), wide_preset, 32)
+    assert out.shape == (32, 32, 3)
+    src, out_dir = tmp_path / "src", tmp_path / "out"
+    make_images(src, 3)
+    args = ["data", "prepare", str(src), str(out_dir), "--size", "16", "--workers", "0"]
+    result = runner.invoke(app, [*args, "--preset", wide_preset, "--split", "1,0,0"])
+    assert result.exit_code == 0, result.output
+    assert data.shard_info(out_dir / "train-00000.h5").preset == wide_preset
+
+
+def test_cli_rejects_unknown_preset_and_compression(tmp_path: Path) -> None:
+    make_images(tmp_path / "src", 2)
+    for option in ("--preset", "--compression"):
+        args = ["data", "prepare", str(tmp_path / "src"), str(tmp_path / "out"), option, "zip"]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2 and "'zip' is not one of" in result.output
+        assert not (tmp_path / "out").exists()
+
+
 @pytest.mark.parametrize("preset", ["plain", "places"])
 def test_preset_plain_geometry(preset: str) -> None:
     # Landscape 400 x 200: shorter side 200 -> 256, so 512 wide, centre 256 columns kept.
@@ -237,7 +279,7 @@ def test_interrupted_run_leaves_no_partial_shard_and_resumes(
 ) -> None:
     src, out = tmp_path / "src", tmp_path / "out"
     make_images(src, 12)
-    real = data._decode_job
+    real = preparation._decode_job
     calls = {"n": 0}
 
     def dies_in_second_shard(job):
@@ -246,7 +288,7 @@ def test_interrupted_run_leaves_no_partial_shard_and_resumes(
             raise KeyboardInterrupt
         return real(job)
 
-    monkeypatch.setattr(data, "_decode_job", dies_in_second_shard)
+    monkeypatch.setattr(preparation, "_decode_job", dies_in_second_shard)
     with pytest.raises(KeyboardInterrupt):
         prep(src, out, split=(1, 0, 0), shard_size=4)
     assert sorted(p.name for p in out.iterdir()) == ["prepare.json", "train-00000.h5"]
@@ -255,7 +297,7 @@ def test_interrupted_run_leaves_no_partial_shard_and_resumes(
     # A killed run (no cleanup at all) can leave a temporary file behind.
     (out / ".train-00001.x1y2.tmp.h5").write_bytes(b"half a shard")
 
-    monkeypatch.setattr(data, "_decode_job", real)
+    monkeypatch.setattr(preparation, "_decode_job", real)
     resumed = prep(src, out, split=(1, 0, 0), shard_size=4)
     assert (resumed.kept, resumed.written) == (1, 2)
     assert resumed.counts["train"] == 12
@@ -684,13 +726,3 @@ def test_dataset_bad_input(shards: list[Path], mask_dir: Path, kwargs: dict, mes
 def test_empty_mask_dir_is_an_error(shards: list[Path], tmp_path: Path) -> None:
     with pytest.raises(WmiError, match="no mask images"):
         data.InpaintingDataset(shards, tmp_path, size=32)
-
-
-def test_benchmark_loader_reports_rates(shards: list[Path], mask_dir: Path) -> None:
-    result = data.benchmark_loader(
-        shards, mask_dir, size=32, num_workers=(0,), batch_size=4, images=12
-    )
-    assert result["images"] == 12 and result["raw_reads_per_s"] > 0
-    (row,) = result["loader"]
-    assert row["num_workers"] == 0 and row["images_per_s"] > 0
-    assert row["fraction_of_raw"] == pytest.approx(row["images_per_s"] / result["raw_reads_per_s"])

@@ -11,10 +11,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from wmi.device import DeviceChoice
+from wmi.cli import choice
+from wmi.kinds import DEVICES
 
 
 class Suite(str, Enum):
+    """What ``wmi bench`` measures (subjects, not a list of kinds)."""
+
     layers = "layers"
     unet = "unet"
     train = "train"
@@ -24,13 +27,13 @@ class Suite(str, Enum):
 
 
 def _run_layers(device: Any, size: int, rounds: int) -> dict[str, Any]:
-    from wmi.bench import benchmark_layers
+    from wmi.bench.unet import benchmark_layers
 
     return benchmark_layers(device, rounds=rounds)
 
 
 def _run_unet(device: Any, size: int, rounds: int) -> dict[str, Any]:
-    from wmi.bench import benchmark_unet
+    from wmi.bench.unet import benchmark_unet
 
     return benchmark_unet(device, size=size, rounds=rounds)
 
@@ -47,43 +50,11 @@ def _run_train(device: Any, size: int, rounds: int) -> dict[str, Any]:
 
 
 def _run_data(device: Any, size: int, rounds: int) -> dict[str, Any]:
-    import tempfile
-    from pathlib import Path
+    from wmi.bench.data import benchmark_data
 
-    import numpy as np
-    from skimage import data as samples
-
-    from wmi.data import benchmark_loader, find_shards, prepare
-    from wmi.io import write_image
-
-    photo = samples.astronaut()
-    rng = np.random.default_rng(0)
-    with tempfile.TemporaryDirectory() as tmp:
-        src, out = Path(tmp) / "src", Path(tmp) / "shards"
-        for i in range(600):  # 600 distinct crops: enough for the loader to reach steady state
-            y, x = rng.integers(0, photo.shape[0] - size, 2)
-            write_image(src / f"{i:04d}.png", photo[y : y + size, x : x + size])
-        prepare(src, out, size=size, split=(1.0, 0.0, 0.0), workers=0)
-        result = benchmark_loader(find_shards(out, "train"), "freeform", size=size, images=600)
-    return {
-        **result,
-        "rows": [
-            {
-                "reader": "raw h5py reads",
-                "images_per_s": result["raw_reads_per_s"],
-                "fraction_of_raw": 1.0,
-            },
-            *(
-                {
-                    "reader": f"loader, {r['num_workers']} workers",
-                    "images_per_s": r["images_per_s"],
-                    "fraction_of_raw": r["fraction_of_raw"],
-                }
-                for r in result["loader"]
-            ),
-        ],
-        "device_name": "CPU",
-    }
+    # 600 synthetic photos: enough for the loader to reach steady state; decoded in-process
+    result = benchmark_data(size=size, images=600, masks="freeform", prepare_workers=0)
+    return {**result["runs"][0], "device_name": "CPU"}
 
 
 def _run_inpaint(device: Any, size: int, rounds: int) -> dict[str, Any]:
@@ -120,9 +91,7 @@ def render(name: str, result: dict[str, Any], console: Console) -> None:
 
 def bench(
     suite: Suite = typer.Argument(Suite.all, help="Which measurements to run."),
-    device: DeviceChoice = typer.Option(
-        DeviceChoice.auto, help="auto = CUDA when available, else CPU."
-    ),
+    device: str = choice(DEVICES, "auto", "--device", help="Where to run."),
     size: int = typer.Option(256, help="Image size (pixels, square) for the U-Net suite."),
     rounds: int = typer.Option(5, min=1, help="Timed rounds per variant; the median is shown."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from wmi.cli import App, err_console, progress_bar
+from wmi.cli import App, choice, err_console, progress_bar
+from wmi.kinds import COMPRESSIONS, PRESETS
+
+if TYPE_CHECKING:
+    from wmi.data import PrepareResult
 
 app = App(help="Prepare training data (image folders to HDF5 shards) and inspect it.")
-
-
-class Preset(str, Enum):
-    """How source images become squares."""
-
-    celeba = "celeba"
-    places = "places"
-    plain = "plain"
-
-
-class Compression(str, Enum):
-    """HDF5 compression of the image datasets."""
-
-    none = "none"
-    lzf = "lzf"
-    gzip = "gzip"
 
 
 def _human(n: int) -> str:
@@ -46,12 +34,12 @@ def prepare_command(
     src_dir: Path = typer.Argument(..., help="Folder of images, searched recursively."),
     out_dir: Path = typer.Argument(..., help="Folder for the shards and manifest.json."),
     size: int = typer.Option(256, "--size", min=1, help="Side of the square images, pixels."),
-    preset: Preset = typer.Option(
-        Preset.plain,
+    preset: str = choice(
+        PRESETS,
+        "plain",
         "--preset",
-        help="celeba: scale to width size, height size*313/256 (256x313 at 256, the "
-        "paper's CelebA) and crop the centre square; places, plain: shorter side to size, "
-        "crop the centre square.",
+        help="How images become squares (celeba: width size, height size*313/256, the "
+        "paper's 256x313 at 256):",
     ),
     split: str = typer.Option(
         "0.7,0.15,0.15", "--split", help="Train,val,test fractions; they must sum to 1."
@@ -67,11 +55,11 @@ def prepare_command(
         show_default="CPU count",
         help="Decoding processes; 0 decodes in the main process.",
     ),
-    compression: Compression = typer.Option(
-        Compression.none,
+    compression: str = choice(
+        COMPRESSIONS,
+        "none",
         "--compression",
-        help="HDF5 compression: none reads fastest; lzf and gzip are smaller but slower to "
-        "read (see docs/benchmarks.md).",
+        help="HDF5 compression of the images (read speeds in docs/benchmarks.md):",
     ),
     overwrite: bool = typer.Option(
         False,
@@ -101,21 +89,27 @@ def prepare_command(
             src_dir,
             out_dir,
             size=size,
-            preset=preset.value,
+            preset=preset,
             split=fractions,
             seed=seed,
             shard_size=shard_size,
             workers=workers,
             overwrite=overwrite,
-            compression=compression.value,
+            compression=compression,
             progress=progress,
         )
     _report_skipped(result.skipped, result.manifest)
-    table = Table(title=f"{out_dir}  ({size}x{size}, preset {preset.value})")
+    _print_prepared(result, f"{out_dir}  ({size}x{size}, preset {preset})")
+
+
+def _print_prepared(result: PrepareResult, title: str) -> None:
+    from wmi.data import SPLITS
+
+    table = Table(title=title)
     table.add_column("split")
     table.add_column("images", justify="right")
     table.add_column("shards", justify="right")
-    for name in data.SPLITS:
+    for name in SPLITS:
         table.add_row(name, str(result.counts[name]), str(len(result.shards[name])))
     Console(highlight=False).print(table)
     note = f" ({result.kept} kept from an earlier run)" if result.kept else ""
@@ -154,7 +148,7 @@ def info_command(
     from wmi import data
     from wmi.preview import save_contact_sheet
 
-    summary = data.summarize(out_dir)
+    summary = data.dataset_summary(out_dir)
     if no_preview:
         summary["preview"] = None
     else:

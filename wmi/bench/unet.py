@@ -1,0 +1,109 @@
+"""Layers and the U-Net per conv kind (:data:`wmi.kinds.CONV_KINDS`), as ratios to "plain".
+
+Each conv kind is paired with the norm the paper pairs it with (``ConvKind.paper_norm``):
+WConv with weighted batch norm, the others with batch norm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from wmi.bench import environment, interleaved_medians
+from wmi.conv import create_conv
+from wmi.kinds import CONV_KINDS
+from wmi.unet import InpaintingUNet
+
+
+def _step(model: torch.nn.Module, x: torch.Tensor, m: torch.Tensor, backward: bool):
+    def run() -> None:
+        if backward:
+            model.zero_grad(set_to_none=True)
+            model(x, m).float().mean().backward()
+        else:
+            with torch.inference_mode():
+                model(x, m)
+
+    return run
+
+
+def benchmark_unet(
+    device: torch.device,
+    size: int = 256,
+    batches: Sequence[int] = (1, 8),
+    kinds: Sequence[str] | None = None,
+    layers: int = 7,
+    rounds: int = 5,
+) -> dict[str, Any]:
+    """Forward and forward+backward time of the U-Net per conv kind, as ratios to "plain".
+
+    ``kinds``: conv kinds to time (default: every registered one), each with its paper norm.
+
+    Returns:
+        ``{"device", "device_name", "torch", "size", "rows": [{"kind", "norm", "batch",
+        "pass", "ms", "ratio_vs_plain"}]}``.
+    """
+    kinds = CONV_KINDS.names() if kinds is None else tuple(kinds)
+    norms = {k: CONV_KINDS[k].paper_norm for k in kinds}
+    gen = torch.Generator().manual_seed(0)
+    rows = []
+    for batch in batches:
+        x = torch.rand(batch, 3, size, size, generator=gen).to(device)
+        m = (torch.rand(batch, 1, size, size, generator=gen) > 0.25).float().to(device)
+        nets = {k: InpaintingUNet(conv=k, norm=norms[k], layers=layers).to(device) for k in kinds}
+        for backward in (False, True):
+            for net in nets.values():
+                net.train(backward)
+            fns = {k: _step(net, x, m, backward) for k, net in nets.items()}
+            med = interleaved_medians(fns, device, rounds)
+            for k in kinds:
+                rows.append(
+                    {
+                        "kind": k,
+                        "norm": norms[k],
+                        "batch": batch,
+                        "pass": "forward+backward" if backward else "forward",
+                        "ms": med[k] * 1e3,
+                        "ratio_vs_plain": med[k] / med["plain"] if "plain" in med else None,
+                    }
+                )
+    return {**environment(device), "size": size, "layers": layers, "rows": rows}
+
+
+def benchmark_layers(device: torch.device, rounds: int = 10) -> dict[str, Any]:
+    """Single layers of the U-Net's shapes: each conv kind against ``nn.Conv2d``-only "plain".
+
+    Returns:
+        ``{"device", "device_name", "torch", "rows": [{"layer", "kind", "ms",
+        "ratio_vs_plain"}]}``.
+    """
+    shapes = {
+        # name: (batch, in, out, kernel, stride, size)
+        "enc2 64→128 k5 s2 @128²": (8, 64, 128, 5, 2, 128),
+        "enc5 512→512 k3 s2 @16²": (8, 512, 512, 3, 2, 16),
+        "dec2 192→64 k3 s1 @128²": (8, 192, 64, 3, 1, 128),
+    }
+    gen = torch.Generator().manual_seed(0)
+    rows = []
+    for name, (n, cin, cout, k, s, hw) in shapes.items():
+        x = torch.randn(n, cin, hw, hw, generator=gen).to(device)
+        m = (torch.rand(n, 1, hw, hw, generator=gen) > 0.25).float().to(device)
+        convs = {
+            kind: create_conv(kind, cin, cout, k, stride=s, padding=k // 2).to(device)
+            for kind in CONV_KINDS
+        }
+
+        fns = {kind: _step(c, x, m, backward=False) for kind, c in convs.items()}
+        med = interleaved_medians(fns, device, rounds)
+        for kind in convs:
+            rows.append(
+                {
+                    "layer": name,
+                    "kind": kind,
+                    "ms": med[kind] * 1e3,
+                    "ratio_vs_plain": med[kind] / med["plain"],
+                }
+            )
+    return {**environment(device), "rows": rows}

@@ -1,0 +1,218 @@
+"""The training dataset: ``(image, mask)`` pairs read from shards, for ``DataLoader``.
+
+:class:`InpaintingDataset` gives image float32 ``(3, H, W)`` in [0, 1] and mask validity
+float32 ``(1, H, W)`` (1 = known, 0 = hole); the holes come from a folder of mask files, the
+DeepFill v2 free-form generator, or any callable. torch is imported when a dataset is made.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from PIL import Image
+
+from wmi.data.shards import check_shards
+from wmi.errors import WmiError
+from wmi.io import list_masks, read_mask
+
+if TYPE_CHECKING:
+    import torch
+
+#: Decoded masks kept per process (as bits): 64 MiB holds 8,192 masks of 256 x 256.
+_MASK_CACHE_BYTES = 64 * 2**20
+#: A mask source: ``(rng, height, width) -> bool (height, width)``, True = hole.
+MaskFn = Callable[[np.random.Generator, int, int], np.ndarray]
+
+
+class _FreeformMasks:
+    """The DeepFill v2 training masks of :mod:`wmi.masks` as a picklable mask source."""
+
+    def __call__(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+        from wmi import masks
+
+        return masks.freeform(height, width, rng, training=True)
+
+
+class InpaintingDataset:
+    """Training pairs ``(image, mask)`` read from shards, for ``torch.utils.data.DataLoader``.
+
+    Each item ``index`` draws its randomness (crop, flip, which mask) from a generator seeded
+    with ``(seed, epoch, index)``: the pairing of images and masks changes every epoch, is
+    reproducible, and does not depend on ``num_workers`` or on how a ``DistributedSampler``
+    splits the indices. Call :meth:`set_epoch` at the start of every epoch, like
+    ``DistributedSampler.set_epoch``; the epoch lives in shared memory, so persistent
+    workers see it too.
+
+    HDF5 handles are not fork-safe, so files are opened lazily, once per process, on the
+    first read in that process.
+
+    Args:
+        shard_paths: shard files (see :func:`wmi.data.find_shards`); their images must be at least
+            ``size`` on both sides.
+        masks: where the holes come from: a directory of mask PNGs (white = hole; a random
+            one per item, resized with nearest neighbour to ``size`` if needed, randomly
+            flipped when ``augment``), the string ``"freeform"`` (DeepFill v2 free-form
+            training masks from :mod:`wmi.masks`), or a callable
+            ``masks(rng, height, width) -> bool (height, width)`` with True = hole (it must be
+            picklable for workers started with spawn/forkserver).
+        size: side of the square crops in pixels.
+        augment: random crops (when shard images are larger than ``size``) and random
+            horizontal flips; without it, crops are centred and nothing is flipped.
+        seed: base seed.
+
+    Items:
+        ``image``: float32 tensor ``(3, size, size)`` in [0, 1].
+        ``mask``: float32 tensor ``(1, size, size)``, validity: 1 = known, 0 = hole.
+
+    Raises:
+        WmiError: no shards, an unreadable or too small shard, a missing or empty mask folder.
+    """
+
+    def __init__(
+        self,
+        shard_paths: Sequence[str | os.PathLike[str]],
+        masks: str | os.PathLike[str] | MaskFn,
+        size: int = 256,
+        augment: bool = True,
+        seed: int = 0,
+    ) -> None:
+        import torch
+
+        if size < 1:
+            raise WmiError(f"size {size}: must be a positive number of pixels")
+        if seed < 0:
+            raise WmiError(f"seed {seed}: must be 0 or more")
+        infos = check_shards(shard_paths, size, exact=False)
+        self.shard_paths = [i.path for i in infos]
+        self.size = size
+        self.augment = augment
+        self.seed = seed
+        self._shapes = [(i.height, i.width) for i in infos]
+        self._offsets = np.cumsum([0] + [i.count for i in infos])
+        self._mask_fn: MaskFn | None = None
+        self.mask_paths: list[Path] = []
+        if callable(masks):
+            self._mask_fn = masks
+        elif isinstance(masks, str) and masks == "freeform":
+            self._mask_fn = _FreeformMasks()
+        else:
+            folder = Path(masks)
+            if not folder.is_dir():
+                raise WmiError(
+                    f"{folder}: no such mask folder (give a folder of mask PNGs, or freeform)"
+                )
+            self.mask_paths = list_masks(folder, recursive=True)
+            if not self.mask_paths:
+                raise WmiError(f"{folder}: no mask images found")
+        # 0-d int64 in shared memory: set_epoch in the main process reaches every worker.
+        self._epoch = torch.zeros((), dtype=torch.int64).share_memory_()
+        self._files: dict[int, Any] = {}
+        self._mask_cache: dict[int, np.ndarray] = {}  # mask index -> packed bits, per process
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return int(self._offsets[-1])
+
+    @property
+    def epoch(self) -> int:
+        """The epoch set by :meth:`set_epoch` (0 at first)."""
+        return int(self._epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the epoch (>= 0) whose random pairing, crops and flips the items use."""
+        if epoch < 0:
+            raise ValueError(f"epoch {epoch}: must be 0 or more")
+        self._epoch.fill_(int(epoch))
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_files"] = {}  # h5py handles cannot be pickled; reopened in the new process
+        state["_mask_cache"] = {}  # rebuilt per process; keeps worker start-up light
+        return state
+
+    def _image(self, index: int) -> np.ndarray:
+        """uint8 ``(H, W, 3)`` image ``index``, read through this process's own file handle."""
+        import h5py
+
+        if self._pid != os.getpid():  # forked: inherited handles belong to the parent
+            self._files = {}
+            self._pid = os.getpid()
+        shard = int(np.searchsorted(self._offsets, index, side="right")) - 1
+        local = index - int(self._offsets[shard])
+        entry = self._files.get(shard)
+        if entry is None:
+            f = h5py.File(self.shard_paths[shard], "r", locking=False)
+            ds = f["images"]
+            direct = ds.compression is None and ds.chunks == (1, *ds.shape[1:])
+            entry = self._files[shard] = (f, ds, direct)
+        _, ds, direct = entry
+        if direct:
+            # Uncompressed, one image per chunk: the chunk's bytes are the image.
+            h, w = self._shapes[shard]
+            buf = np.empty(h * w * 3, np.uint8)
+            ds.id.read_direct_chunk((local, 0, 0, 0), out=buf)
+            return buf.reshape(h, w, 3)
+        return ds[local]
+
+    def _hole(self, rng: np.random.Generator) -> np.ndarray:
+        size = self.size
+        if self._mask_fn is not None:
+            hole = np.asarray(self._mask_fn(rng, size, size), dtype=bool)
+            if hole.shape != (size, size):
+                raise ValueError(
+                    f"mask source returned shape {hole.shape}, expected {(size, size)}"
+                )
+            return hole
+        k = int(rng.integers(len(self.mask_paths)))
+        packed = self._mask_cache.get(k)
+        if packed is None:
+            hole = read_mask(self.mask_paths[k])
+            if hole.shape != (size, size):
+                resized = Image.fromarray(hole.astype(np.uint8) * 255).resize(
+                    (size, size), Image.NEAREST
+                )
+                hole = np.asarray(resized) > 127
+            if len(self._mask_cache) < _MASK_CACHE_BYTES * 8 // (size * size):
+                self._mask_cache[k] = np.packbits(hole)
+        else:
+            hole = np.unpackbits(packed, count=size * size).reshape(size, size).view(bool)
+        if self.augment:
+            if rng.random() < 0.5:
+                hole = hole[:, ::-1]
+            if rng.random() < 0.5:
+                hole = hole[::-1]
+        return hole
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        import cv2
+        import torch
+
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for {n} images")
+        index = int(index) % n
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        img = self._image(index)
+        h, w, _ = img.shape
+        size = self.size
+        if (h, w) != (size, size):
+            if self.augment:
+                top, left = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
+            else:
+                top, left = (h - size) // 2, (w - size) // 2
+            img = img[top : top + size, left : left + size]
+        if self.augment and rng.random() < 0.5:
+            img = cv2.flip(img, 1)
+        hole = self._hole(rng)
+        # Channel planes through OpenCV, then one contiguous uint8 -> float pass: fast, and
+        # independent of torch's intra-op thread pool (costly for small tensors).
+        image = np.empty((3, size, size), np.float32)
+        for c, plane in enumerate(cv2.split(img)):
+            image[c] = plane
+        image /= np.float32(255.0)
+        mask = np.logical_not(hole)[None].astype(np.float32)
+        return torch.from_numpy(image), torch.from_numpy(mask)

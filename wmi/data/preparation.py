@@ -1,0 +1,553 @@
+"""``wmi data prepare``: a folder of images to HDF5 shards ``OUT_DIR/{train,val,test}-NNNNN.h5``.
+
+Each image is resized and centre-cropped to a square by its preset (:data:`wmi.kinds.PRESETS`),
+the files are assigned to train/val/test from a seed, and each shard is written under a
+temporary name and renamed when complete (see :mod:`wmi.data.shards` for the format), so an
+interrupted run never leaves a truncated shard. ``OUT_DIR/prepare.json`` (written first)
+records the options, so a re-run with the same options resumes and keeps the shards already
+written. ``OUT_DIR/manifest.json`` (written last) has the counts per split and every skipped
+file.
+
+This module never imports torch, so the decode workers start quickly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from wmi.data.shards import (
+    FORMAT_VERSION,
+    MANIFEST_NAME,
+    OPTIONS_NAME,
+    PREVIEW_NAME,
+    SHARD_RE,
+    SPLITS,
+    TEMP_RE,
+    ShardInfo,
+    shard_info,
+    shard_path,
+    write_shard,
+)
+from wmi.errors import WmiError
+from wmi.io import atomic_path, list_images, open_rgb
+from wmi.kinds import COMPRESSIONS, PRESETS, Preset
+
+DEFAULT_SPLIT = (0.7, 0.15, 0.15)
+
+#: A decode job ``(path, preset, size)`` and its result ``(True, image)`` or ``(False, reason)``.
+Job = tuple[str, str, int]
+Decoded = tuple[bool, np.ndarray | str]
+#: One shard of the plan: ``(split, shard index, indices into the source files)``.
+PlannedShard = tuple[str, int, list[int]]
+
+
+# --------------------------------------------------------------------------------------------
+# Options
+
+
+def parse_split(text: str) -> tuple[float, float, float]:
+    """Parse ``--split`` text such as ``"0.7,0.15,0.15"`` (train, val, test).
+
+    Raises:
+        WmiError: not three non-negative numbers, or they do not sum to 1.
+    """
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = tuple(float(p) for p in parts)
+    except ValueError:
+        raise WmiError(f"--split {text!r}: expected three numbers like 0.7,0.15,0.15") from None
+    return check_split(values, text)
+
+
+def check_split(values: Sequence[float], text: str | None = None) -> tuple[float, float, float]:
+    """Validate train/val/test fractions: three finite numbers >= 0 that sum to 1."""
+    shown = text if text is not None else ",".join(f"{v:g}" for v in values)
+    if len(values) != 3:
+        raise WmiError(f"--split {shown!r}: expected three fractions (train,val,test)")
+    if any(not math.isfinite(v) or v < 0 for v in values):
+        raise WmiError(f"--split {shown!r}: fractions must be non-negative numbers")
+    total = sum(values)
+    if abs(total - 1.0) > 1e-6:
+        raise WmiError(f"--split {shown!r}: fractions must sum to 1 (they sum to {total:g})")
+    return (float(values[0]), float(values[1]), float(values[2]))
+
+
+def split_counts(n: int, fractions: Sequence[float]) -> tuple[int, int, int]:
+    """Split ``n`` items by ``fractions`` with the largest-remainder method (sum is exactly n).
+
+    Ties in the remainder go to the earlier split (train, then val, then test).
+    """
+    exact = [n * f for f in fractions]
+    counts = [math.floor(e) for e in exact]
+    order = sorted(range(3), key=lambda i: (-(exact[i] - counts[i]), i))
+    for i in order[: n - sum(counts)]:
+        counts[i] += 1
+    return (counts[0], counts[1], counts[2])
+
+
+def assign_splits(n: int, fractions: Sequence[float], seed: int) -> dict[str, list[int]]:
+    """Shuffle ``range(n)`` with ``seed`` and cut it into train/val/test index lists.
+
+    The same ``(n, fractions, seed)`` always gives the same assignment, on any machine.
+    """
+    perm = np.random.default_rng(seed).permutation(n).tolist()
+    n_train, n_val, _ = split_counts(n, fractions)
+    return {
+        "train": perm[:n_train],
+        "val": perm[n_train : n_train + n_val],
+        "test": perm[n_train + n_val :],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry
+
+
+def _preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise WmiError(f"--preset {name!r}: expected one of {', '.join(PRESETS)}")
+    return PRESETS[name]
+
+
+def preset_shape(preset: str, size: int) -> tuple[int, int] | None:
+    """``(width, height)`` a preset with a fixed ``aspect`` scales to; None for "shorter side".
+
+    The longer side is ``round(size * aspect)`` (or ``round(size / aspect)`` when the aspect
+    is below 1): CelebA's 313 / 256 gives 256 x 313 at size 256.
+    """
+    aspect = _preset(preset).aspect
+    if aspect is None:
+        return None
+    return (size, round(size * aspect)) if aspect >= 1 else (round(size / aspect), size)
+
+
+def resize_for_preset(img: Image.Image, preset: str, size: int) -> np.ndarray:
+    """Resize and centre-crop an RGB image to ``(size, size, 3)`` uint8.
+
+    Presets (:data:`wmi.kinds.PRESETS`):
+        with an ``aspect`` (``celeba``): scale to :func:`preset_shape`, width ``size`` and
+        height ``round(size * 313 / 256)`` for CelebA (256 x 313 at size 256, the paper's
+        numbers; CelebA's aligned 178 x 218 portraits keep their aspect ratio), then take the
+        centre ``size x size``.
+        without (``plain`` and ``places``): scale so that the shorter side is ``size`` (aspect
+        ratio kept), then take the centre ``size x size``. Places2's 256 x 256 images pass
+        through unchanged at size 256.
+
+    An image that already has the target size is not resampled (pixels are kept exactly).
+    """
+    w, h = img.size
+    fixed = preset_shape(preset, size)
+    if fixed is not None:
+        tw, th = fixed
+    else:
+        scale = size / min(w, h)
+        tw, th = max(size, round(w * scale)), max(size, round(h * scale))
+    if (tw, th) != (w, h):
+        img = img.resize((tw, th), Image.BICUBIC, reducing_gap=3.0)
+    left, top = (tw - size) // 2, (th - size) // 2
+    if (tw, th) != (size, size):
+        img = img.crop((left, top, left + size, top + size))
+    return np.asarray(img, dtype=np.uint8)
+
+
+def load_for_preset(path: str | os.PathLike[str], preset: str, size: int) -> np.ndarray:
+    """Read an image file as RGB and apply :func:`resize_for_preset`: uint8 ``(size, size, 3)``.
+
+    Raises:
+        WmiError: the file is missing or not a readable image.
+    """
+    fixed = preset_shape(preset, size)
+    draft = size if fixed is None else max(fixed)
+    return resize_for_preset(open_rgb(path, min_size=draft), preset, size)
+
+
+def _decode_job(job: Job) -> Decoded:
+    """Worker: ``(path, preset, size)`` -> ``(True, image)`` or ``(False, reason)``."""
+    path, preset, size = job
+    try:
+        return True, load_for_preset(path, preset, size)
+    except WmiError as exc:
+        reason = str(exc).removeprefix(f"{path}: ")
+    except Exception as exc:  # never fatal: a bad file is reported, the run goes on
+        reason = f"{exc.__class__.__name__}: {exc}"
+    return False, reason.splitlines()[0][:300] if reason else "unreadable"
+
+
+def _ignore_sigint() -> None:
+    # Ctrl-C goes to the whole process group; the main process handles it and stops the pool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+# --------------------------------------------------------------------------------------------
+# prepare
+
+
+@dataclass
+class PrepareResult:
+    """What :func:`prepare` did.
+
+    Attributes:
+        out_dir: the output folder.
+        counts: images per split.
+        shards: shard files per split.
+        skipped: ``(name relative to SRC_DIR, reason)`` for each unreadable file.
+        found: number of image files found in SRC_DIR.
+        written: shards written by this run.
+        kept: complete shards kept from an earlier, interrupted run.
+        manifest: path of ``manifest.json``.
+    """
+
+    out_dir: Path
+    counts: dict[str, int]
+    shards: dict[str, list[Path]]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    found: int = 0
+    written: int = 0
+    kept: int = 0
+    manifest: Path | None = None
+
+
+def _our_files(out_dir: Path) -> list[Path]:
+    """The files of an earlier run in ``out_dir``: what ``--overwrite`` deletes.
+
+    Shards and their temporaries always; ``manifest.json``, ``prepare.json`` and
+    ``preview.png`` only when ``prepare.json`` shows that the folder was made by ``prepare``.
+    """
+    fixed = {MANIFEST_NAME, OPTIONS_NAME, PREVIEW_NAME}
+    ours = (out_dir / OPTIONS_NAME).is_file()
+    return [
+        p
+        for p in out_dir.iterdir()
+        if p.is_file()
+        and (SHARD_RE.match(p.name) or TEMP_RE.match(p.name) or (ours and p.name in fixed))
+    ]
+
+
+def _files_digest(names: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for name in names:
+        digest.update(name.encode("utf-8", "surrogateescape") + b"\0")
+    return digest.hexdigest()
+
+
+def _check_out_dir(out_dir: Path, options: dict[str, Any], overwrite: bool) -> None:
+    """Refuse an OUT_DIR that is a file or holds something else; clear ours with ``overwrite``."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise WmiError(f"{out_dir}: is a file, expected a directory for the shards")
+    if not out_dir.exists():
+        return
+    if overwrite:
+        for p in _our_files(out_dir):
+            p.unlink()
+        return
+    if not any(out_dir.iterdir()):
+        return
+    options_file = out_dir / OPTIONS_NAME
+    if not options_file.is_file():
+        raise WmiError(
+            f"{out_dir}: not empty and not made by wmi data prepare; "
+            "choose another OUT_DIR or pass --overwrite"
+        )
+    try:
+        old = json.loads(options_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise WmiError(f"{options_file}: unreadable; pass --overwrite to start over") from None
+    for key, new_value in options.items():
+        if key == "source":
+            continue
+        if old.get(key) != new_value:
+            if key in ("files", "files_sha256"):
+                what = (
+                    f"the images in SRC_DIR changed ({old.get('files')} files then, "
+                    f"{options['files']} now)"
+                )
+            else:
+                what = f"--{key.replace('_', '-')} was {old.get(key)!r} there, {new_value!r} now"
+            raise WmiError(
+                f"{out_dir}: holds data prepared with other options ({what}); "
+                "pass --overwrite to start over or choose another OUT_DIR"
+            )
+    for p in out_dir.iterdir():  # leftovers of a killed run
+        if TEMP_RE.match(p.name):
+            p.unlink()
+
+
+def _source_files(src_dir: Path, out_dir: Path) -> list[Path]:
+    """The images under ``src_dir``, without those inside ``out_dir``.
+
+    Raises:
+        WmiError: SRC_DIR is missing, is OUT_DIR, or holds no images.
+    """
+    if not src_dir.is_dir():
+        raise WmiError(f"{src_dir}: no such directory")
+    if out_dir.resolve() == src_dir.resolve():
+        raise WmiError(f"{out_dir}: OUT_DIR must differ from SRC_DIR (a subfolder is fine)")
+    out_resolved = out_dir.resolve()
+    files = []
+    for p in list_images(src_dir, recursive=True):
+        resolved = p.resolve()
+        if resolved == out_resolved or out_resolved in resolved.parents:
+            continue  # never read our own output (OUT_DIR inside SRC_DIR)
+        files.append(p)
+    if not files:
+        raise WmiError(
+            f"{src_dir}: no images found (searched recursively for "
+            ".jpg .jpeg .png .bmp .webp .tif .tiff)"
+        )
+    return files
+
+
+def prepare(
+    src_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    size: int = 256,
+    preset: str = "plain",
+    split: Sequence[float] = DEFAULT_SPLIT,
+    seed: int = 0,
+    shard_size: int = 10000,
+    workers: int | None = None,
+    overwrite: bool = False,
+    compression: str = "none",
+    progress: Callable[[int, int], None] | None = None,
+) -> PrepareResult:
+    """Convert the images under ``src_dir`` into HDF5 shards in ``out_dir``.
+
+    Args:
+        src_dir: folder searched recursively for jpg, jpeg, png, bmp, webp, tif(f) files.
+        out_dir: output folder; created if missing.
+        size: side of the square output images in pixels.
+        preset: ``celeba``, ``places`` or ``plain`` (see :func:`resize_for_preset`).
+        split: train, val, test fractions summing to 1.
+        seed: seed of the split assignment.
+        shard_size: source files per shard.
+        workers: decode processes; 0 decodes in this process; default: the CPU count.
+        overwrite: delete the shards, manifest and options of an earlier run first.
+        compression: ``none`` (default, fastest reads), ``lzf`` or ``gzip``.
+        progress: called as ``progress(done, total)`` with the number of source files handled.
+
+    Returns:
+        A :class:`PrepareResult`; ``manifest.json`` holds the same counts and skipped files.
+
+    Raises:
+        WmiError: bad options, SRC_DIR missing or without images, OUT_DIR a file or holding
+            other data (without ``overwrite``), or no image at all could be read (the
+            manifest with every reason is written first).
+    """
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
+    fractions = check_split(tuple(split))
+    _check_options(size, shard_size, preset, compression, workers)
+    files = _source_files(src_dir, out_dir)
+    names = [p.relative_to(src_dir).as_posix() for p in files]
+    options = {
+        "format_version": FORMAT_VERSION,
+        "preset": preset,
+        "size": size,
+        "split": list(fractions),
+        "seed": seed,
+        "shard_size": shard_size,
+        "compression": compression,
+        "files": len(files),
+        "files_sha256": _files_digest(names),
+        "source": str(src_dir.resolve()),
+    }
+    _check_out_dir(out_dir, options, overwrite)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / OPTIONS_NAME) as tmp:
+        tmp.write_text(json.dumps(options, indent=2) + "\n", encoding="utf-8")
+
+    result = PrepareResult(
+        out_dir=out_dir, counts=dict.fromkeys(SPLITS, 0), shards={s: [] for s in SPLITS}
+    )
+    result.found = len(files)
+    todo = _keep_complete(_plan(len(files), fractions, seed, shard_size), options, result)
+    _write_shards(todo, files, names, options, workers, progress, result)
+
+    for split_name in SPLITS:
+        result.shards[split_name].sort()
+    result.skipped.sort()
+    result.manifest = _write_manifest(out_dir, options, result)
+    if not any(result.counts.values()):
+        raise WmiError(
+            f"{src_dir}: none of the {len(files)} images could be read; "
+            f"reasons in {result.manifest}"
+        )
+    return result
+
+
+def _check_options(
+    size: int, shard_size: int, preset: str, compression: str, workers: int | None
+) -> None:
+    if size < 1:
+        raise WmiError(f"--size {size}: must be a positive number of pixels")
+    if shard_size < 1:
+        raise WmiError(f"--shard-size {shard_size}: must be at least 1")
+    _preset(preset)
+    if compression not in COMPRESSIONS:
+        raise WmiError(f"--compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}")
+    if workers is not None and workers < 0:
+        raise WmiError(f"--workers {workers}: must be 0 or more")
+
+
+def _plan(n: int, fractions: Sequence[float], seed: int, shard_size: int) -> list[PlannedShard]:
+    """Every shard's file list, fixed by ``(files, split, seed, shard_size)``."""
+    plan: list[PlannedShard] = []
+    for split_name, indices in assign_splits(n, fractions, seed).items():
+        for k in range(0, len(indices), shard_size):
+            plan.append((split_name, k // shard_size, indices[k : k + shard_size]))
+    return plan
+
+
+def _keep_complete(
+    plan: list[PlannedShard], options: dict[str, Any], result: PrepareResult
+) -> list[PlannedShard]:
+    """Record the shards of an earlier run that fit the plan in ``result``; return the rest."""
+    todo = []
+    for split_name, k, indices in plan:
+        path = shard_path(result.out_dir, split_name, k)
+        info = _existing_shard(path, options["preset"], options["size"], len(indices))
+        if info is None:
+            todo.append((split_name, k, indices))
+            continue
+        result.kept += 1
+        result.counts[split_name] += info.count
+        result.shards[split_name].append(path)
+        result.skipped.extend(info.skipped)
+    return todo
+
+
+def _write_shards(
+    todo: list[PlannedShard],
+    files: list[Path],
+    names: list[str],
+    options: dict[str, Any],
+    workers: int | None,
+    progress: Callable[[int, int], None] | None,
+    result: PrepareResult,
+) -> None:
+    """Decode the files of each shard of ``todo`` and write it; record what was written."""
+    total = sum(len(indices) for *_, indices in todo)
+    done = 0
+    if progress:
+        progress(0, total)
+    workers = min((os.cpu_count() or 1) if workers is None else workers, total)
+    with _decoder(workers) as decode:
+        for split_name, k, indices in todo:
+            jobs = [(str(files[i]), options["preset"], options["size"]) for i in indices]
+
+            def labelled(
+                jobs: list[Job] = jobs, indices: list[int] = indices
+            ) -> Iterator[tuple[str, bool, np.ndarray | str]]:
+                nonlocal done
+                for i, (ok, res) in zip(indices, decode(jobs), strict=True):
+                    yield names[i], ok, res
+                    done += 1
+                    if progress:
+                        progress(done, total)
+
+            path = shard_path(result.out_dir, split_name, k)
+            count, skipped = write_shard(
+                path, labelled(), len(indices), _shard_attrs(options, split_name, k)
+            )
+            result.written += 1 if count else 0
+            result.skipped.extend(skipped)
+            if count:
+                result.counts[split_name] += count
+                result.shards[split_name].append(path)
+
+
+def _shard_attrs(options: dict[str, Any], split_name: str, index: int) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "preset": options["preset"],
+        "size": options["size"],
+        "height": options["size"],
+        "width": options["size"],
+        "seed": options["seed"],
+        "split": split_name,
+        "shard_index": index,
+        "compression": options["compression"],
+    }
+
+
+def _existing_shard(path: Path, preset: str, size: int, planned: int) -> ShardInfo | None:
+    """The info of a complete shard from an earlier run that fits the plan, else None."""
+    if not path.is_file():
+        return None
+    try:
+        info = shard_info(path)
+    except WmiError:
+        return None  # unreadable: written again
+    if (info.preset, info.size, info.planned) != (preset, size, planned):
+        return None
+    return info
+
+
+@contextlib.contextmanager
+def _decoder(
+    workers: int,
+) -> Iterator[Callable[[list[Job]], Iterator[Decoded]]]:
+    """Yield ``decode(jobs)``: results of :func:`_decode_job` in order, from a process pool.
+
+    Raises:
+        WmiError: a decode process died (killed, out of memory).
+    """
+    if workers == 0:
+        yield lambda jobs: map(_decode_job, jobs)
+        return
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    # forkserver: no fork of a process with threads (the progress bar has one).
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint)
+
+    def decode(jobs: list[Job]) -> Iterator[Decoded]:
+        chunk = max(1, min(16, len(jobs) // (4 * workers)))
+        try:
+            yield from pool.map(_decode_job, jobs, chunksize=chunk)
+        except BrokenProcessPool:
+            raise WmiError(
+                "--workers: a decoding process died (out of memory?); "
+                "try fewer workers or --workers 0"
+            ) from None
+
+    try:
+        yield decode
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _write_manifest(out_dir: Path, options: dict[str, Any], result: PrepareResult) -> Path:
+    manifest = {
+        key: options[key]
+        for key in ("format_version", "preset", "size", "split", "seed", "shard_size")
+    }
+    manifest.update(
+        compression=options["compression"],
+        source=options["source"],
+        found=result.found,
+        counts=result.counts,
+        shards={
+            s: [{"file": p.name, "images": shard_info(p).count} for p in result.shards[s]]
+            for s in SPLITS
+        },
+        skipped=[{"path": name, "reason": reason} for name, reason in result.skipped],
+    )
+    path = out_dir / MANIFEST_NAME
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return path
