@@ -402,8 +402,8 @@ def _chart(key: str, fact: MetricFact, results: Mapping[str, Any]) -> str:
         ys = [y if _finite(y) and not math.isinf(y) else None for y in ys]
         series.append((m["name"], PALETTE[i % len(PALETTE)], ys))
     values = [y for _, _, ys in series for y in ys if y is not None]
-    width, height = 340, 220
-    left, right, top, bottom = 52, 12, 26, 40
+    width, height = 300, 200
+    left, right, top, bottom = 46, 10, 26, 38
     pw, ph = width - left - right, height - top - bottom
     parts = [
         f'<svg class="chart" data-metric="{_e(key)}" viewBox="0 0 {width} {height}" '
@@ -594,7 +594,8 @@ h3{font-size:15px;margin:18px 0 6px}
 nav a{margin-right:14px}
 table.grid{border-collapse:collapse;font-variant-numeric:tabular-nums}
 .grid th,.grid td{border:1px solid var(--bd);padding:3px 8px;text-align:left;white-space:nowrap}
-.grid thead th{background:var(--alt);position:sticky;top:0}
+.grid thead th{background:var(--alt);position:sticky;top:0;line-height:20px}
+#per-image thead tr+tr th{top:27px}
 .grid .num{text-align:right}
 .grid td.best{color:var(--best);background:#e9f7ee}
 #table-one td.best b{font-weight:700}
@@ -606,6 +607,7 @@ table.grid{border-collapse:collapse;font-variant-numeric:tabular-nums}
 .grp{text-align:center!important}
 #per-image td{text-align:right}
 #per-image td:first-child,#per-image td:nth-child(3){text-align:left}
+.top{display:flex;flex-wrap:wrap;gap:0 32px;align-items:flex-start}.top .grow{flex:1 1 360px}
 .charts{display:flex;flex-wrap:wrap;gap:12px}
 .chart{border:1px solid var(--bd);border-radius:4px;background:#fff}
 .chart .ct{font-weight:600;font-size:13px}.chart .tk{font-size:10px;fill:var(--mu)}
@@ -725,13 +727,17 @@ def render_html(
         f'<p class="meta">{len(methods)} methods · {n_images} images · {" · ".join(notes)}</p>',
         '<nav><a href="#s-table">Table I</a><a href="#s-charts">Charts</a>'
         '<a href="#s-strips">Images</a><a href="#s-per-image">Per image</a></nav>',
+        # Table I and the charts side by side on a wide screen, one above the other otherwise.
+        '<div class="top"><section>',
         '<h2 id="s-table">Table I: hole metrics</h2>',
         _table_one(results, keys, facts),
         f'<p class="mu">Best of each row in <b style="color:var(--best)">bold green</b>. '
         f"SSIM window: {_e(ssim_window)}.</p>",
+        '</section><section class="grow">',
         '<h2 id="s-charts">Metric vs hole ratio</h2>',
         _legend(results),
         '<div class="charts">' + "".join(_chart(k, facts[k], results) for k in keys) + "</div>",
+        "</section></div>",
         '<h2 id="s-strips">Images</h2>',
         '<p class="mu">masked input | '
         + " | ".join(_e(m) for m in methods)
