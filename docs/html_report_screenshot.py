@@ -122,7 +122,8 @@ def main() -> None:
         img = Image.open(shot).convert("RGB")
         img = img.quantize(colors=256, method=Image.Quantize.FASTOCTREE, dither=Image.Dither.NONE)
         img.save(args.out, optimize=True)
-    print(f"{args.out}: {args.out.stat().st_size / 1e3:.0f} kB, report {report}")
+        kept = f"; report: {report}" if args.keep else ""
+    print(f"{args.out}: {args.out.stat().st_size / 1e3:.0f} kB{kept}")
 
 
 if __name__ == "__main__":
