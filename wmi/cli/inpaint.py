@@ -6,6 +6,7 @@ module parses the options, builds the inpainter and prints. Importing it does no
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -189,13 +190,15 @@ def folder(
         description.append(text)
         return inpainter
 
-    with progress_bar() as bar:
-        task = bar.add_task("inpainting", total=None)
+    with contextlib.ExitStack() as stack:
+        bar = progress_bar()
+        task = []
 
         def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-            if done == 0 and description:
-                bar.update(task, description=f"inpainting ({description[0]})")
+            if not task:  # the first call: the folders are paired, the inpainter built
+                stack.enter_context(bar)
+                task.append(bar.add_task(f"inpainting ({description[0]})", total=total))
+            bar.update(task[0], completed=done, total=total)
 
         summary = inpaint_folder(
             image_dir,
