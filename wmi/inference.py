@@ -616,6 +616,7 @@ def inpaint_folder(
 
     image_dir, mask_dir, out_dir = Path(image_dir), Path(mask_dir), Path(out_dir)
     notify = notify or (lambda level, message: None)
+    progress = progress or (lambda done, total: None)
     _check_folders(image_dir, mask_dir, out_dir)
     patterns = tuple(mask_patterns or DEFAULT_MASK_PATTERNS)
     jobs, result = _plan_folder(
@@ -626,8 +627,7 @@ def inpaint_folder(
     model = as_inpainter(inpainter, radius)
     chunk = model.batch_size if isinstance(model, ModelInpainter) else 1
     start, done = time.perf_counter(), 0
-    if progress:
-        progress(0, len(todo))
+    progress(0, len(todo))
     for first in range(0, len(todo), chunk):
         loaded = []
         for image_path, mask_path, target in todo[first : first + chunk]:
@@ -636,9 +636,7 @@ def inpaint_folder(
             except WmiError as exc:
                 notify("error", f"{exc} (skipped)")
                 result.failed.append({"image": str(image_path), "error": str(exc)})
-                done += 1
-                if progress:
-                    progress(done, len(todo))
+                progress(done := done + 1, len(todo))
                 continue
             loaded.append((image, hole, target))
         results = inpaint_images(
@@ -647,8 +645,6 @@ def inpaint_folder(
         for (_, _, target), filled in zip(loaded, results, strict=True):
             write_image(target, filled, png_compress_level=PNG_LEVEL)
             result.processed += 1
-            done += 1
-            if progress:
-                progress(done, len(todo))
+            progress(done := done + 1, len(todo))
     result.seconds = time.perf_counter() - start
     return result

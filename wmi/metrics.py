@@ -237,8 +237,7 @@ def score_files(
     named at once.
 
     Args:
-        gt_path: the ground-truth image.
-        mask_path: its mask file (white = hole).
+        gt_path, mask_path: the ground-truth image and its mask file (white = hole).
         preds: ``(method name, prediction file)`` pairs.
 
     Returns:

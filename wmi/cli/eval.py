@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
@@ -16,6 +17,9 @@ from rich.text import Text
 
 from wmi.cli import err_console, progress_bar
 from wmi.errors import WmiError
+
+if TYPE_CHECKING:
+    from wmi.metrics import Results
 
 #: How each ``notify`` level of the library is shown on stderr.
 STYLES = {"error": "bold red", "warning": "yellow"}
@@ -95,6 +99,48 @@ def _check_outputs(outputs: dict[str, Path | None], inputs: Sequence[Path]) -> N
             raise WmiError(f"{opt} {path}: refusing to write a report over an input image")
 
 
+def _report_option(flag: str, what: str) -> Path | None:
+    return typer.Option(
+        None,
+        flag,
+        metavar="FILE",
+        help=f"Write the report {what} to FILE ('-' = stdout).",
+        show_default=False,
+    )
+
+
+def _print_and_write(results: Results, writers: dict[str, tuple[Path | None, Any]]) -> None:
+    """The table on the terminal (stderr when a report goes to stdout), then each report."""
+    from wmi import report
+    from wmi.io import atomic_path
+
+    to_stdout = any(str(path) == "-" for path, _ in writers.values())
+    console = Console(stderr=to_stdout, highlight=False)
+    if not console.is_terminal:  # a file or pipe: the full table, however many methods
+        console = Console(
+            stderr=to_stdout, highlight=False, width=max(80, report.table_width(results))
+        )
+    report.render(results, console)
+    for path, write in writers.values():
+        if path is None:
+            continue
+        text = write(results)
+        if str(path) == "-":
+            typer.echo(text, nl=False)
+        else:
+            with atomic_path(path) as tmp:
+                tmp.write_text(text, encoding="utf-8")
+
+
+def _writers(*paths: Path | None) -> dict[str, tuple[Path | None, Any]]:
+    """``option -> (path or None, writer)`` for --json, --csv, --markdown, --latex."""
+    from wmi import report
+
+    writers = (report.to_json, report.to_csv, report.to_markdown, report.to_latex)
+    options = ("--json", "--csv", "--markdown", "--latex")
+    return {opt: (path, w) for opt, path, w in zip(options, paths, writers, strict=True)}
+
+
 def eval_command(
     pred_dirs: list[Path] = typer.Argument(
         None,
@@ -132,59 +178,26 @@ def eval_command(
         help="Fail when a ground truth, mask or prediction has no counterpart "
         "(default: list them and evaluate the complete images).",
     ),
-    json_path: Path | None = typer.Option(
-        None,
-        "--json",
-        metavar="FILE",
-        help="Write the report as JSON to FILE ('-' = stdout).",
-        show_default=False,
-    ),
-    csv_path: Path | None = typer.Option(
-        None,
-        "--csv",
-        metavar="FILE",
-        help="Write the report as CSV to FILE ('-' = stdout).",
-        show_default=False,
-    ),
-    markdown_path: Path | None = typer.Option(
-        None,
-        "--markdown",
-        metavar="FILE",
-        help="Write the report as a Markdown table to FILE ('-' = stdout).",
-        show_default=False,
-    ),
-    latex_path: Path | None = typer.Option(
-        None,
-        "--latex",
-        metavar="FILE",
-        help="Write the report as a LaTeX booktabs table to FILE ('-' = stdout).",
-        show_default=False,
-    ),
+    json_path: Path | None = _report_option("--json", "as JSON"),
+    csv_path: Path | None = _report_option("--csv", "as CSV"),
+    markdown_path: Path | None = _report_option("--markdown", "as a Markdown table"),
+    latex_path: Path | None = _report_option("--latex", "as a LaTeX booktabs table"),
 ) -> None:
     """Table I metrics of inpainted images: L1, L2, TV, PSNR over the hole, SSIM.
 
     Files are paired by stem. Every method is scored on the same images with a hole.
-
     An unreadable file is named and its image left out for all methods; exit code then 1.
     """
-    from wmi import report
-    from wmi.io import atomic_path
     from wmi.metrics import score_folders
 
     preds = _parse_predictions(pred_dirs or [], pred or [])
     for option, folder in (("--gt", gt), ("--masks", masks)):
         if not folder.is_dir():
             raise WmiError(f"{option} {folder}: not a folder")
-    writers = {
-        "--json": (json_path, report.to_json),
-        "--csv": (csv_path, report.to_csv),
-        "--markdown": (markdown_path, report.to_markdown),
-        "--latex": (latex_path, report.to_latex),
-    }
+    writers = _writers(json_path, csv_path, markdown_path, latex_path)
     _check_outputs({opt: path for opt, (path, _) in writers.items()}, [gt, masks, *preds.values()])
 
-    bar = progress_bar(transient=True, disable=not err_console.is_terminal)
-    with bar:
+    with progress_bar(transient=True, disable=not err_console.is_terminal) as bar:
         task = bar.add_task("scoring", total=None)
         scored = score_folders(
             gt,
@@ -196,29 +209,12 @@ def eval_command(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             notify=notify,
         )
-    results = scored.results
-
-    to_stdout = any(str(path) == "-" for path, _ in writers.values())
-    console = Console(stderr=to_stdout, highlight=False)
-    if not console.is_terminal:  # a file or pipe: the full table, however many methods
-        console = Console(
-            stderr=to_stdout, highlight=False, width=max(80, report.table_width(results))
-        )
-    report.render(results, console)
-    for path, write in writers.values():
-        if path is None:
-            continue
-        text = write(results)
-        if str(path) == "-":
-            typer.echo(text, nl=False)
-        else:
-            with atomic_path(path) as tmp:
-                tmp.write_text(text, encoding="utf-8")
+    _print_and_write(scored.results, writers)
     if scored.unreadable:
         n = len(scored.unreadable)
+        has, verb = ("1 image has", "is") if n == 1 else (f"{n} images have", "are")
         notify(
             "warning",
-            f"{'1 image has' if n == 1 else f'{n} images have'} a file that could not be read "
-            f"(named above) and {'is' if n == 1 else 'are'} not in the report",
+            f"{has} a file that could not be read (named above) and {verb} not in the report",
         )
         raise typer.Exit(1)
