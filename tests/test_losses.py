@@ -235,13 +235,15 @@ def test_loss_under_bf16_autocast_is_float32_and_close() -> None:
 
 
 def test_tv_term_is_the_tv_metric_of_wmi_eval() -> None:
-    from wmi.metrics import dilate_hole, total_variation
+    from wmi.metrics import dilate_hole_3x3, total_variation
 
     out, gt, mask = _batch(seed=5, n=3, h=9, w=11)
     comp = mask * gt + (1 - mask) * out
     expected = np.mean(
         [
-            total_variation(comp[i].permute(1, 2, 0).numpy(), dilate_hole(mask[i, 0].numpy() < 0.5))
+            total_variation(
+                comp[i].permute(1, 2, 0).numpy(), dilate_hole_3x3(mask[i, 0].numpy() < 0.5)
+            )
             for i in range(3)
         ]
     )

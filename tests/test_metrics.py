@@ -11,15 +11,15 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from wmi.errors import WmiError
+from wmi.inference import composite
 from wmi.masks import hole_ratio_bucket
 from wmi.metrics import (
     BUCKETS,
     ImageScore,
-    composite,
-    dilate_hole,
+    dilate_hole_3x3,
     hole_metrics,
     score_files,
-    summarize,
+    summarize_scores,
     total_variation,
 )
 
@@ -61,7 +61,7 @@ def test_ssim_is_scikit_image_on_the_composite() -> None:
     got = hole_metrics(pred, gt, hole)["ssim"]
     assert got == pytest.approx(expected, abs=1e-12)
     assert got != pytest.approx(structural_similarity(pred, gt, data_range=1.0, channel_axis=2))
-    np.testing.assert_array_equal(composite(pred, gt, hole), comp)
+    np.testing.assert_array_equal(composite(gt, hole, pred), comp)
 
 
 def test_exact_reproduction_gives_infinite_psnr() -> None:
@@ -83,12 +83,12 @@ def test_dilate_hole_is_a_3x3_square_dilation() -> None:
     expected = np.zeros((5, 6), bool)
     expected[1:4, 2:5] = True
     expected[0:2, 0:2] = True
-    np.testing.assert_array_equal(dilate_hole(hole), expected)
+    np.testing.assert_array_equal(dilate_hole_3x3(hole), expected)
     rng = np.random.default_rng(3)
     for _ in range(5):
         random_hole = rng.random((13, 17)) < 0.1
         np.testing.assert_array_equal(
-            dilate_hole(random_hole),
+            dilate_hole_3x3(random_hole),
             ndimage.binary_dilation(random_hole, structure=np.ones((3, 3), bool)),
         )
 
@@ -116,8 +116,8 @@ def test_tv_metric_on_a_single_hole_pixel() -> None:
     hole[4, 4] = True
     m = hole_metrics(pred, gt, hole)
     assert m["tv"] == pytest.approx(100 * 4 * 3 * v / (3 * 64))
-    comp = composite(pred, gt, hole)
-    assert m["tv"] == pytest.approx(100 * total_variation(comp, dilate_hole(hole)))
+    comp = composite(gt, hole, pred)
+    assert m["tv"] == pytest.approx(100 * total_variation(comp, dilate_hole_3x3(hole)))
 
 
 @pytest.mark.parametrize(
@@ -171,14 +171,14 @@ def _m(value: float, psnr: float = 20.0) -> dict[str, float]:
     return {"l1": value, "l2": value / 10, "tv": value / 2, "ssim": 1 - value / 100, "psnr": psnr}
 
 
-def test_summarize_averages_over_images_per_bucket() -> None:
+def test_summarize_scores_averages_over_images_per_bucket() -> None:
     scores = [
         _score("a.png", 0.05, A=_m(1.0), B=_m(2.0)),
         _score("b.png", 0.08, A=_m(3.0), B=_m(4.0, psnr=math.inf)),
         _score("c.png", 0.45, A=_m(8.0), B=_m(8.0)),
         ImageScore("d.png", 0.0, skipped="mask has no hole"),
     ]
-    results = summarize(scores, ["A", "B"])
+    results = summarize_scores(scores, ["A", "B"])
     a, b = results["methods"]
     assert (a["name"], a["images"], b["images"]) == ("A", 3, 3)
     assert a["metrics"]["l1"] == pytest.approx(4.0)  # (1 + 3 + 8) / 3, a mean over images
@@ -193,7 +193,7 @@ def test_summarize_averages_over_images_per_bucket() -> None:
     assert b["buckets"][1]["metrics"]["psnr"] == pytest.approx(20.0)
 
 
-def test_summarize_is_independent_of_completion_order() -> None:
+def test_summarize_scores_is_independent_of_completion_order() -> None:
     rng = np.random.default_rng(4)
     scores = [
         _score(f"{i}.png", float(rng.random()), A=_m(float(v)))
@@ -201,14 +201,16 @@ def test_summarize_is_independent_of_completion_order() -> None:
     ]
     shuffled = scores[:]
     random.Random(0).shuffle(shuffled)
-    assert summarize(shuffled, ["A"]) == summarize(scores, ["A"])
-    assert summarize(scores, ["A"], buckets=False)["methods"][0]["buckets"] == []
-    assert {b["range"] for b in summarize(scores, ["A"])["methods"][0]["buckets"]} <= set(BUCKETS)
+    assert summarize_scores(shuffled, ["A"]) == summarize_scores(scores, ["A"])
+    assert summarize_scores(scores, ["A"], buckets=False)["methods"][0]["buckets"] == []
+    assert {b["range"] for b in summarize_scores(scores, ["A"])["methods"][0]["buckets"]} <= set(
+        BUCKETS
+    )
 
 
-def test_summarize_without_images_is_an_error() -> None:
+def test_summarize_scores_without_images_is_an_error() -> None:
     with pytest.raises(WmiError, match="'A'"):
-        summarize([ImageScore("a.png", 0.0, skipped="mask has no hole")], ["A"])
+        summarize_scores([ImageScore("a.png", 0.0, skipped="mask has no hole")], ["A"])
 
 
 def _write(path: Path, array: np.ndarray) -> Path:

@@ -170,13 +170,13 @@ def _inpaint_folder(images: list[Path], masks: Path, out: Path, inpainter: Any) 
 
 def _evaluate(gt: Path, masks: Path, preds: dict[str, Path]) -> Any:
     from wmi.io import list_images
-    from wmi.metrics import score_files, summarize
+    from wmi.metrics import score_files, summarize_scores
 
     scores = [
         score_files(p, masks / p.name, [(name, d / p.name) for name, d in preds.items()])
         for p in list_images(gt)
     ]
-    return summarize(scores, list(preds))
+    return summarize_scores(scores, list(preds))
 
 
 def _preview(gt: Path, masks: Path, results: dict[str, Path], out: Path, rows: int = 6) -> None:

@@ -14,7 +14,7 @@ import fnmatch
 import glob
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -313,4 +313,118 @@ def pair_by_stem(
             used.add(match)
             result.pairs.append((image, by_name[match]))
     result.unmatched_masks = [by_name[n] for n in names if n not in used]
+    return result
+
+
+def format_names(paths: Sequence[str | os.PathLike[str]], limit: int = 5) -> str:
+    """``a.png, b.png and 3 more``: the first ``limit`` file names, for a message."""
+    names = [Path(p).name for p in paths]
+    shown = ", ".join(names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def prediction_patterns() -> tuple[str, ...]:
+    """A prediction has its image's stem and any image extension (either case)."""
+    return tuple(f"{{stem}}{ext}" for e in IMAGE_EXTENSIONS for ext in (e, e.upper()))
+
+
+def split_one_folder(
+    files: Sequence[Path], patterns: Sequence[str] = DEFAULT_MASK_PATTERNS
+) -> tuple[list[Path], list[Path]]:
+    """Split one folder (LaMa's layout) into images and masks.
+
+    A file is a mask when its name fits a pattern for the stem of *another* file of the folder
+    (``x_mask000.png`` beside ``x.png``, ``y.png`` beside ``y.jpg``); every other file is an
+    image. Returns ``(images, masks)``, each in the order of ``files``.
+    """
+    names = sorted(f.name for f in files)
+    mask_names: set[str] = set()
+    for f in files:
+        for pattern in patterns:
+            mask_names.update(n for n in match_pattern(pattern, f.stem, names) if n != f.name)
+    images = [f for f in files if f.name not in mask_names]
+    return images, [f for f in files if f.name in mask_names]
+
+
+@dataclass
+class PairedImage:
+    """One image with its mask and, for each prediction folder, its prediction."""
+
+    image: Path
+    mask: Path
+    predictions: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class FolderPairing:
+    """What :func:`pair_folders` found.
+
+    Attributes:
+        complete: images with a mask and a prediction in every prediction folder, in order.
+        images: how many image files the image folder holds (masks of LaMa's layout excluded).
+        masks: how many mask files were found.
+        images_without_mask: images that no mask fits.
+        masks_without_image: masks that fit no image.
+        missing_predictions: folder name -> images with a mask but no prediction there.
+        stray_predictions: folder name -> predictions of no image with a mask.
+    """
+
+    complete: list[PairedImage] = field(default_factory=list)
+    images: int = 0
+    masks: int = 0
+    images_without_mask: list[Path] = field(default_factory=list)
+    masks_without_image: list[Path] = field(default_factory=list)
+    missing_predictions: dict[str, list[Path]] = field(default_factory=dict)
+    stray_predictions: dict[str, list[Path]] = field(default_factory=dict)
+
+
+def pair_folders(
+    image_dir: str | os.PathLike[str],
+    mask_dir: str | os.PathLike[str],
+    predictions: Mapping[str, str | os.PathLike[str]] | None = None,
+    mask_patterns: Sequence[str] = DEFAULT_MASK_PATTERNS,
+) -> FolderPairing:
+    """Pair the images of a folder with their masks and predictions, by file stem.
+
+    The rule, used by ``wmi inpaint folder``, ``wmi eval`` and ``wmi demo`` alike:
+
+    - an image ``STEM.ext`` takes the first mask that fits one of ``mask_patterns``, tried in
+      order (:func:`pair_by_stem`); a mask is used once;
+    - ``image_dir`` and ``mask_dir`` may be one folder (LaMa's layout, ``x.png`` beside
+      ``x_mask000.png``): then a file that fits a pattern for another file's stem is a mask,
+      every other file an image (:func:`split_one_folder`);
+    - a prediction is ``STEM`` with any image extension (:func:`prediction_patterns`);
+    - a mask set's ``preview.png`` (beside its ``manifest.csv``) is never a mask.
+
+    Args:
+        image_dir: folder of images (ground truths, for evaluation).
+        mask_dir: folder of masks (white = hole); may be ``image_dir``.
+        predictions: name -> folder of predictions; an image is complete only with all.
+        mask_patterns: mask file names for ``{stem}``, shell wildcards allowed.
+    """
+    image_dir, mask_dir = Path(image_dir), Path(mask_dir)
+    if image_dir.resolve() == mask_dir.resolve():
+        images, masks = split_one_folder(list_masks(image_dir), mask_patterns)
+    else:
+        images, masks = list_images(image_dir), list_masks(mask_dir)
+    pairing = pair_by_stem(images, masks, mask_patterns)
+    result = FolderPairing(
+        images=len(images),
+        masks=len(masks),
+        images_without_mask=pairing.unmatched_images,
+        masks_without_image=pairing.unmatched_masks,
+    )
+    with_mask = [image for image, _ in pairing.pairs]
+    found: dict[Path, dict[str, Path]] = {image: {} for image in with_mask}
+    for name, folder in (predictions or {}).items():
+        preds = pair_by_stem(with_mask, list_images(folder), prediction_patterns())
+        for image, pred in preds.pairs:
+            found[image][name] = pred
+        result.missing_predictions[name] = preds.unmatched_images
+        result.stray_predictions[name] = preds.unmatched_masks
+    result.complete = [
+        PairedImage(image, mask, found[image])
+        for image, mask in pairing.pairs
+        if len(found[image]) == len(predictions or {})
+    ]
     return result

@@ -1,7 +1,7 @@
 """The Table I report: a rich table for the terminal and JSON, CSV, Markdown and LaTeX exports.
 
 Every function here is a pure function of a results structure (what
-:func:`wmi.metrics.summarize` returns, the same shape as the JSON export)::
+:func:`wmi.metrics.summarize_scores` returns, the same shape as the JSON export)::
 
     {"methods": [{"name": str, "images": int, "psnr_infinite": int,
                   "metrics": {"l1": float, "l2": float, "tv": float, "ssim": float,
@@ -12,6 +12,9 @@ Every function here is a pure function of a results structure (what
 An infinite PSNR (a hole reproduced exactly) is ``math.inf`` in memory, ``inf`` in the table,
 CSV and Markdown, ``$\\infty$`` in LaTeX and ``null`` in JSON, where it is the only value that
 can be ``null`` (``Infinity`` is not JSON). ``psnr_infinite`` counts the images behind it.
+
+Rows, labels (terminal, Markdown, LaTeX) and which direction is best come from
+:data:`wmi.kinds.METRICS`: a registered metric appears in every format with no change here.
 """
 
 from __future__ import annotations
@@ -28,21 +31,26 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from wmi.metrics import BUCKETS, HIGHER_IS_BETTER, METRICS, Results
+from wmi.kinds import METRICS
+from wmi.metrics import BUCKETS, Results
 
-#: Row labels with the direction that is better.
-LABELS = {
-    "l1": "L1 (%) ↓",
-    "l2": "L2 (%) ↓",
-    "tv": "TV ↓",
-    "ssim": "SSIM ↑",
-    "psnr": "PSNR (dB) ↑",
-}
 TITLE = "Table I: hole metrics"
 #: Shown under the table when some PSNR is infinite.
 INF_NOTE = "inf: a hole reproduced exactly"
 MISSING = "-"
-CSV_COLUMNS = ("method", "range", "images", "psnr_infinite", *METRICS)
+#: The CSV columns before one column per metric.
+CSV_FIXED_COLUMNS = ("method", "range", "images", "psnr_infinite")
+
+
+def metric_keys(results: Results) -> list[str]:
+    """The metrics the results hold, in :data:`wmi.kinds.METRICS` order."""
+    held = results["methods"][0]["metrics"] if results["methods"] else {}
+    return [key for key in METRICS if key in held]
+
+
+def csv_columns(results: Results) -> tuple[str, ...]:
+    """The CSV header: :data:`CSV_FIXED_COLUMNS`, then each metric's key."""
+    return (*CSV_FIXED_COLUMNS, *metric_keys(results))
 
 
 def format_value(value: float) -> str:
@@ -64,7 +72,10 @@ def _sections(results: Results) -> Iterator[tuple[str, dict[str, dict[str, Any]]
 
 
 def _rows(results: Results) -> Iterator[tuple[str, str, list[tuple[str, bool]]]]:
-    """The table as (range, row label, [(cell text, is best)] per method) rows.
+    """The table as (range, row key, [(cell text, is best)] per method) rows.
+
+    The row key is "images" or a metric's key (:func:`_label` and :func:`_latex_label` turn it
+    into the row's label).
 
     Each section is an "images" row followed by one row per metric. Cells of methods without
     images in a section read ``MISSING``; the best value is marked only when at least two
@@ -77,18 +88,28 @@ def _rows(results: Results) -> Iterator[tuple[str, str, list[tuple[str, bool]]]]
             "images",
             [(str(blocks[n]["images"]) if n in blocks else MISSING, False) for n in names],
         )
-        for metric in METRICS:
+        for metric in metric_keys(results):
             values = {n: blocks[n]["metrics"][metric] for n in names if n in blocks}
             best = _best(values, metric) if len(values) > 1 else set()
             cells = [
                 (format_value(values[n]), n in best) if n in values else (MISSING, False)
                 for n in names
             ]
-            yield label, LABELS[metric], cells
+            yield label, metric, cells
+
+
+def _label(key: str) -> str:
+    """The terminal / Markdown row label of "images" or a metric."""
+    return key if key == "images" else METRICS[key].label or key
+
+
+def _latex_label(key: str) -> str:
+    """The LaTeX row label of "images" or a metric (its plain label, escaped, if none)."""
+    return key if key == "images" else METRICS[key].latex or _tex_escape(_label(key))
 
 
 def _best(values: dict[str, float], metric: str) -> set[str]:
-    target = (max if HIGHER_IS_BETTER[metric] else min)(values.values())
+    target = (max if METRICS[metric].higher_is_better else min)(values.values())
     return {n for n, v in values.items() if v == target}
 
 
@@ -104,12 +125,12 @@ def build_table(results: Results) -> Table:
         widest = max(len(cells[i][0]) for _, _, cells in rows)
         table.add_column(method["name"], justify="right", overflow="fold", min_width=widest)
     previous = None
-    for label, row_label, cells in rows:
+    for label, key, cells in rows:
         if previous is not None and label != previous:
             table.add_section()
         table.add_row(
             label if label != previous else "",
-            row_label,
+            _label(key),
             *(Text(text, style="bold" if best else "") for text, best in cells),
         )
         previous = label
@@ -133,10 +154,11 @@ def _json_value(value: float) -> float | None:
 
 def to_dict(results: Results) -> dict[str, Any]:
     """The JSON-ready structure: infinite PSNR becomes ``None``."""
+    keys = metric_keys(results)
 
     def block(b: Any) -> dict[str, Any]:
         out = dict(b)
-        out["metrics"] = {k: _json_value(b["metrics"][k]) for k in METRICS}
+        out["metrics"] = {k: _json_value(b["metrics"][k]) for k in keys}
         return out
 
     return {
@@ -152,10 +174,11 @@ def to_json(results: Results) -> str:
 
 
 def to_csv(results: Results) -> str:
-    """One row per method and range ("all", then each bucket), columns :data:`CSV_COLUMNS`."""
+    """One row per method and range ("all", then each bucket), columns :func:`csv_columns`."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(csv_columns(results))
+    keys = metric_keys(results)
     for method in results["methods"]:
         for label, block in [("all", method), *((b["range"], b) for b in method["buckets"])]:
             writer.writerow(
@@ -164,7 +187,7 @@ def to_csv(results: Results) -> str:
                     label,
                     block["images"],
                     block["psnr_infinite"],
-                    *(format_value(block["metrics"][k]) for k in METRICS),
+                    *(format_value(block["metrics"][k]) for k in keys),
                 ]
             )
     return buffer.getvalue()
@@ -182,10 +205,10 @@ def to_markdown(results: Results) -> str:
         "|---|---|" + "---:|" * len(names),
     ]
     previous = None
-    for label, row_label, cells in _rows(results):
+    for label, key, cells in _rows(results):
         shown = label if label != previous else ""
         texts = [f"**{text}**" if best else text for text, best in cells]
-        lines.append(f"| {shown} | {row_label} | " + " | ".join(texts) + " |")
+        lines.append(f"| {shown} | {_md_escape(_label(key))} | " + " | ".join(texts) + " |")
         previous = label
     return "\n".join(lines) + "\n"
 
@@ -201,14 +224,6 @@ _LATEX_SPECIAL = {
     "}": r"\}",
     "~": r"\textasciitilde{}",
     "^": r"\textasciicircum{}",
-}
-_LATEX_LABELS = {
-    "images": "images",
-    LABELS["l1"]: r"$L_1$ (\%) $\downarrow$",
-    LABELS["l2"]: r"$L_2$ (\%) $\downarrow$",
-    LABELS["tv"]: r"TV $\downarrow$",
-    LABELS["ssim"]: r"SSIM $\uparrow$",
-    LABELS["psnr"]: r"PSNR (dB) $\uparrow$",
 }
 
 
@@ -227,7 +242,7 @@ def to_latex(results: Results) -> str:
         "Holes & Metric & " + " & ".join(names) + r" \\",
     ]
     previous = None
-    for label, row_label, cells in _rows(results):
+    for label, key, cells in _rows(results):
         if label != previous:
             lines.append(r"\midrule")
         shown = _tex_escape(label) if label != previous else ""
@@ -235,7 +250,7 @@ def to_latex(results: Results) -> str:
         for text, best in cells:
             tex = {"inf": r"$\infty$", MISSING: "--"}.get(text, text)
             texts.append(rf"\textbf{{{tex}}}" if best else tex)
-        lines.append(f"{shown} & {_LATEX_LABELS[row_label]} & " + " & ".join(texts) + r" \\")
+        lines.append(f"{shown} & {_latex_label(key)} & " + " & ".join(texts) + r" \\")
         previous = label
     lines += [
         r"\bottomrule",

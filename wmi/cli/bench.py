@@ -58,7 +58,7 @@ def _run_data(device: Any, size: int, rounds: int) -> dict[str, Any]:
 
 
 def _run_inpaint(device: Any, size: int, rounds: int) -> dict[str, Any]:
-    from wmi.inference import benchmark_inpaint
+    from wmi.bench.inpaint import benchmark_inpaint
 
     result = benchmark_inpaint(size=size, repeats=max(rounds, 3))
     rows = [{"method": name, **values} for name, values in result["methods"].items()]
