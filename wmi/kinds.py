@@ -230,8 +230,9 @@ class ClassicalMethod(Entry):
     """An inpainting method that needs no checkpoint.
 
     Attributes:
-        fill: ``fill(image uint8 (H, W, 3), hole bool (H, W), radius) -> uint8 (H, W, 3)``
-            (a reference or the function).
+        fill: ``fill(image, hole, radius) -> float32 (H, W, 3)`` with ``image`` float
+            ``(H, W, 3)`` in [0, 1] and ``hole`` bool ``(H, W)``, True = hole (a reference or
+            the function).
         label: its name in reports.
     """
 
