@@ -66,6 +66,19 @@ def choice(
     )
 
 
+#: How each ``notify`` level of the library is shown on stderr.
+STYLES = {"error": "bold red", "warning": "yellow"}
+
+
+def notify(level: str, message: str) -> None:
+    """Print a library message on stderr: "warning: ..." / "error: ...", or dim info."""
+    # Text, not markup: file names such as "x[2].png" must print as they are.
+    if level in STYLES:
+        err_console.print(Text.assemble((f"{level}: ", STYLES[level]), message), highlight=False)
+    else:
+        err_console.print(message, style="dim", highlight=False, markup=False)
+
+
 def _error_line(message: str) -> None:
     # Text, not markup: file names such as "x[2].png" must print as they are.
     err_console.print(Text.assemble(("error: ", "bold red"), message))

@@ -13,25 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from rich.text import Text
 
-from wmi.cli import err_console, progress_bar
+from wmi.cli import err_console, notify, progress_bar
 from wmi.errors import WmiError
 
 if TYPE_CHECKING:
     from wmi.metrics import Results
-
-#: How each ``notify`` level of the library is shown on stderr.
-STYLES = {"error": "bold red", "warning": "yellow"}
-
-
-def notify(level: str, message: str) -> None:
-    """Print a library message on stderr: "warning: ..." / "error: ...", or dim info."""
-    # Text, not markup: file names such as "x[2].png" must print as they are.
-    if level in STYLES:
-        err_console.print(Text.assemble((f"{level}: ", STYLES[level]), message), highlight=False)
-    else:
-        err_console.print(message, style="dim", highlight=False, markup=False)
 
 
 def _parse_predictions(positional: Sequence[Path], options: Sequence[str]) -> dict[str, Path]:

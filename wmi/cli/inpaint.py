@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from wmi.cli import App, choice, err_console, progress_bar
-from wmi.cli.eval import notify
+from wmi.cli import App, choice, err_console, notify, progress_bar
 from wmi.errors import WmiError
 from wmi.inference import PNG_LEVEL, OutputFormat, Strategy
 from wmi.kinds import CLASSICAL_METHODS, DEVICES
