@@ -21,6 +21,22 @@ from wmi.kinds import MASK_KINDS
 
 app = App(help="Generate seeded hole masks (centre, box, free-form, irregular, LaMa presets).")
 
+_BUCKETS_HELP = (
+    "irregular only: NVIDIA's test set layout, equal counts in the hole-ratio buckets "
+    "0-10 %, ..., 50-60 % (in that order), the first half of each bucket touching the "
+    "border and the second half not. --count must be a multiple of 12 (6 with "
+    "--border/--no-border)."
+)
+_BORDER_HELP = (
+    "Only masks whose hole touches (--border) or keeps off (--no-border) the image "
+    "border, by redrawing; for irregular masks it is built in."
+)
+_OVERWRITE_HELP = (
+    "Replace the mask set in OUT_DIR made by an earlier run: removes the files its "
+    "manifest.csv lists, its preview.png and manifest.csv, leaves other files alone. A "
+    "non-empty folder without such a manifest is refused."
+)
+
 
 @app.command("generate")
 def generate_command(
@@ -37,20 +53,9 @@ def generate_command(
     seed: int = typer.Option(
         0, "--seed", help="Base seed; mask i uses numpy.random.default_rng((seed, i))."
     ),
-    buckets: bool = typer.Option(
-        False,
-        "--buckets",
-        help="irregular only: NVIDIA's test set layout, equal counts in the hole-ratio buckets "
-        "0-10 %, ..., 50-60 % (in that order), the first half of each bucket touching the "
-        "border and the second half not. --count must be a multiple of 12 (6 with "
-        "--border/--no-border).",
-    ),
+    buckets: bool = typer.Option(False, "--buckets", help=_BUCKETS_HELP),
     border: bool | None = typer.Option(
-        None,
-        "--border/--no-border",
-        show_default="either",
-        help="Only masks whose hole touches (--border) or keeps off (--no-border) the image "
-        "border, by redrawing; for irregular masks it is built in.",
+        None, "--border/--no-border", show_default="either", help=_BORDER_HELP
     ),
     training: bool = typer.Option(
         False,
@@ -60,13 +65,7 @@ def generate_command(
     workers: int = typer.Option(
         0, "--workers", help="Worker processes; 0 = one per CPU core. Output does not depend on it."
     ),
-    overwrite: bool = typer.Option(
-        False,
-        "--overwrite",
-        help="Replace the mask set in OUT_DIR made by an earlier run: removes the files its "
-        "manifest.csv lists, its preview.png and manifest.csv, leaves other files alone. A "
-        "non-empty folder without such a manifest is refused.",
-    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
     as_json: bool = typer.Option(
         False, "--json", help="Print the summary as JSON on stdout instead of a table."
     ),
@@ -108,15 +107,12 @@ def generate_command(
         return
     _print_summary(summary, title=f"{count} {spec.label} masks in {out_dir}")
     seconds, removed = result.seconds, result.stale_masks_removed
-    Console(highlight=False).print(
-        f"{seconds:.1f} s with {result.workers} worker(s), "
-        f"{count / max(seconds, 1e-9):.0f} masks/s"
-        + (
-            f"; removed {removed} numbered masks of the earlier set beyond --count"
-            if removed
-            else ""
-        )
+    line = (
+        f"{seconds:.1f} s with {result.workers} worker(s), {count / max(seconds, 1e-9):.0f} masks/s"
     )
+    if removed:
+        line += f"; removed {removed} numbered masks of the earlier set beyond --count"
+    Console(highlight=False).print(line)
 
 
 @app.command("stats")
