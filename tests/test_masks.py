@@ -17,13 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from wmi import masks
 from wmi.errors import WmiError
 from wmi.io import read_mask
+from wmi.kinds import MASK_KINDS
 from wmi.masks import (
     BUCKET_LABELS,
     IRREGULAR_BUCKETS,
-    KINDS,
     MaskSetSpec,
     box,
     center,
@@ -33,11 +32,12 @@ from wmi.masks import (
     hole_ratio_bucket,
     irregular,
     irregular_plan,
+    mask_set_stats,
     rng_for,
-    summarize,
     touches_border,
     write_mask_files,
 )
+from wmi.masks import generators as masks
 
 # ------------------------------------------------------------------------ independent refs
 
@@ -322,7 +322,7 @@ def test_irregular_plan_equal_counts() -> None:
 # ------------------------------------------------------------------------------ generate()
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", MASK_KINDS.names())
 def test_every_kind_is_deterministic_per_seed_and_index(kind: str) -> None:
     a = generate(kind, 48, 64, rng_for(5, 3))
     b = generate(kind, 48, 64, rng_for(5, 3))
@@ -394,9 +394,9 @@ def test_written_files_round_trip_with_white_as_hole(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*"))  # no temporary files left behind
 
 
-def test_summarize_counts_and_extremes() -> None:
+def test_mask_set_stats_counts_and_extremes() -> None:
     ratios = [0.0, 0.05, 0.1, 0.15, 0.55, 0.6, 0.7, 1.0]
-    s = summarize(ratios, [True, False] * 4, [(4, 4)] * 7 + [(8, 2)])
+    s = mask_set_stats(ratios, [True, False] * 4, [(4, 4)] * 7 + [(8, 2)])
     assert s["count"] == 8
     assert s["buckets"] == {
         "0-10%": 3, "10-20%": 1, "20-30%": 0, "30-40%": 0, "40-50%": 0, "50-60%": 2, ">60%": 2,
@@ -404,4 +404,4 @@ def test_summarize_counts_and_extremes() -> None:
     assert s["hole_ratio"] == {"mean": pytest.approx(sum(ratios) / 8), "min": 0.0, "max": 1.0}
     assert s["touches_border"] == 4
     assert s["sizes"] == {"4x4": 7, "8x2": 1}
-    assert summarize([], [])["hole_ratio"]["mean"] is None
+    assert mask_set_stats([], [])["hole_ratio"]["mean"] is None

@@ -17,20 +17,16 @@ anything larger is ">60%" (:func:`hole_ratio_bucket`).
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import cv2
 import numpy as np
 
 from wmi.errors import WmiError
-from wmi.io import atomic_path
+from wmi.kinds import MASK_KINDS, MaskKind
+from wmi.registry import load
 
-#: Mask kinds, in the order the command line lists them.
-KINDS = ("center", "box", "freeform", "irregular", "thin", "medium", "thick")
 #: Hole-ratio bucket labels in report order; the last one collects ratios above 60 %.
 BUCKET_LABELS = ("0-10%", "10-20%", "20-30%", "30-40%", "40-50%", "50-60%", ">60%")
 #: The six buckets of NVIDIA's irregular test set (all labels but ">60%").
@@ -101,10 +97,6 @@ def hole_ratio(hole: np.ndarray) -> float:
 def touches_border(hole: np.ndarray) -> bool:
     """True if any hole pixel lies in the first or last row or column."""
     return bool(hole[0].any() or hole[-1].any() or hole[:, 0].any() or hole[:, -1].any())
-
-
-# for functions whose keyword argument ``touches_border`` hides the function
-_touches_border = touches_border
 
 
 def hole_ratio_bucket(ratio: float) -> str:
@@ -284,6 +276,13 @@ def irregular(
     """
     index = int(rng.integers(len(IRREGULAR_BUCKETS))) if bucket is None else _bucket_index(bucket)
     border = bool(rng.integers(2)) if touches_border is None else touches_border
+    return _draw_irregular(height, width, rng, index, border, max_tries)
+
+
+def _draw_irregular(
+    height: int, width: int, rng: np.random.Generator, index: int, border: bool, max_tries: int
+) -> np.ndarray:
+    """:func:`irregular`'s rejection sampling, for bucket number ``index``."""
     lo, hi = index / 10, (index + 1) / 10
     for _ in range(max_tries):
         target = rng.uniform(max(lo, 0.01), hi)
@@ -292,7 +291,7 @@ def irregular(
         if (
             ratio > 0
             and hole_ratio_bucket(ratio) == IRREGULAR_BUCKETS[index]
-            and _touches_border(hole) == border
+            and touches_border(hole) == border
         ):
             return hole
     where = "touching" if border else "not touching"
@@ -465,14 +464,20 @@ def generate(
     touches_border: bool | None = None,
     max_tries: int = MAX_TRIES,
 ) -> np.ndarray:
-    """One mask of any kind in :data:`KINDS`.
+    """One mask of any kind registered in :data:`wmi.kinds.MASK_KINDS`.
+
+    Calls the kind's generator as ``generator(height, width, rng, **options)``, plus
+    ``training=`` for a kind that has a training variant and ``bucket=``, ``touches_border=``,
+    ``max_tries=`` for a bucketed kind (which meets its border condition itself).
 
     Args:
-        kind: "center", "box", "freeform", "irregular", "thin", "medium" or "thick".
+        kind: a registered name: "center", "box", "freeform", "irregular", "thin", "medium",
+            "thick", or one registered later (docs/masks.md, "Adding a mask kind").
         height, width: mask size, each at least :data:`MIN_SIZE`.
         rng: the only source of randomness (see :func:`rng_for`).
-        training: freeform only: DeepFill v2's training mask (strokes OR a random box).
-        bucket: irregular only: the hole-ratio bucket (label or index 0-5).
+        training: kinds with ``training=True`` only (freeform): DeepFill v2's training mask
+            (strokes OR a random box).
+        bucket: bucketed kinds only (irregular): the hole-ratio bucket (label or index 0-5).
         touches_border: True/False: redraw until a hole pixel does/does not lie on the border
             (at most ``max_tries`` draws); None: no condition (irregular: either, at random).
         max_tries: bound of the rejection sampling.
@@ -484,204 +489,58 @@ def generate(
         WmiError: unknown kind, too small a size, an option the kind does not take, or a
             border condition that ``max_tries`` draws did not meet.
     """
-    if kind not in KINDS:
-        raise WmiError(f"unknown mask kind {kind!r}; choose from {', '.join(KINDS)}")
+    entry = MASK_KINDS[kind]
     _check_size(height, width)
-    if training and kind != "freeform":
-        raise WmiError(f"the training variant exists for freeform masks only, not {kind}")
-    if bucket is not None and kind != "irregular":
-        raise WmiError(f"hole-ratio buckets exist for irregular masks only, not {kind}")
-    if kind == "irregular":
-        return irregular(
-            height, width, rng, bucket=bucket, touches_border=touches_border, max_tries=max_tries
-        )
-    for _ in range(max_tries):
-        if kind == "freeform":
-            hole = freeform(height, width, rng, training=training)
-        elif kind in LAMA_PRESETS:
-            hole = lama(height, width, rng, kind)
-        else:
-            hole = {"center": center, "box": box}[kind](height, width, rng)
-        if touches_border is None or _touches_border(hole) == touches_border:
-            return hole
-    where = "touches" if touches_border else "keeps off"
-    raise WmiError(
-        f"{kind} masks: none of {max_tries} draws at {height}x{width} {where} the image border"
-    )
+    check_kind_options(entry, training=training, bucket=bucket is not None)
+    generator = load(entry.generator)
+    if entry.bucketed:
+        options = {"bucket": bucket, "touches_border": touches_border, "max_tries": max_tries}
+        hole = generator(height, width, rng, **entry.options, **options)
+        return _checked(kind, hole, height, width)
+    options = {**entry.options, "training": training} if entry.training else entry.options
+
+    def draw() -> np.ndarray:
+        return _checked(kind, generator(height, width, rng, **options), height, width)
+
+    return _redraw(f"{kind} masks", draw, touches_border, max_tries, f"{height}x{width}")
 
 
-# ------------------------------------------------------------------------------- mask sets
-
-
-def mask_filename(index: int) -> str:
-    """File name of mask ``index`` in a generated set: ``000000.png``, ``000001.png``, ..."""
-    return f"{index:06d}.png"
-
-
-def irregular_plan(count: int, touches_border: bool | None = None) -> list[tuple[str, bool]]:
-    """Bucket and border condition of each mask of an NVIDIA-style irregular test set.
-
-    The set is split into six equal blocks, one per bucket in :data:`IRREGULAR_BUCKETS`
-    order; with ``touches_border`` None the first half of each block touches the border and
-    the second half does not.
+def check_kind_options(entry: MaskKind, *, training: bool, bucket: bool) -> None:
+    """Refuse ``training`` or a hole-ratio bucket for a kind that does not take it.
 
     Raises:
-        WmiError: ``count`` is not a multiple of 12 (6 with a fixed border condition).
+        WmiError: naming the kinds that do take it.
     """
-    unit = 6 if touches_border is not None else 12
-    if count <= 0 or count % unit:
-        need = "6" if touches_border is not None else "12 (6 buckets, with and without border)"
-        raise WmiError(f"--count must be a positive multiple of {need} with --buckets, got {count}")
-    return [_plan_entry(count, touches_border, i) for i in range(count)]
+    if training and not entry.training:
+        takes = _kinds_with("training")
+        raise WmiError(f"the training variant exists for {takes} masks only, not {entry.name}")
+    if bucket and not entry.bucketed:
+        takes = _kinds_with("bucketed")
+        raise WmiError(f"hole-ratio buckets exist for {takes} masks only, not {entry.name}")
 
 
-@dataclass(frozen=True)
-class MaskSetSpec:
-    """Everything that determines a mask set; mask ``i`` depends only on this and ``i``.
+def _kinds_with(fact: str) -> str:
+    """The registered kinds with a true ``fact``, "freeform" or "a or b"."""
+    return " or ".join(e.name for e in MASK_KINDS.entries() if getattr(e, fact)) or "no"
 
-    Attributes:
-        kind: one of :data:`KINDS`.
-        height, width: mask size.
-        count: number of masks.
-        seed: base seed, >= 0; mask ``i`` uses :func:`rng_for` ``(seed, i)``.
-        training: freeform only, see :func:`freeform`.
-        buckets: irregular only: equal counts per bucket as :func:`irregular_plan`.
-        touches_border: border condition for every mask, or None.
-    """
 
-    kind: str
-    height: int
-    width: int
-    count: int
-    seed: int = 0
-    training: bool = False
-    buckets: bool = False
-    touches_border: bool | None = None
+def _redraw(
+    what: str, draw: Callable[[], np.ndarray], border: bool | None, max_tries: int, size: str
+) -> np.ndarray:
+    """``draw()`` until the hole touches (``border`` True) or keeps off (False) the border."""
+    for _ in range(max_tries):
+        hole = draw()
+        if border is None or touches_border(hole) == border:
+            return hole
+    where = "touches" if border else "keeps off"
+    raise WmiError(f"{what}: none of {max_tries} draws at {size} {where} the image border")
 
-    def validate(self) -> None:
-        """Check the options before anything is written.
 
-        Raises:
-            WmiError: a count, size, kind or option combination that cannot work.
-        """
-        if self.kind not in KINDS:
-            raise WmiError(
-                f"--kind: unknown mask kind {self.kind!r}; choose from {', '.join(KINDS)}"
-            )
-        if self.count <= 0:
-            raise WmiError(f"--count must be at least 1, got {self.count}")
-        if self.seed < 0:
-            raise WmiError(f"--seed must be >= 0, got {self.seed}")
-        if self.height < MIN_SIZE or self.width < MIN_SIZE:
-            raise WmiError(
-                f"--size/--height/--width must be at least {MIN_SIZE}, "
-                f"got {self.height}x{self.width}"
-            )
-        if self.training and self.kind != "freeform":
-            raise WmiError(f"--training applies to --kind freeform only, not {self.kind}")
-        if self.buckets:
-            if self.kind != "irregular":
-                raise WmiError(f"--buckets applies to --kind irregular only, not {self.kind}")
-            irregular_plan(self.count, self.touches_border)
-        if self.kind == "center" and self.touches_border:
-            raise WmiError("--border: center masks never touch the image border")
-
-    @property
-    def label(self) -> str:
-        """The kind as written to the manifest ("freeform+box" for the training variant)."""
-        return "freeform+box" if self.training else self.kind
-
-    def make(self, index: int) -> np.ndarray:
-        """Mask number ``index`` of the set, bool ``(height, width)``, True = hole."""
-        rng = rng_for(self.seed, index)
-        bucket, border = None, self.touches_border
-        if self.buckets:
-            bucket, border = _plan_entry(self.count, self.touches_border, index)
-        return generate(
-            self.kind,
-            self.height,
-            self.width,
-            rng,
-            training=self.training,
-            bucket=bucket,
-            touches_border=border,
+def _checked(kind: str, hole: Any, height: int, width: int) -> np.ndarray:
+    """A generator's result, refused unless it is a bool ``(height, width)`` array."""
+    if not (isinstance(hole, np.ndarray) and hole.dtype == bool and hole.shape == (height, width)):
+        got = f"{hole.dtype} {hole.shape}" if isinstance(hole, np.ndarray) else type(hole).__name__
+        raise WmiError(
+            f"mask kind {kind!r}: its generator returned {got}, not a bool {(height, width)} array"
         )
-
-
-def _plan_entry(count: int, touches_border: bool | None, index: int) -> tuple[str, bool]:
-    per_bucket = count // 6
-    label = IRREGULAR_BUCKETS[index // per_bucket]
-    if touches_border is None:
-        return label, (index % per_bucket) < per_bucket // 2
-    return label, touches_border
-
-
-@dataclass(frozen=True)
-class MaskRecord:
-    """What the manifest says about one mask."""
-
-    index: int
-    hole_ratio: float
-    touches_border: bool
-
-
-def write_mask_files(
-    spec: MaskSetSpec, out_dir: str | os.PathLike[str], indices: Sequence[int]
-) -> list[MaskRecord]:
-    """Make masks ``indices`` of ``spec`` and write them to ``out_dir`` (atomically).
-
-    Files are 8-bit single-channel PNGs, 255 = hole, 0 = known, as ``wmi.io.write_mask``
-    writes them, but encoded by OpenCV, which is about four times faster than Pillow here.
-    A module-level function so that worker processes can run it.
-    """
-    out_dir = Path(out_dir)
-    records = []
-    for index in indices:
-        hole = spec.make(index)
-        encode_ok, png = cv2.imencode(".png", hole.astype(np.uint8) * 255)
-        if not encode_ok:  # pragma: no cover - OpenCV fails only on invalid input
-            raise RuntimeError(f"OpenCV could not encode mask {index} as PNG")
-        with atomic_path(out_dir / mask_filename(index)) as tmp:
-            tmp.write_bytes(png.tobytes())
-        records.append(MaskRecord(index, hole_ratio(hole), _touches_border(hole)))
-    return records
-
-
-# ------------------------------------------------------------------------------- summaries
-
-
-def summarize(
-    hole_ratios: Sequence[float],
-    border_flags: Sequence[bool],
-    sizes: Sequence[tuple[int, int]] = (),
-) -> dict[str, Any]:
-    """The statistics ``wmi masks generate`` and ``wmi masks stats`` report.
-
-    Args:
-        hole_ratios: one ratio in [0, 1] per mask.
-        border_flags: per mask, whether it touches the border.
-        sizes: per mask ``(height, width)``; may be empty.
-
-    Returns:
-        A JSON-ready dict: ``count``; ``buckets`` (label -> count, every label of
-        :data:`BUCKET_LABELS` in order); ``hole_ratio`` with ``mean``, ``min``, ``max``
-        (None for an empty set); ``touches_border`` (count); ``sizes`` ("HxW" -> count).
-    """
-    buckets = dict.fromkeys(BUCKET_LABELS, 0)
-    for ratio in hole_ratios:
-        buckets[hole_ratio_bucket(ratio)] += 1
-    size_counts: dict[str, int] = {}
-    for h, w in sizes:
-        size_counts[f"{h}x{w}"] = size_counts.get(f"{h}x{w}", 0) + 1
-    n = len(hole_ratios)
-    return {
-        "count": n,
-        "buckets": buckets,
-        "hole_ratio": {
-            "mean": float(np.mean(hole_ratios)) if n else None,
-            "min": float(np.min(hole_ratios)) if n else None,
-            "max": float(np.max(hole_ratios)) if n else None,
-        },
-        "touches_border": int(sum(bool(b) for b in border_flags)),
-        "sizes": size_counts,
-    }
+    return hole
