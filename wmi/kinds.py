@@ -176,16 +176,20 @@ MASK_KINDS.register(
         "irregular", "NVIDIA-style, in hole-ratio buckets", "wmi.masks:irregular", bucketed=True
     )
 )
-for _preset in ("thin", "medium", "thick"):
+for _preset, _what in (
+    ("thin", "strokes"),
+    ("medium", "strokes or boxes"),
+    ("thick", "strokes or boxes"),
+):
     MASK_KINDS.register(
         MaskKind(
             _preset,
-            f"LaMa's {_preset} strokes and boxes",
+            f"LaMa's {_preset} {_what}",
             "wmi.masks:lama",
             options=_frozen(preset=_preset),
         )
     )
-del _preset
+del _preset, _what
 
 
 # ----------------------------------------------------------------------------------- data
