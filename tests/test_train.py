@@ -198,9 +198,9 @@ def test_run_dir_layout_validation_previews_and_checkpoint_round_trip(
     assert payload["step"] == 4 and payload["config"] == saved
     assert payload["loader"] == {"epoch": 1, "position": 1}  # 3 steps per epoch
     assert {"optimizer", "scheduler", "scaler", "rng", "best", "model"} <= payload.keys()
-    model = load_model(run / "checkpoints" / "last.pt")
+    model, info = load_model(run / "checkpoints" / "last.pt")
     assert model.conv_kind == "weighted" and model.layers == 4 and not model.training
-    assert model.amp == "off"
+    assert info.amp == "off" and info.step == 4 and info.config == saved
     best = _state(run / "checkpoints" / "best.pt")
     assert best["step"] == result.best["step"]
     assert not list(run.rglob(".*.tmp*"))  # atomic writes leave nothing behind
