@@ -17,102 +17,118 @@ from wmi.cli import choice
 from wmi.kinds import AMP_MODES, AUTO, CONV_KINDS, DEVICES, NORM_KINDS, PERCEPTUAL
 from wmi.training.config import FINETUNE_LR, LR, LR_FINAL, default, field_names
 
+#: ``--help`` text of each TrainConfig field (choices are listed from their registries).
+HELP = {
+    "data": "Folder of shards from `wmi data prepare` (train-*.h5, val-*.h5).",
+    "out": "Run folder (RUN_DIR): config, checkpoints, metrics, previews.",
+    "conv": "Convolution.",
+    "norm": "Normalization: auto (the conv kind's paper norm: weighted for weighted, batch "
+    "otherwise),",
+    "masks": "Training holes: 'freeform' (DeepFill v2 strokes + box) or a folder of mask PNGs "
+    "(white = hole).",
+    "size": "Crop side in pixels; a multiple of 2**layers.",
+    "layers": "Encoder depth: 7 for 256², 8 for 512².",
+    "base_channels": "Channels of the first layer (the paper: 64).",
+    "batch_size": "Images per step per GPU/process (the paper: 25).",
+    "bn_momentum": "Batch-norm running-statistics rate (the paper's decay 0.999 = 0.001; use "
+    "~0.1 for runs of a few hundred steps).",
+    "steps": "Optimizer steps (or give --epochs).",
+    "epochs": "Passes over the training split (or --steps).",
+    "lr": "Initial learning rate (cosine decay to --lr-final).",
+    "lr_final": "Learning rate at the last step.",
+    "finetune": "Start from this checkpoint with the encoder's batch norm frozen (PConv's "
+    "second stage).",
+    "amp": "Mixed precision.",
+    "compile": "torch.compile the network and the loss.",
+    "channels_last": "NHWC memory layout (faster on GPUs).",
+    "device": "Device.",
+    "workers": "Data loader worker processes per GPU/process.",
+    "val_every": "Validate (metrics, preview) every N steps and at the end.",
+    "val_images": "Validation images (the first of the val split).",
+    "save_every": "Save checkpoints/last.pt every N steps and at the end.",
+    "log_every": "Write a metrics.jsonl training line every N steps.",
+    "seed": "Seeds weights, data order, crops and masks.",
+    "vgg_weights": "torchvision vgg16 state dict (vgg16-397923af.pth) for the perceptual and "
+    "style losses; default: torchvision's cache.",
+    "perceptual": "Perceptual and style loss network.",
+}
+#: Defaults that depend on another option (TrainConfig holds None for them).
+_DEPENDENT = {
+    "lr": f"{LR:g}; {FINETUNE_LR:g} with --finetune",
+    "lr_final": f"{LR_FINAL:g}; = --lr with --finetune",
+}
+
 
 def _shown(name: str) -> str | bool:
     """How ``--help`` shows the default of a TrainConfig field (nothing for None)."""
     value = default(name)
+    flag = name.replace("_", "-")
     if isinstance(value, bool):
-        return name.replace("_", "-") if value else "no-" + name.replace("_", "-")
-    return False if value is None else str(value)
+        return flag if value else f"no-{flag}"
+    return _DEPENDENT.get(name, False) if value is None else str(value)
 
 
-def _opt(name: str, help: str, *decls: str, **kwargs: Any) -> Any:
-    """An option for the TrainConfig field ``name``: None unless given, its default shown."""
-    return typer.Option(None, *decls, help=help, show_default=_shown(name), **kwargs)
+def _opt(name: str, *decls: str, **kwargs: Any) -> Any:
+    """The option of the TrainConfig field ``name``: None unless given, its default shown."""
+    return typer.Option(None, *decls, help=HELP[name], show_default=_shown(name), **kwargs)
 
 
-def _kind(registry: Any, name: str, help: str) -> Any:
-    """An option whose choices are the names of ``registry``."""
-    return choice(registry, None, f"--{name}", help=help, show_default=_shown(name))
+def _kind(registry: Any, name: str) -> Any:
+    """The option of a TrainConfig field whose choices are the names of ``registry``."""
+    return choice(registry, None, f"--{name}", help=HELP[name], show_default=_shown(name))
 
 
-def _norm(value: str) -> str:
+def _switch(name: str) -> Any:
+    flag = name.replace("_", "-")
+    return _opt(name, f"--{flag}/--no-{flag}")
+
+
+def _norm_choice(value: str) -> str:
     if value != AUTO and value not in NORM_KINDS:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join((AUTO, *NORM_KINDS))}")
     return value
 
 
-def train(
-    data: Path | None = _opt(
-        "data", "Folder of shards from `wmi data prepare` (train-*.h5, val-*.h5).", "--data"
-    ),
-    out: Path | None = _opt(
-        "out", "Run folder (RUN_DIR): config, checkpoints, metrics, previews.", "--out"
-    ),
-    conv: str | None = _kind(CONV_KINDS, "conv", "Convolution."),
-    norm: str | None = _opt(
-        "norm",
-        f"Normalization: auto (the conv kind's paper norm: weighted for weighted, batch "
-        f"otherwise), {NORM_KINDS.describe()}.",
-        parser=_norm,
+def _norm() -> Any:
+    """``--norm``: "auto" or a norm kind (wmi.cli.choice takes one registry only)."""
+    return typer.Option(
+        None,
+        "--norm",
+        parser=_norm_choice,
         metavar="[" + "|".join((AUTO, *NORM_KINDS)) + "]",
-    ),
-    masks: str | None = _opt(
-        "masks",
-        "Training holes: 'freeform' (DeepFill v2 strokes + box) or a folder of mask "
-        "PNGs (white = hole).",
-    ),
-    size: int | None = _opt("size", "Crop side in pixels; a multiple of 2**layers."),
-    layers: int | None = _opt("layers", "Encoder depth: 7 for 256², 8 for 512²."),
-    base_channels: int | None = _opt("base_channels", "Channels of the first layer (paper: 64)."),
-    batch_size: int | None = _opt("batch_size", "Images per step per GPU/process (the paper: 25)."),
-    bn_momentum: float | None = _opt(
-        "bn_momentum",
-        "Batch-norm running-statistics rate (the paper's decay 0.999 = 0.001; use ~0.1 "
-        "for runs of a few hundred steps).",
-    ),
-    steps: int | None = _opt("steps", "Optimizer steps (or give --epochs)."),
-    epochs: int | None = _opt("epochs", "Passes over the training split (or --steps)."),
-    lr: float | None = typer.Option(
-        None,
-        help="Initial learning rate (cosine decay to --lr-final).",
-        show_default=f"{LR:g}; {FINETUNE_LR:g} with --finetune",
-    ),
-    lr_final: float | None = typer.Option(
-        None,
-        help="Learning rate at the last step.",
-        show_default=f"{LR_FINAL:g}; = --lr with --finetune",
-    ),
-    finetune: Path | None = _opt(
-        "finetune",
-        "Start from this checkpoint with the encoder's batch norm frozen (PConv's second stage).",
-    ),
-    amp: str | None = _kind(AMP_MODES, "amp", "Mixed precision."),
-    compile: bool | None = _opt(
-        "compile", "torch.compile the network and the loss.", "--compile/--no-compile"
-    ),
-    channels_last: bool | None = _opt(
-        "channels_last",
-        "NHWC memory layout (faster on GPUs).",
-        "--channels-last/--no-channels-last",
-    ),
-    device: str | None = _kind(DEVICES, "device", "Device."),
-    workers: int | None = _opt("workers", "Data loader worker processes per GPU/process."),
-    val_every: int | None = _opt(
-        "val_every", "Validate (metrics, preview) every N steps and at the end."
-    ),
-    val_images: int | None = _opt("val_images", "Validation images (the first of the val split)."),
-    save_every: int | None = _opt(
-        "save_every", "Save checkpoints/last.pt every N steps and at the end."
-    ),
-    log_every: int | None = _opt("log_every", "Write a metrics.jsonl training line every N steps."),
-    seed: int | None = _opt("seed", "Seeds weights, data order, crops and masks."),
-    vgg_weights: Path | None = _opt(
-        "vgg_weights",
-        "torchvision vgg16 state dict (vgg16-397923af.pth) for the perceptual and "
-        "style losses; default: torchvision's cache.",
-    ),
-    perceptual: str | None = _kind(PERCEPTUAL, "perceptual", "Perceptual and style loss network."),
+        help=f"{HELP['norm']} {NORM_KINDS.describe()}.",
+        show_default=_shown("norm"),
+    )
+
+
+def train(
+    data: Path | None = _opt("data"),
+    out: Path | None = _opt("out"),
+    conv: str | None = _kind(CONV_KINDS, "conv"),
+    norm: str | None = _norm(),
+    masks: str | None = _opt("masks"),
+    size: int | None = _opt("size"),
+    layers: int | None = _opt("layers"),
+    base_channels: int | None = _opt("base_channels"),
+    batch_size: int | None = _opt("batch_size"),
+    bn_momentum: float | None = _opt("bn_momentum"),
+    steps: int | None = _opt("steps"),
+    epochs: int | None = _opt("epochs"),
+    lr: float | None = _opt("lr"),
+    lr_final: float | None = _opt("lr_final"),
+    finetune: Path | None = _opt("finetune"),
+    amp: str | None = _kind(AMP_MODES, "amp"),
+    compile: bool | None = _switch("compile"),
+    channels_last: bool | None = _switch("channels_last"),
+    device: str | None = _kind(DEVICES, "device"),
+    workers: int | None = _opt("workers"),
+    val_every: int | None = _opt("val_every"),
+    val_images: int | None = _opt("val_images"),
+    save_every: int | None = _opt("save_every"),
+    log_every: int | None = _opt("log_every"),
+    seed: int | None = _opt("seed"),
+    vgg_weights: Path | None = _opt("vgg_weights"),
+    perceptual: str | None = _kind(PERCEPTUAL, "perceptual"),
     config: Path | None = typer.Option(
         None, help="TOML or JSON file of options (same names); flags override it."
     ),
@@ -132,6 +148,12 @@ def train(
     GPUs (DDP). See docs/training.md.
     """
     overrides = {k: v for k, v in locals().items() if k in field_names()}
+    _run(overrides, config, resume, overwrite, progress)
+
+
+def _run(
+    overrides: dict[str, Any], config: Path | None, resume: bool, overwrite: bool, progress: bool
+) -> None:
     from wmi.errors import WmiError
     from wmi.train import make_config, resume_config
     from wmi.train import train as run_training
@@ -139,9 +161,9 @@ def train(
     if resume:
         if config is not None:
             raise WmiError("--resume uses the run's saved configuration; drop --config")
-        if out is None:
+        if overrides["out"] is None:
             raise WmiError("--resume needs --out RUN_DIR")
-        cfg = resume_config(out, overrides)
+        cfg = resume_config(overrides["out"], overrides)
     else:
         cfg = make_config(config, overrides)
     result = run_training(cfg, resume=resume, overwrite=overwrite, progress=progress)
