@@ -1,4 +1,4 @@
-"""Training throughput: images/s per conv kind and precision mode (wmi.train.benchmark_train).
+"""Training throughput: images/s per conv kind and precision mode (wmi.bench.train.benchmark_train).
 
     python benchmarks/bench_train.py                       # 256², batch 25, layers 7 (GPU)
     python benchmarks/bench_train.py --device cpu --size 64 --batch-size 4 --layers 6 \
@@ -16,9 +16,9 @@ import json
 
 import torch
 
+from wmi.bench.train import BENCH_MODES, benchmark_train
 from wmi.device import resolve_device
 from wmi.kinds import CONV_KINDS, DEVICES
-from wmi.train import BENCH_MODES, benchmark_train
 
 
 def main() -> None:

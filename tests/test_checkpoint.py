@@ -26,8 +26,9 @@ def test_round_trip_with_weights_only(tmp_path: Path) -> None:
     )
     payload = torch.load(tmp_path / "c.pt", weights_only=True)
     assert payload["step"] == 7
-    model = load_model(tmp_path / "c.pt")
-    assert model.amp == "bf16" and not model.training
+    model, info = load_model(tmp_path / "c.pt")
+    assert info.amp == "bf16" and info.step == 7 and info.config == {"amp": "bf16"}
+    assert not model.training
     assert model.conv_kind == "partial" and model.layers == 3
     for a, b in zip(model.state_dict().values(), net.state_dict().values(), strict=True):
         assert torch.equal(a, b)

@@ -333,9 +333,9 @@ def test_checkpoint_path_batches_through_load_model(
     model = MeanColour()
     loaded: list[tuple[Path, torch.device]] = []
 
-    def load_model(path: Path, device: torch.device) -> torch.nn.Module:
+    def load_model(path: Path, device: torch.device) -> tuple[torch.nn.Module, object]:
         loaded.append((Path(path), device))
-        return model.eval()
+        return model.eval(), types.SimpleNamespace(amp="off")
 
     monkeypatch.setitem(sys.modules, "wmi.checkpoint", types.SimpleNamespace(load_model=load_model))
     images, masks, out = tmp_path / "img", tmp_path / "mask", tmp_path / "out"

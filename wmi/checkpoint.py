@@ -8,6 +8,7 @@ Files are written atomically, so a crash while saving keeps the previous checkpo
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,19 +90,46 @@ def build_model(payload: dict) -> InpaintingUNet:
     return model
 
 
-def load_model(path: str | os.PathLike[str], device: str | torch.device = "cpu") -> InpaintingUNet:
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint says about its network besides the weights.
+
+    Attributes:
+        amp: the mixed precision it was trained with ("bf16", "fp16" or "off"), so that
+            inference can use the same.
+        step: the training step it was saved at, or None (not a training checkpoint).
+        config: the effective training configuration (``TrainConfig.to_dict()``), or ``{}``.
+    """
+
+    amp: str = "off"
+    step: int | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def load_model(
+    path: str | os.PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[InpaintingUNet, CheckpointInfo]:
     """Load a trained network ready for inference (eval mode, on ``device``).
 
-    The returned module also carries ``model.amp`` ("bf16", "fp16" or "off"), the mixed
-    precision it was trained with, so inference can use the same.
+    Returns:
+        ``(model, info)``: the network, and :class:`CheckpointInfo` (its training AMP mode,
+        step and configuration).
+
+    Example::
+
+        model, info = load_model("runs/wconv/checkpoints/best.pt", device="cuda")
     """
     payload = load_checkpoint(path)
     try:
         model = build_model(payload)
     except WmiError as exc:
         raise WmiError(f"{path}: {exc}") from None
-    model.amp = str((payload.get("config") or {}).get("amp", "off"))
-    return model.to(device).eval()
+    config = dict(payload.get("config") or {})
+    step = payload.get("step")
+    info = CheckpointInfo(
+        str(config.get("amp", "off")), None if step is None else int(step), config
+    )
+    return model.to(device).eval(), info
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -276,7 +276,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
             progress=True,
             echo=False,
         )
-        model = load_model(options["out"] / "checkpoints" / "last.pt")
+        model, _ = load_model(options["out"] / "checkpoints" / "last.pt")
         models[name] = ModelInpainter(model, model.multiple, amp="off")
 
     images = sorted(test_dir.glob("*.png"))

@@ -1,8 +1,6 @@
-"""Choosing the compute device from ``--device auto|cpu|cuda``."""
+"""Choosing the compute device from ``--device`` (:data:`wmi.kinds.DEVICES`)."""
 
 from __future__ import annotations
-
-from enum import Enum
 
 import torch
 
@@ -10,17 +8,9 @@ from wmi.errors import WmiError
 from wmi.kinds import DEVICES
 
 
-class DeviceChoice(str, Enum):
-    """Values of every ``--device`` option."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-def resolve_device(choice: str | DeviceChoice = "auto") -> torch.device:
+def resolve_device(choice: str = "auto") -> torch.device:
     """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a user error."""
-    choice = DEVICES[str(getattr(choice, "value", choice))].name
+    choice = DEVICES[choice].name
     if choice == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():

@@ -39,7 +39,7 @@ def _run_unet(device: Any, size: int, rounds: int) -> dict[str, Any]:
 
 
 def _run_train(device: Any, size: int, rounds: int) -> dict[str, Any]:
-    from wmi.train import benchmark_train
+    from wmi.bench.train import benchmark_train
 
     if device.type == "cuda":  # the paper's shape, every precision mode
         return benchmark_train(device, size=size, batch_size=25, rounds=rounds)

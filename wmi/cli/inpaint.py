@@ -76,8 +76,8 @@ def _inpainter(
         raise WmiError("--checkpoint: this wmi installation has no wmi.checkpoint") from None
     from wmi.inference import ModelInpainter
 
-    model = load_model(checkpoint, device=dev)
-    amp = model.amp if dev.type == "cuda" else "off"
+    model, info = load_model(checkpoint, device=dev)
+    amp = info.amp if dev.type == "cuda" else "off"
     inpainter = ModelInpainter(
         model, multiple=2 ** int(model.layers), amp=amp, device=dev, batch_size=batch_size
     )

@@ -1,147 +1,134 @@
-"""``wmi train``: the paper's training recipe (see docs/training.md)."""
+"""``wmi train``: the paper's training recipe (see docs/training.md).
+
+Every option is a field of :class:`wmi.training.config.TrainConfig`, whose defaults are shown
+here (and written nowhere else). Options default to None, "not given", so that a ``--config``
+file's values are only overridden by the flags actually given. Importing this module does not
+import torch.
+"""
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from wmi.device import DeviceChoice
+from wmi.cli import choice
+from wmi.kinds import AMP_MODES, AUTO, CONV_KINDS, DEVICES, NORM_KINDS, PERCEPTUAL
+from wmi.training.config import FINETUNE_LR, LR, LR_FINAL, default, field_names
+
+#: ``--help`` text of each TrainConfig field (choices are listed from their registries).
+HELP = {
+    "data": "Folder of shards from `wmi data prepare` (train-*.h5, val-*.h5).",
+    "out": "Run folder (RUN_DIR): config, checkpoints, metrics, previews.",
+    "conv": "Convolution.",
+    "norm": "Normalization: auto (the conv kind's paper norm: weighted for weighted, batch "
+    "otherwise),",
+    "masks": "Training holes: 'freeform' (DeepFill v2 strokes + box) or a folder of mask PNGs "
+    "(white = hole).",
+    "size": "Crop side in pixels; a multiple of 2**layers.",
+    "layers": "Encoder depth: 7 for 256², 8 for 512².",
+    "base_channels": "Channels of the first layer (the paper: 64).",
+    "batch_size": "Images per step per GPU/process (the paper: 25).",
+    "bn_momentum": "Batch-norm running-statistics rate (the paper's decay 0.999 = 0.001; use "
+    "~0.1 for runs of a few hundred steps).",
+    "steps": "Optimizer steps (or give --epochs).",
+    "epochs": "Passes over the training split (or --steps).",
+    "lr": "Initial learning rate (cosine decay to --lr-final).",
+    "lr_final": "Learning rate at the last step.",
+    "finetune": "Start from this checkpoint with the encoder's batch norm frozen (PConv's "
+    "second stage).",
+    "amp": "Mixed precision.",
+    "compile": "torch.compile the network and the loss.",
+    "channels_last": "NHWC memory layout (faster on GPUs).",
+    "device": "Device.",
+    "workers": "Data loader worker processes per GPU/process.",
+    "val_every": "Validate (metrics, preview) every N steps and at the end.",
+    "val_images": "Validation images (the first of the val split).",
+    "save_every": "Save checkpoints/last.pt every N steps and at the end.",
+    "log_every": "Write a metrics.jsonl training line every N steps.",
+    "seed": "Seeds weights, data order, crops and masks.",
+    "vgg_weights": "torchvision vgg16 state dict (vgg16-397923af.pth) for the perceptual and "
+    "style losses; default: torchvision's cache.",
+    "perceptual": "Perceptual and style loss network.",
+}
+#: Defaults that depend on another option (TrainConfig holds None for them).
+_DEPENDENT = {
+    "lr": f"{LR:g}; {FINETUNE_LR:g} with --finetune",
+    "lr_final": f"{LR_FINAL:g}; = --lr with --finetune",
+}
 
 
-class ConvKind(str, Enum):
-    weighted = "weighted"
-    partial = "partial"
-    gated = "gated"
-    plain = "plain"
+def _shown(name: str) -> str | bool:
+    """How ``--help`` shows the default of a TrainConfig field (nothing for None)."""
+    value = default(name)
+    flag = name.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"no-{flag}"
+    return _DEPENDENT.get(name, False) if value is None else str(value)
 
 
-class NormKind(str, Enum):
-    auto = "auto"
-    weighted = "weighted"
-    batch = "batch"
-    instance = "instance"
-    none = "none"
+def _opt(name: str, *decls: str, **kwargs: Any) -> Any:
+    """The option of the TrainConfig field ``name``: None unless given, its default shown."""
+    return typer.Option(None, *decls, help=HELP[name], show_default=_shown(name), **kwargs)
 
 
-class AmpMode(str, Enum):
-    auto = "auto"
-    bf16 = "bf16"
-    fp16 = "fp16"
-    off = "off"
+def _kind(registry: Any, name: str) -> Any:
+    """The option of a TrainConfig field whose choices are the names of ``registry``."""
+    return choice(registry, None, f"--{name}", help=HELP[name], show_default=_shown(name))
 
 
-class Perceptual(str, Enum):
-    vgg16 = "vgg16"
-    none = "none"
+def _switch(name: str) -> Any:
+    flag = name.replace("_", "-")
+    return _opt(name, f"--{flag}/--no-{flag}")
+
+
+def _norm_choice(value: str) -> str:
+    if value != AUTO and value not in NORM_KINDS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join((AUTO, *NORM_KINDS))}")
+    return value
+
+
+def _norm() -> Any:
+    """``--norm``: "auto" or a norm kind (wmi.cli.choice takes one registry only)."""
+    return typer.Option(
+        None,
+        "--norm",
+        parser=_norm_choice,
+        metavar="[" + "|".join((AUTO, *NORM_KINDS)) + "]",
+        help=f"{HELP['norm']} {NORM_KINDS.describe()}.",
+        show_default=_shown("norm"),
+    )
 
 
 def train(
-    data: Path | None = typer.Option(
-        None, "--data", help="Folder of shards from `wmi data prepare` (train-*.h5, val-*.h5)."
-    ),
-    out: Path | None = typer.Option(
-        None, "--out", help="Run folder (RUN_DIR): config, checkpoints, metrics, previews."
-    ),
-    conv: ConvKind | None = typer.Option(
-        None,
-        help="Convolution: weighted (WConv), partial (PConv), gated, plain.",
-        show_default="weighted",
-    ),
-    norm: NormKind | None = typer.Option(
-        None,
-        help="Normalization; auto = weighted for weighted conv, batch otherwise.",
-        show_default="auto",
-    ),
-    masks: str | None = typer.Option(
-        None,
-        help="Training holes: 'freeform' (DeepFill v2 strokes + box) or a folder of mask "
-        "PNGs (white = hole).",
-        show_default="freeform",
-    ),
-    size: int | None = typer.Option(
-        None, help="Crop side in pixels; a multiple of 2**layers.", show_default="256"
-    ),
-    layers: int | None = typer.Option(
-        None, help="Encoder depth: 7 for 256², 8 for 512².", show_default="7"
-    ),
-    base_channels: int | None = typer.Option(
-        None, help="Channels of the first layer (the paper: 64).", show_default="64"
-    ),
-    batch_size: int | None = typer.Option(
-        None, help="Images per step per GPU/process (the paper: 25).", show_default="25"
-    ),
-    bn_momentum: float | None = typer.Option(
-        None,
-        help="Batch-norm running-statistics rate (the paper's decay 0.999 = 0.001; use ~0.1 "
-        "for runs of a few hundred steps).",
-        show_default="0.001",
-    ),
-    steps: int | None = typer.Option(None, help="Optimizer steps (or give --epochs)."),
-    epochs: int | None = typer.Option(None, help="Passes over the training split (or --steps)."),
-    lr: float | None = typer.Option(
-        None,
-        help="Initial learning rate (cosine decay to --lr-final).",
-        show_default="5e-4; 5e-5 with --finetune",
-    ),
-    lr_final: float | None = typer.Option(
-        None, help="Learning rate at the last step.", show_default="1e-5; = --lr with --finetune"
-    ),
-    finetune: Path | None = typer.Option(
-        None,
-        help="Start from this checkpoint with the encoder's batch norm frozen (PConv's "
-        "second stage).",
-    ),
-    amp: AmpMode | None = typer.Option(
-        None,
-        help="Mixed precision: bf16, fp16 (with gradient scaling), off; auto = bf16 on a "
-        "CUDA GPU, off on CPU.",
-        show_default="auto",
-    ),
-    compile: bool | None = typer.Option(
-        None,
-        "--compile/--no-compile",
-        help="torch.compile the network and the loss.",
-        show_default="no-compile",
-    ),
-    channels_last: bool | None = typer.Option(
-        None,
-        "--channels-last/--no-channels-last",
-        help="NHWC memory layout (faster on GPUs).",
-        show_default="no-channels-last",
-    ),
-    device: DeviceChoice | None = typer.Option(
-        None, help="auto = CUDA when available, else CPU.", show_default="auto"
-    ),
-    workers: int | None = typer.Option(
-        None, help="Data loader worker processes per GPU/process.", show_default="4"
-    ),
-    val_every: int | None = typer.Option(
-        None, help="Validate (metrics, preview) every N steps and at the end.", show_default="1000"
-    ),
-    val_images: int | None = typer.Option(
-        None, help="Validation images (the first of the val split).", show_default="100"
-    ),
-    save_every: int | None = typer.Option(
-        None, help="Save checkpoints/last.pt every N steps and at the end.", show_default="1000"
-    ),
-    log_every: int | None = typer.Option(
-        None, help="Write a metrics.jsonl training line every N steps.", show_default="10"
-    ),
-    seed: int | None = typer.Option(
-        None, help="Seeds weights, data order, crops and masks.", show_default="0"
-    ),
-    vgg_weights: Path | None = typer.Option(
-        None,
-        help="torchvision vgg16 state dict (vgg16-397923af.pth) for the perceptual and "
-        "style losses; default: torchvision's cache.",
-    ),
-    perceptual: Perceptual | None = typer.Option(
-        None,
-        help="vgg16 = the paper's loss; none = train without perceptual and style terms.",
-        show_default="vgg16",
-    ),
+    data: Path | None = _opt("data"),
+    out: Path | None = _opt("out"),
+    conv: str | None = _kind(CONV_KINDS, "conv"),
+    norm: str | None = _norm(),
+    masks: str | None = _opt("masks"),
+    size: int | None = _opt("size"),
+    layers: int | None = _opt("layers"),
+    base_channels: int | None = _opt("base_channels"),
+    batch_size: int | None = _opt("batch_size"),
+    bn_momentum: float | None = _opt("bn_momentum"),
+    steps: int | None = _opt("steps"),
+    epochs: int | None = _opt("epochs"),
+    lr: float | None = _opt("lr"),
+    lr_final: float | None = _opt("lr_final"),
+    finetune: Path | None = _opt("finetune"),
+    amp: str | None = _kind(AMP_MODES, "amp"),
+    compile: bool | None = _switch("compile"),
+    channels_last: bool | None = _switch("channels_last"),
+    device: str | None = _kind(DEVICES, "device"),
+    workers: int | None = _opt("workers"),
+    val_every: int | None = _opt("val_every"),
+    val_images: int | None = _opt("val_images"),
+    save_every: int | None = _opt("save_every"),
+    log_every: int | None = _opt("log_every"),
+    seed: int | None = _opt("seed"),
+    vgg_weights: Path | None = _opt("vgg_weights"),
+    perceptual: str | None = _kind(PERCEPTUAL, "perceptual"),
     config: Path | None = typer.Option(
         None, help="TOML or JSON file of options (same names); flags override it."
     ),
@@ -160,46 +147,23 @@ def train(
     continues from there. Under `torchrun --nproc-per-node N -m wmi train ...` it trains on N
     GPUs (DDP). See docs/training.md.
     """
+    overrides = {k: v for k, v in locals().items() if k in field_names()}
+    _run(overrides, config, resume, overwrite, progress)
+
+
+def _run(
+    overrides: dict[str, Any], config: Path | None, resume: bool, overwrite: bool, progress: bool
+) -> None:
     from wmi.errors import WmiError
     from wmi.train import make_config, resume_config
     from wmi.train import train as run_training
 
-    overrides = {
-        "data": data,
-        "out": out,
-        "conv": conv,
-        "norm": norm,
-        "masks": masks,
-        "size": size,
-        "layers": layers,
-        "base_channels": base_channels,
-        "batch_size": batch_size,
-        "bn_momentum": bn_momentum,
-        "steps": steps,
-        "epochs": epochs,
-        "lr": lr,
-        "lr_final": lr_final,
-        "finetune": finetune,
-        "amp": amp,
-        "compile": compile,
-        "channels_last": channels_last,
-        "device": device,
-        "workers": workers,
-        "val_every": val_every,
-        "val_images": val_images,
-        "save_every": save_every,
-        "log_every": log_every,
-        "seed": seed,
-        "vgg_weights": vgg_weights,
-        "perceptual": perceptual,
-    }
-    overrides = {k: v.value if isinstance(v, Enum) else v for k, v in overrides.items()}
     if resume:
         if config is not None:
             raise WmiError("--resume uses the run's saved configuration; drop --config")
-        if out is None:
+        if overrides["out"] is None:
             raise WmiError("--resume needs --out RUN_DIR")
-        cfg = resume_config(out, overrides)
+        cfg = resume_config(overrides["out"], overrides)
     else:
         cfg = make_config(config, overrides)
     result = run_training(cfg, resume=resume, overwrite=overwrite, progress=progress)

@@ -1,0 +1,147 @@
+"""Training throughput: images/s of full training steps per conv kind and precision mode."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from wmi.bench import interleaved_medians
+from wmi.device import device_name
+from wmi.kinds import paper_norm
+from wmi.training.config import LR, TrainConfig, check_choice
+from wmi.training.loader import to_device
+from wmi.training.state import make_model
+from wmi.training.step import amp_dtype, backward_step, forward_loss
+
+#: Benchmark modes: name -> (amp, channels_last, compile).
+BENCH_MODES = {
+    "fp32": ("off", False, False),
+    "bf16+cl": ("bf16", True, False),
+    "bf16+cl+compile": ("bf16", True, True),
+}
+
+
+def _batch(batch_size: int, size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random images with a box hole each, a quarter to a half of the side, like the paper's."""
+    gen = torch.Generator().manual_seed(seed)
+    image = torch.rand(batch_size, 3, size, size, generator=gen)
+    mask = torch.ones(batch_size, 1, size, size)
+    for i in range(batch_size):
+        h, w = (int(v) for v in torch.randint(size // 4, size // 2 + 1, (2,), generator=gen))
+        top, left = (int(v) for v in torch.randint(0, size - max(h, w) + 1, (2,), generator=gen))
+        mask[i, :, top : top + h, left : left + w] = 0
+    return image, mask
+
+
+def _training_step(
+    cfg: TrainConfig,
+    mode: str,
+    batch: tuple[torch.Tensor, torch.Tensor],
+    device: torch.device,
+    perceptual: bool,
+) -> Any:
+    """A closure running one step of :func:`wmi.train.train` for ``cfg`` in ``mode``."""
+    from wmi.losses import InpaintingLoss, VGG16Features
+
+    amp, channels_last, compiled = BENCH_MODES[mode]
+    model = make_model(cfg).to(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        features = VGG16Features() if perceptual else None
+    loss_fn = InpaintingLoss(features).to(device)
+    x, m = to_device(*batch, device, channels_last)
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+        loss_fn.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.parameters(), lr=LR, betas=(0.9, 0.999), eps=1e-8)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+    net, loss = (torch.compile(model), torch.compile(loss_fn)) if compiled else (model, loss_fn)
+    model.train()
+    dtype = amp_dtype(amp)
+
+    def step() -> None:
+        terms = forward_loss(net, loss, x, m, dtype)
+        backward_step(terms["total"], optimizer, scaler)
+
+    return step
+
+
+def benchmark_train(
+    device: torch.device | str = "cpu",
+    size: int = 256,
+    batch_size: int = 25,
+    layers: int = 7,
+    convs: Sequence[str] = ("weighted", "plain"),
+    modes: Sequence[str] = ("fp32", "bf16+cl", "bf16+cl+compile"),
+    perceptual: bool = True,
+    rounds: int = 5,
+    warmup: int = 2,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Training throughput: images/s of full training steps, per conv kind and precision mode.
+
+    One step is what :func:`wmi.train.train` does per batch: forward under autocast, the PConv
+    loss (with a randomly initialized VGG16 when ``perceptual``: the speed does not depend on
+    the weights), backward, Adam. Variants are timed round-robin in the same run (median of
+    ``rounds``), so the ratios are fair even on a busy machine; compile time is in the warm-up.
+
+    Args:
+        device: where to run.
+        size, batch_size, layers: the training shape (the paper: 256, 25, 7).
+        convs: conv kinds, each with its paper normalization; "plain" is the baseline.
+        modes: keys of :data:`BENCH_MODES`: "fp32", "bf16+cl" (bf16 autocast + channels_last),
+            "bf16+cl+compile".
+        perceptual: include the VGG16 perceptual and style terms.
+        rounds: timed steps per variant.
+        warmup: untimed steps per variant first.
+        seed: seeds the data and weights.
+
+    Returns:
+        ``{"device", "device_name", "torch", "size", "batch_size", "layers", "perceptual",
+        "rows": [{"conv", "norm", "mode", "ms_per_step", "images_per_s", "speedup_vs_fp32",
+        "ratio_vs_plain"}]}``; the ratios are None when their baseline was not measured.
+    """
+    device = torch.device(device)
+    for mode in modes:
+        check_choice("mode", mode, BENCH_MODES)
+    batch = _batch(batch_size, size, seed)
+    steps = {
+        (conv, mode): _training_step(
+            TrainConfig(conv=conv, layers=layers, size=size, seed=seed),
+            mode,
+            batch,
+            device,
+            perceptual,
+        )
+        for conv in convs
+        for mode in modes
+    }
+    medians = interleaved_medians(steps, device, rounds, warmup)
+    rows = []
+    for conv, mode in steps:
+        seconds = medians[(conv, mode)]
+        fp32 = medians.get((conv, "fp32"))
+        plain = medians.get(("plain", mode))
+        rows.append(
+            {
+                "conv": conv,
+                "norm": paper_norm(conv),
+                "mode": mode,
+                "ms_per_step": seconds * 1e3,
+                "images_per_s": batch_size / seconds,
+                "speedup_vs_fp32": fp32 / seconds if fp32 else None,
+                "ratio_vs_plain": seconds / plain if plain else None,
+            }
+        )
+    return {
+        "device": device.type,
+        "device_name": device_name(device),
+        "torch": torch.__version__,
+        "size": size,
+        "batch_size": batch_size,
+        "layers": layers,
+        "perceptual": perceptual,
+        "rows": rows,
+    }

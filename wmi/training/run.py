@@ -1,0 +1,274 @@
+"""The bookkeeping of a run: its folder and log, Ctrl-C, the progress bar, distributed setup.
+
+One run lives in one folder, RUN_DIR (see :mod:`wmi.train`). Only rank 0 writes there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as tdist
+
+from wmi.device import resolve_device
+from wmi.errors import WmiError
+from wmi.io import atomic_path
+from wmi.kinds import DEVICES
+from wmi.training.config import check_choice
+
+#: Files and folders of a run; --overwrite removes exactly these.
+RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "train.log", "previews")
+
+
+# ------------------------------------------------------------------------ devices and ranks
+
+
+@dataclass(frozen=True)
+class Dist:
+    """This process's place in a (torchrun) run: rank, number of processes, GPU index."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    owns_group: bool = False
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the process that logs and saves."""
+        return self.rank == 0
+
+
+def setup_distributed(device_name: str) -> Dist:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Dist()
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    owns = False
+    if not tdist.is_initialized():
+        cuda = device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+        if cuda:
+            torch.cuda.set_device(local_rank)
+        tdist.init_process_group("nccl" if cuda else "gloo")
+        owns = True
+    return Dist(rank, world, local_rank, owns)
+
+
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` → cuda if available else cpu; on CUDA, this rank's GPU (under torchrun)."""
+    check_choice("--device", name, DEVICES)
+    device = resolve_device(name)
+    return torch.device("cuda", local_rank) if device.type == "cuda" else device
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """Whether ``--amp auto`` picks bf16 on ``device``."""
+    return device.type == "cuda" and torch.cuda.is_bf16_supported()
+
+
+def all_ranks_ok(dist: Dist, error: BaseException | None, device: torch.device) -> None:
+    """Raise on every rank if any rank failed (so none waits forever in a collective)."""
+    if dist.world > 1:
+        flag = torch.tensor([0.0 if error is None else 1.0], device=device)
+        tdist.all_reduce(flag)
+        if error is None and flag.item() > 0:
+            raise WmiError("another training process failed; see its error")
+    if error is not None:
+        raise error
+
+
+# ------------------------------------------------------------------------------- run folder
+
+
+def check_run_dir(out: str | None, resume: bool, overwrite: bool) -> Path:
+    """Check (without writing) that RUN_DIR can hold this run.
+
+    Raises:
+        WmiError: no --out, --out is a file, a run is already there (without --resume or
+            --overwrite), or --resume with no checkpoint to continue from.
+    """
+    if out is None:
+        raise WmiError("--out is required: the folder of this run (RUN_DIR)")
+    run_dir = Path(out)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise WmiError(f"--out {run_dir}: is a file, not a folder")
+    if resume and overwrite:
+        raise WmiError("--resume and --overwrite exclude each other")
+    if resume:
+        if not (run_dir / "checkpoints" / "last.pt").is_file():
+            raise WmiError(f"--resume: {run_dir} holds no checkpoints/last.pt to continue from")
+    elif not overwrite and any((run_dir / name).exists() for name in RUN_FILES):
+        raise WmiError(
+            f"--out {run_dir}: already holds a run; pass --resume to continue it or "
+            "--overwrite to start over"
+        )
+    return run_dir
+
+
+def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
+    """Make RUN_DIR writable and, with --overwrite, remove the previous run's files (only those).
+
+    Raises:
+        WmiError: RUN_DIR cannot be created or written.
+    """
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=run_dir):
+            pass
+    except OSError as exc:
+        raise WmiError(f"--out {run_dir}: cannot write there ({exc.strerror or exc})") from None
+    if overwrite:
+        for name in RUN_FILES:
+            target = run_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+
+
+def claim_run_dir(run_dir: Path, overwrite: bool, dist: Dist, device: torch.device) -> None:
+    """:func:`prepare_run_dir` on rank 0; every rank raises if it failed."""
+    error = None
+    if dist.main:
+        try:
+            prepare_run_dir(run_dir, overwrite)
+        except WmiError as exc:
+            error = exc
+    all_ranks_ok(dist, error, device)
+
+
+def truncate_metrics(path: Path, step: int) -> None:
+    """Drop metrics lines written after the checkpoint a run resumes from (they are redone)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except ValueError:
+            continue  # a line cut short by a crash
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
+
+
+class RunLog:
+    """train.log, metrics.jsonl and stderr messages; silent on ranks other than 0."""
+
+    def __init__(self, run_dir: Path, enabled: bool, echo: bool) -> None:
+        self.enabled, self.echo = enabled, echo
+        self.log_path, self.metrics_path = run_dir / "train.log", run_dir / "metrics.jsonl"
+        self.console = None
+        if enabled and echo:
+            from rich.console import Console
+
+            self.console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+    def info(self, message: str) -> None:
+        """A line of train.log (and of stderr with ``echo``)."""
+        if not self.enabled:
+            return
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.write(f"{stamp} {message}\n")
+        if self.console is not None:
+            self.console.print(message, markup=False)
+
+    def metrics(self, record: dict[str, Any]) -> None:
+        """A line of metrics.jsonl."""
+        if self.enabled:
+            with open(self.metrics_path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record, allow_nan=True) + "\n")
+
+
+# ------------------------------------------------------------------------ Ctrl-C, progress
+
+
+class GracefulStop:
+    """First Ctrl-C (SIGINT) or SIGTERM: stop after the current step, which then saves last.pt.
+
+    torchrun passes the signal it got on to its workers (and kills them after a grace
+    period); batch schedulers send SIGTERM before preemption. A second signal acts at once
+    (KeyboardInterrupt or termination), keeping the last saved checkpoint. Only installed in
+    the main thread (Python delivers signals there).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+    def __exit__(self, *exc: Any) -> None:
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+
+
+def ignore_stop_signals(worker_id: int) -> None:
+    """DataLoader worker init: Ctrl-C reaches the whole process group, but only the main
+    process should act on it (a worker that died of it would abort the run unsaved)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class ProgressBar:
+    """A rich progress bar on stderr showing step, loss and images/s; a no-op when disabled."""
+
+    def __init__(self, enabled: bool, total: int, start: int) -> None:
+        self._bar = None
+        if not enabled:
+            return
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("step"),
+            MofNCompleteColumn(),
+            BarColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[speed]} img/s"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=False,
+        )
+        self._bar.start()
+        self._bar.add_task("train", total=total, completed=start, loss="-", speed="-")
+
+    def update(self, step: int, **fields: str) -> None:
+        """Show ``step`` (and the ``loss`` and ``speed`` fields when given)."""
+        if self._bar is not None:
+            self._bar.update(0, completed=step, **fields)
+
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.stop()
