@@ -131,9 +131,9 @@ MARKER = ".wmi-demo"
 def _check_sizes(cfg: DemoConfig) -> None:
     """Fail before any work if the options cannot give a training batch and a test image."""
     from wmi.data import DEFAULT_SPLIT, split_counts
+    from wmi.unet import check_multiple
 
-    if cfg.size % 2**cfg.layers:
-        raise WmiError(f"--size {cfg.size} is not a multiple of 2**layers = {2**cfg.layers}")
+    check_multiple(cfg.size, cfg.size, cfg.layers, option="--size")
     photos = len(SAMPLES)  # images in data/ only add to this
     train_n, _, test_n = split_counts(photos * cfg.crops, DEFAULT_SPLIT)
     if train_n < cfg.batch_size or test_n < 1:

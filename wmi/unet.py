@@ -21,21 +21,30 @@ from wmi.registry import load
 ENCODER_KERNELS = (7, 5, 5, 3, 3, 3, 3)
 
 
-def check_multiple(height: int, width: int, layers: int, what: str = "image size") -> None:
+def check_multiple(height: int, width: int, layers: int, option: str | None = None) -> None:
     """The U-Net's one size rule: height and width are positive multiples of ``2**layers``.
 
+    Args:
+        height, width: the input size.
+        layers: U-Net depth.
+        option: the command-line option that set a square size (``"--size"``), for the message.
+
     Raises:
-        WmiError: naming ``what``, the size and the nearest valid size.
+        WmiError: naming the size and the nearest valid size.
     """
     m = 2**layers
-    if height < m or width < m or height % m or width % m:
-        nh, nw = max(m, round(height / m) * m), max(m, round(width / m) * m)
-        size = f"{height}" if height == width and what.startswith("--") else f"{height}×{width}"
-        nearest = f"{nh}" if height == width and what.startswith("--") else f"{nh}×{nw}"
+    if height >= m and width >= m and not height % m and not width % m:
+        return
+    nh, nw = max(m, round(height / m) * m), max(m, round(width / m) * m)
+    if option:
         raise WmiError(
-            f"{what} {size} is not a multiple of 2**{layers} = {m}; the nearest valid size is "
-            f"{nearest}" + ("" if what.startswith("--") else " (pad or resize the input)")
+            f"{option} {height} is not a multiple of 2**layers = {m} (--layers {layers}); "
+            f"use {option} {nh}"
         )
+    raise WmiError(
+        f"image size {height}×{width} is not a multiple of 2**{layers} = {m}; the nearest "
+        f"valid size is {nh}×{nw} (pad or resize the input)"
+    )
 
 
 class MaskedBlock(nn.Module):

@@ -269,13 +269,9 @@ def check_size(size: int, layers: int) -> None:
     Raises:
         WmiError: ``--size`` is not such a multiple.
     """
-    multiple = 2**layers
-    if size < multiple or size % multiple:
-        nearest = max(multiple, round(size / multiple) * multiple)
-        raise WmiError(
-            f"--size {size} is not a multiple of 2**layers = {multiple} (--layers "
-            f"{layers}); use --size {nearest}"
-        )
+    from wmi.unet import check_multiple  # torch, only when a config is checked
+
+    check_multiple(size, size, layers, option="--size")
 
 
 def _check_numbers(cfg: TrainConfig) -> None:
