@@ -1,17 +1,19 @@
 """``wmi demo``: the paper's whole pipeline on bundled photographs, in minutes on a CPU.
 
-Every step uses the same library code as the commands, and the equivalent command is printed
-before it runs, so the demo doubles as a walk-through:
+Every step calls the same library function as its command, and the equivalent command is
+printed (on stderr) before it runs, so the demo doubles as a walk-through you can copy:
 
-1. random crops of scikit-image's sample photographs (and any image in the repository's
-   ``data/``) → ``wmi data prepare`` → HDF5 shards split train/val/test;
-2. ``wmi masks generate`` → a free-form and a centre-box mask set for the held-out images;
+1. random crops of six of scikit-image's sample photographs → ``wmi data prepare`` → HDF5
+   shards split train/val; crops of two *other* photographs become the test images, so the
+   networks are scored on photographs they never saw;
+2. ``wmi masks generate --for`` → a free-form and a centre-box mask per test image;
 3. ``wmi train`` → WConv (weighted conv + weighted BN) and PConv (partial conv + BN), same
    seed, data and steps;
-4. ``wmi inpaint folder`` → the held-out images with both networks, Telea and biharmonic;
-5. ``wmi eval`` → the Table I report per mask set, and a preview sheet of all methods.
+4. ``wmi inpaint folder`` → the test images with both networks, Telea and biharmonic;
+5. ``wmi eval`` → the Table I report per mask set (on stdout), Markdown and HTML reports and a
+   preview sheet.
 
-The networks see a few hundred images for a few hundred steps: the numbers show that the
+The networks see a few hundred crops for a few hundred steps: the numbers show that the
 pipeline works end to end, not what the paper's models reach after days on a GPU.
 """
 
@@ -28,29 +30,23 @@ from rich.console import Console
 from wmi.errors import WmiError
 
 #: scikit-image sample photographs shipped inside the package (no download needed)
-SAMPLES = (
-    "astronaut",
-    "chelsea",
-    "coffee",
-    "rocket",
-    "immunohistochemistry",
-    "hubble_deep_field",
-    "retina",
-    "colorwheel",
-)
-#: methods compared, in report order: name -> (kind, argument)
-METHODS = {
-    "WConv": ("model", "weighted"),
-    "PConv": ("model", "partial"),
-    "Telea": ("classical", "telea"),
-    "Biharmonic": ("classical", "biharmonic"),
-}
+TRAIN_PHOTOS = ("chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina",
+                "colorwheel")  # fmt: skip
+#: whole photographs held out of training: the test images are crops of these only
+TEST_PHOTOS = ("astronaut", "coffee")
+#: networks (conv kinds) and classical methods compared, in report order
+NETWORKS = ("weighted", "partial")
+CLASSICAL = ("telea", "biharmonic")
 MASK_SETS = ("freeform", "center")
+#: training/validation split of the training crops (the test images are separate)
+SPLIT = (0.85, 0.15, 0.0)
+#: marks a folder as made by ``wmi demo``: only such a folder is replaced by --overwrite
+MARKER = ".wmi-demo"
 
 
 @dataclass
 class DemoConfig:
-    """Settings of a demo run; the defaults take a few minutes on 2 CPU cores.
+    """Settings of a demo run.
 
     Attributes:
         out: output folder (must be empty or missing unless ``overwrite``).
@@ -59,8 +55,9 @@ class DemoConfig:
         layers: U-Net depth.
         base_channels: width of the first U-Net layer.
         batch_size: training batch size.
-        crops: random crops taken from each sample photograph.
-        device: "auto", "cpu" or "cuda".
+        crops: random crops taken from each training photograph; half as many (at least 4)
+            from each test photograph.
+        device: a :data:`wmi.kinds.DEVICES` name.
         seed: seeds crops, splits, masks and training.
     """
 
@@ -76,71 +73,50 @@ class DemoConfig:
     overwrite: bool = False
 
 
-def _photos() -> list[tuple[str, np.ndarray]]:
-    """The sample photographs (RGB uint8) plus any images in the repository's data/."""
+def _photo(name: str) -> np.ndarray:
     import skimage.data
 
-    from wmi.io import list_images, open_rgb
-
-    photos = []
-    for name in SAMPLES:
-        img = getattr(skimage.data, name)()
-        photos.append((name, img[..., :3]))
-    bundled = Path(__file__).resolve().parent.parent / "data"
-    if bundled.is_dir():
-        photos += [(p.stem, np.asarray(open_rgb(p))) for p in list_images(bundled)]
-    return photos
+    image = getattr(skimage.data, name)()
+    return image[..., :3] if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
 
 
-def _write_crops(folder: Path, cfg: DemoConfig) -> int:
-    """Random square crops of every photo, between 1.5× and 3× the training size."""
+def _write_crops(folder: Path, names: tuple[str, ...], crops: int, cfg: DemoConfig) -> int:
+    """Random square crops between 1.5x and 3x the training size, resized to it for testing."""
+    from PIL import Image
+
     from wmi.io import write_image
 
-    rng = np.random.default_rng([cfg.seed, 1])
-    count = 0
-    for name, img in _photos():
+    rng = np.random.default_rng([cfg.seed, 1, len(folder.name)])
+    for name in names:
+        img = _photo(name)
         h, w = img.shape[:2]
-        for i in range(cfg.crops):
+        for i in range(crops):
             side = int(rng.integers(int(1.5 * cfg.size), min(3 * cfg.size, h, w) + 1))
             y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
-            write_image(folder / f"{name}-{i:03d}.png", img[y : y + side, x : x + side])
-            count += 1
-    return count
+            crop = Image.fromarray(img[y : y + side, x : x + side])
+            if folder.name == "images":  # test images: at the networks' size
+                crop = crop.resize((cfg.size, cfg.size), Image.BICUBIC)
+            write_image(folder / f"{name}-{i:03d}.png", np.asarray(crop))
+    return len(names) * crops
 
 
-def _export_test_split(shards: Path, folder: Path) -> int:
-    """Held-out (test split) images as PNG files named 000000.png, ..., like mask sets."""
-    import h5py
-
-    from wmi.data import find_shards
-    from wmi.io import write_image
-
-    index = 0
-    for shard in find_shards(shards, "test"):
-        with h5py.File(shard, "r") as f:
-            for image in f["images"]:
-                write_image(folder / f"{index:06d}.png", image)
-                index += 1
-    return index
+def _test_crops(cfg: DemoConfig) -> int:
+    return max(4, cfg.crops // 2)
 
 
-#: marks a folder as made by ``wmi demo``: only such a folder is replaced by --overwrite
-MARKER = ".wmi-demo"
-
-
-def _check_sizes(cfg: DemoConfig) -> None:
-    """Fail before any work if the options cannot give a training batch and a test image."""
-    from wmi.data import DEFAULT_SPLIT, split_counts
+def _check(cfg: DemoConfig) -> None:
+    """Fail before any work if the options cannot give a training batch."""
+    from wmi.data import split_counts
     from wmi.unet import check_multiple
 
     check_multiple(cfg.size, cfg.size, cfg.layers, option="--size")
-    photos = len(SAMPLES)  # images in data/ only add to this
-    train_n, _, test_n = split_counts(photos * cfg.crops, DEFAULT_SPLIT)
-    if train_n < cfg.batch_size or test_n < 1:
+    train_n, _, _ = split_counts(len(TRAIN_PHOTOS) * cfg.crops, SPLIT)
+    if train_n < cfg.batch_size:
+        need = -(-cfg.batch_size // (SPLIT[0] * len(TRAIN_PHOTOS))) + 1
         raise WmiError(
-            f"--crops {cfg.crops}: {photos * cfg.crops} crops give {train_n} training and "
-            f"{test_n} test images; at least {cfg.batch_size} and 1 are needed (use --crops "
-            f"{-(-cfg.batch_size * 10 // (7 * photos)) + 1} or more)"
+            f"--crops {cfg.crops}: {len(TRAIN_PHOTOS) * cfg.crops} crops give {train_n} "
+            f"training images; at least {cfg.batch_size} are needed (use --crops {need:.0f} "
+            "or more)"
         )
 
 
@@ -158,35 +134,163 @@ def _claim_out_dir(out: Path, overwrite: bool) -> None:
     (out / MARKER).write_text("made by wmi demo; `wmi demo --overwrite` may replace this folder\n")
 
 
-def _inpaint_folder(images: list[Path], masks: Path, out: Path, inpainter: Any) -> None:
-    from wmi.inference import inpaint_images
-    from wmi.io import read_image, read_mask, write_image
+def _train_options(cfg: DemoConfig, conv: str) -> dict[str, Any]:
+    out = cfg.out
+    return {
+        "data": out / "shards",
+        "out": out / "runs" / conv,
+        "conv": conv,
+        "size": cfg.size,
+        "layers": cfg.layers,
+        "base_channels": cfg.base_channels,
+        "batch_size": cfg.batch_size,
+        # the paper's BN decay 0.999 (momentum 0.001) needs thousands of steps to settle
+        "bn_momentum": 0.1,
+        "steps": cfg.steps,
+        "device": cfg.device,
+        "workers": 0,
+        "val_every": cfg.steps,
+        "save_every": cfg.steps,
+        "val_images": 16,
+        "seed": cfg.seed,
+        # VGG16 weights cannot be assumed on a fresh machine
+        "perceptual": "none",
+        "amp": "off",
+    }
 
-    imgs = [read_image(p) for p in images]
-    holes = [read_mask(masks / p.name) for p in images]
-    for path, result in zip(images, inpaint_images(imgs, holes, inpainter), strict=True):
-        write_image(out / path.name, result)
+
+def _methods(cfg: DemoConfig) -> dict[str, tuple[str, str]]:
+    """Report name -> (inpaint option, its value) for every compared method."""
+    from wmi.kinds import CLASSICAL_METHODS, CONV_KINDS
+
+    methods = {
+        CONV_KINDS[k].label: ("--checkpoint", str(cfg.out / "runs" / k / "checkpoints" / "last.pt"))
+        for k in NETWORKS
+    }
+    methods.update({CLASSICAL_METHODS[k].label: ("--method", k) for k in CLASSICAL})
+    return methods
 
 
-def _evaluate(gt: Path, masks: Path, preds: dict[str, Path]) -> Any:
-    from wmi.io import list_images
-    from wmi.metrics import score_files, summarize_scores
+class _Steps:
+    """Prints each step's title and its equivalent commands (notes: stderr)."""
 
-    scores = [
-        score_files(p, masks / p.name, [(name, d / p.name) for name, d in preds.items()])
-        for p in list_images(gt)
-    ]
-    return summarize_scores(scores, list(preds))
+    def __init__(self, notes: Console) -> None:
+        self.notes = notes
+
+    def __call__(self, title: str, *commands: str) -> None:
+        self.notes.rule(f"[bold]{title}")
+        for command in commands:
+            self.notes.print(f"$ {command}", style="dim", highlight=False, markup=False)
+
+
+def _prepare_data(cfg: DemoConfig, step: _Steps) -> Path:
+    from wmi.data import prepare
+
+    out = cfg.out
+    split = ",".join(f"{f:g}" for f in SPLIT)
+    step(
+        "1/5 data",
+        f"wmi data prepare {out}/photos {out}/shards --size {cfg.size} --preset plain "
+        f"--split {split} --seed {cfg.seed} --workers 0",
+    )
+    n = _write_crops(out / "photos", TRAIN_PHOTOS, cfg.crops, cfg)
+    prepared = prepare(out / "photos", out / "shards", size=cfg.size, preset="plain",
+                       split=SPLIT, seed=cfg.seed, workers=0)  # fmt: skip
+    test_dir = out / "test" / "images"
+    n_test = _write_crops(test_dir, TEST_PHOTOS, _test_crops(cfg), cfg)
+    step.notes.print(
+        f"{n} crops of {', '.join(TRAIN_PHOTOS)} → {prepared.counts}; {n_test} test images "
+        f"from {' and '.join(TEST_PHOTOS)} (never seen in training) in {test_dir}",
+        highlight=False,
+    )
+    return test_dir
+
+
+def _make_masks(cfg: DemoConfig, test_dir: Path, step: _Steps) -> None:
+    from wmi.masks import MaskSetSpec, image_targets, write_mask_set
+
+    out = cfg.out
+    step(
+        "2/5 masks",
+        *(
+            f"wmi masks generate {out}/masks/{kind} --kind {kind} --for {test_dir} "
+            f"--seed {cfg.seed}"
+            for kind in MASK_SETS
+        ),
+    )
+    for kind in MASK_SETS:
+        targets, _ = image_targets(test_dir, out / "masks" / kind)
+        write_mask_set(out / "masks" / kind, MaskSetSpec.for_images(kind, targets, cfg.seed))
+
+
+def _train_networks(cfg: DemoConfig, step: _Steps) -> None:
+    from wmi.train import TrainConfig, train
+
+    for conv in NETWORKS:
+        options = _train_options(cfg, conv)
+        step(
+            f"3/5 train {conv}",
+            "wmi train " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items()),
+        )
+        config = TrainConfig(
+            **{k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
+        )
+        train(config, progress=True, echo=False)
+
+
+def _inpaint(cfg: DemoConfig, test_dir: Path, mask_set: str, step: _Steps) -> dict[str, Path]:
+    from wmi.checkpoint import load_model
+    from wmi.inference import inpaint_folder
+
+    masks, preds = cfg.out / "masks" / mask_set, {}
+    methods = _methods(cfg)
+    step(
+        f"4/5 inpaint ({mask_set} masks)",
+        *(
+            f"wmi inpaint folder {test_dir} {masks} {cfg.out}/results/{mask_set}/{name.lower()} "
+            f"{option} {value}" + (f" --device {cfg.device}" if option == "--checkpoint" else "")
+            for name, (option, value) in methods.items()
+        ),
+    )
+    for name, (option, value) in methods.items():
+        preds[name] = cfg.out / "results" / mask_set / name.lower()
+        inpainter: Any = value
+        if option == "--checkpoint":
+            inpainter = load_model(value, device=_device(cfg.device))[0]
+        inpaint_folder(test_dir, masks, preds[name], inpainter)
+    return preds
+
+
+def _device(name: str) -> Any:
+    from wmi.device import resolve_device
+
+    return resolve_device(name)
+
+
+def _evaluate(cfg: DemoConfig, test_dir: Path, mask_set: str, preds: dict[str, Path],
+              step: _Steps) -> Any:  # fmt: skip
+    from wmi.metrics import score_folders
+
+    masks = cfg.out / "masks" / mask_set
+    step(
+        f"5/5 eval ({mask_set} masks)",
+        f"wmi eval --gt {test_dir} --masks {masks} "
+        + " ".join(f"--pred {name}={folder}" for name, folder in preds.items()),
+    )
+    results = score_folders(test_dir, masks, preds).results
+    _preview(test_dir, masks, preds, cfg.out / f"preview-{mask_set}.png")
+    return results
 
 
 def _preview(gt: Path, masks: Path, results: dict[str, Path], out: Path, rows: int = 6) -> None:
-    """One row per held-out image: masked input, each method, ground truth."""
+    """One row per test image (spread over the set): masked input, each method, truth."""
     from wmi.io import list_images, read_image, read_mask
     from wmi.preview import save_contact_sheet
 
+    images = list_images(gt)
     tiles, labels = [], []
-    for path in list_images(gt)[:rows]:
-        image, hole = read_image(path), read_mask(masks / path.name)
+    for path in images[:: max(1, len(images) // rows)][:rows]:
+        image, hole = read_image(path), read_mask(masks / f"{path.stem}.png")
         tiles.append(np.where(hole[..., None], 1.0, image))
         tiles += [read_image(d / path.name) for d in results.values()]
         tiles.append(image)
@@ -194,119 +298,39 @@ def _preview(gt: Path, masks: Path, results: dict[str, Path], out: Path, rows: i
     save_contact_sheet(out, tiles, columns=len(results) + 2, labels=labels, scale=2)
 
 
-def run_demo(cfg: DemoConfig, console: Console | None = None) -> dict[str, Any]:
+def run_demo(
+    cfg: DemoConfig, notes: Console | None = None, results: Console | None = None
+) -> dict[str, Any]:
     """Run the demo pipeline; returns ``{mask set: Table I results}``.
+
+    Args:
+        cfg: the settings.
+        notes: where step titles, commands and progress go (default: stderr).
+        results: where the Table I reports and the written files go (default: stdout).
 
     Raises:
         WmiError: the output folder is not empty (without ``overwrite``) or a step fails.
     """
-    from wmi.checkpoint import load_model
-    from wmi.data import prepare
-    from wmi.inference import ClassicalInpainter, ModelInpainter
-    from wmi.masks import MaskSetSpec, write_mask_files
-    from wmi.report import render, to_markdown
-    from wmi.train import TrainConfig, train
-
-    console = console or Console(stderr=True)
-    out = cfg.out
-    _check_sizes(cfg)
-    _claim_out_dir(out, cfg.overwrite)
-
-    def step(title: str, *commands: str) -> None:
-        console.rule(f"[bold]{title}")
-        for command in commands:
-            console.print(f"[dim]$ {command}[/]", highlight=False)
-
-    step(
-        "1/5 data",
-        f"wmi data prepare {out}/photos {out}/shards --size {cfg.size} --preset plain "
-        f"--seed {cfg.seed} --workers 0",
-    )
-    n = _write_crops(out / "photos", cfg)
-    prepared = prepare(
-        out / "photos", out / "shards", size=cfg.size, preset="plain", seed=cfg.seed, workers=0
-    )
-    console.print(f"{n} crops of {len(SAMPLES)}+ photographs → {prepared.counts}")
-    test_dir = out / "test" / "images"
-    n_test = _export_test_split(out / "shards", test_dir)
-
-    step(
-        "2/5 masks",
-        *(
-            f"wmi masks generate {out}/masks/{kind} --kind {kind} --count {n_test} "
-            f"--size {cfg.size} --seed {cfg.seed}"
-            for kind in MASK_SETS
-        ),
-    )
-    for kind in MASK_SETS:
-        spec = MaskSetSpec(kind, cfg.size, cfg.size, n_test, cfg.seed)
-        write_mask_files(spec, out / "masks" / kind, range(n_test))
-
-    models = {}
-    for name, (kind, arg) in METHODS.items():
-        if kind != "model":
-            continue
-        options = {
-            "data": out / "shards",
-            "out": out / "runs" / name.lower(),
-            "conv": arg,
-            "size": cfg.size,
-            "layers": cfg.layers,
-            "base_channels": cfg.base_channels,
-            "batch_size": cfg.batch_size,
-            # the paper's BN decay 0.999 (momentum 0.001) needs thousands of steps to settle
-            "bn_momentum": 0.1,
-            "steps": cfg.steps,
-            "device": cfg.device,
-            "workers": 0,
-            "val_every": cfg.steps,
-            "save_every": cfg.steps,
-            "val_images": 16,
-            "seed": cfg.seed,
-            # VGG16 weights cannot be assumed on a fresh machine
-            "perceptual": "none",
-            "amp": "off",
-        }
-        step(
-            f"3/5 train {name}",
-            "wmi train " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items()),
-        )
-        train(
-            TrainConfig(**{k: str(v) if isinstance(v, Path) else v for k, v in options.items()}),
-            progress=True,
-            echo=False,
-        )
-        model, _ = load_model(options["out"] / "checkpoints" / "last.pt")
-        models[name] = ModelInpainter(model, model.multiple, amp="off")
-
-    images = sorted(test_dir.glob("*.png"))
-    results: dict[str, Any] = {}
-    for mask_set in MASK_SETS:
-        step(
-            f"4/5 inpaint ({mask_set} masks)",
-            f"wmi inpaint folder {test_dir} {out}/masks/{mask_set} {out}/results/{mask_set}/...",
-        )
-        preds = {}
-        for name, (kind, arg) in METHODS.items():
-            inpainter = models[name] if kind == "model" else ClassicalInpainter(arg)
-            preds[name] = out / "results" / mask_set / name.lower()
-            _inpaint_folder(images, out / "masks" / mask_set, preds[name], inpainter)
-        step(
-            f"5/5 eval ({mask_set} masks)",
-            f"wmi eval --gt {test_dir} --masks {out}/masks/{mask_set} "
-            + " ".join(f"--pred {k}={v}" for k, v in preds.items()),
-        )
-        results[mask_set] = _evaluate(test_dir, out / "masks" / mask_set, preds)
-        render(results[mask_set], console)
-        _preview(test_dir, out / "masks" / mask_set, preds, out / f"preview-{mask_set}.png")
-
-    report = "\n\n".join(f"## {k} masks\n\n{to_markdown(v)}" for k, v in results.items())
     from wmi.io import atomic_path
+    from wmi.report import render, to_markdown
 
-    with atomic_path(out / "demo-report.md") as tmp:
+    notes = notes or Console(stderr=True)
+    results = results or Console()
+    _check(cfg)
+    _claim_out_dir(cfg.out, cfg.overwrite)
+    step = _Steps(notes)
+    test_dir = _prepare_data(cfg, step)
+    _make_masks(cfg, test_dir, step)
+    _train_networks(cfg, step)
+    tables: dict[str, Any] = {}
+    for mask_set in MASK_SETS:
+        preds = _inpaint(cfg, test_dir, mask_set, step)
+        tables[mask_set] = _evaluate(cfg, test_dir, mask_set, preds, step)
+        results.rule(f"{mask_set} masks")
+        render(tables[mask_set], results)
+    report = "\n\n".join(f"## {k} masks\n\n{to_markdown(v)}" for k, v in tables.items())
+    with atomic_path(cfg.out / "demo-report.md") as tmp:
         tmp.write_text(f"# wmi demo\n\n{report}\n")
-    console.print(
-        f"previews: {out}/preview-freeform.png, {out}/preview-center.png; "
-        f"report: {out}/demo-report.md"
-    )
-    return results
+    previews = ", ".join(str(cfg.out / f"preview-{k}.png") for k in MASK_SETS)
+    results.print(f"report: {cfg.out / 'demo-report.md'}; previews: {previews}", highlight=False)
+    return tables

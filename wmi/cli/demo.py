@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from wmi.cli import choice
+from wmi.cli import choice, err_console
 from wmi.kinds import DEVICES
 
 
@@ -15,27 +15,23 @@ def demo(
     steps: int = typer.Option(1000, min=1, help="Training steps for each network."),
     size: int = typer.Option(64, min=16, help="Image side in pixels (multiple of 2**layers)."),
     layers: int = typer.Option(6, min=1, help="U-Net depth."),
-    crops: int = typer.Option(24, min=1, help="Random crops taken from each photograph."),
+    crops: int = typer.Option(
+        24, min=1, help="Random crops from each training photograph (half as many per test one)."
+    ),
     device: str = choice(DEVICES, "auto", "--device", help="Where to train and inpaint:"),
     seed: int = typer.Option(0, help="Seeds crops, splits, masks and training."),
     overwrite: bool = typer.Option(False, help="Replace an earlier demo in OUT."),
 ) -> None:
     """Prepare data, make masks, train WConv and PConv, inpaint, and print Table I.
 
-    Runs on scikit-image's sample photographs in a few minutes on a laptop CPU and writes
-    shards, masks, runs, results, preview sheets and demo-report.md into OUT.
+    Runs on scikit-image's sample photographs: trains on crops of six of them and tests on
+    crops of two others. Writes shards, masks, runs, results, preview sheets and
+    demo-report.md into OUT. Table I goes to stdout; steps, commands and progress to stderr.
     """
+    from rich.console import Console
+
     from wmi.demo import DemoConfig, run_demo
 
-    run_demo(
-        DemoConfig(
-            out=out,
-            steps=steps,
-            size=size,
-            layers=layers,
-            crops=crops,
-            device=device,
-            seed=seed,
-            overwrite=overwrite,
-        )
-    )
+    config = DemoConfig(out=out, steps=steps, size=size, layers=layers, crops=crops,
+                        device=device, seed=seed, overwrite=overwrite)  # fmt: skip
+    run_demo(config, notes=err_console, results=Console(highlight=False, soft_wrap=True))
