@@ -103,9 +103,9 @@ def test_split_counts_are_exact() -> None:
 
 def test_split_is_reproducible_from_the_seed(tmp_path: Path) -> None:
     make_images(tmp_path / "src", 20, size=(8, 8))
-    a = prep(tmp_path / "src", tmp_path / "a", size=8, shard_size=5, seed=1)
-    prep(tmp_path / "src", tmp_path / "b", size=8, shard_size=5, seed=1)
-    c = prep(tmp_path / "src", tmp_path / "c", size=8, shard_size=5, seed=2)
+    a = prep(tmp_path / "src", tmp_path / "a", size=16, shard_size=5, seed=1)
+    prep(tmp_path / "src", tmp_path / "b", size=16, shard_size=5, seed=1)
+    c = prep(tmp_path / "src", tmp_path / "c", size=16, shard_size=5, seed=2)
     assert a.counts == {"train": 14, "val": 3, "test": 3}
     assert [p.name for p in a.shards["train"]] == [f"train-0000{i}.h5" for i in range(3)]
     ca, cb, cc = (shard_contents(tmp_path / d) for d in "abc")
