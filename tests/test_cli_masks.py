@@ -180,7 +180,7 @@ def test_overwrite_replaces_the_set_and_keeps_other_files(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.glob("[0-9]*.png")) == [f"{i:06d}.png" for i in range(4)]
     assert len(read_manifest(out)) == 4 and (out / "notes.txt").read_text() == "keep me"
-    assert "removed 6 numbered masks" in result.output
+    assert "removed 6 masks of the earlier set" in result.output
 
 
 def make_set(out: Path, count: int = 10) -> dict[str, bytes]:

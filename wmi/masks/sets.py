@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from wmi.errors import WmiError
-from wmi.io import MASK_SET_PREVIEW, atomic_path, read_mask
+from wmi.io import MASK_SET_PREVIEW, MASK_THRESHOLD, atomic_path, read_mask
 from wmi.kinds import MASK_KINDS, MaskKind
 from wmi.masks.generators import (
     BUCKET_LABELS,
@@ -129,11 +129,16 @@ class MaskSetSpec:
         targets: Sequence[MaskTarget],
         seed: int = 0,
         training: bool = False,
+        buckets: bool = False,
         touches_border: bool | None = None,
     ) -> MaskSetSpec:
-        """A set with one mask per image (see :mod:`wmi.masks.targets`)."""
+        """A set with one mask per image (see :mod:`wmi.masks.targets`).
+
+        ``buckets`` is refused by :meth:`validate`: the bucketed kinds draw each image's
+        bucket from its seed, which spreads the buckets over the images.
+        """
         targets = tuple(targets)
-        return cls(kind, 0, 0, len(targets), seed, training, False, touches_border, targets)
+        return cls(kind, 0, 0, len(targets), seed, training, buckets, touches_border, targets)
 
     def filename(self, index: int) -> str:
         """File name of mask ``index``: ``000000.png``, ... or the image's ``{stem}.png``."""
@@ -155,10 +160,10 @@ class MaskSetSpec:
             entry = MASK_KINDS[self.kind]
         except WmiError as exc:
             raise WmiError(f"--kind: {exc}") from None
-        if self.count <= 0:
-            raise WmiError(f"--count must be at least 1, got {self.count}")
         if self.seed < 0:
             raise WmiError(f"--seed must be >= 0, got {self.seed}")
+        if not self.targets and self.count <= 0:
+            raise WmiError(f"--count must be at least 1, got {self.count}")
         if self.targets and self.count != len(self.targets):
             raise WmiError(f"--count {self.count} with {len(self.targets)} images (--for)")
         if not self.targets and (self.height < MIN_SIZE or self.width < MIN_SIZE):
@@ -552,13 +557,16 @@ class MaskFolderStats:
     """What :func:`mask_folder_stats` found.
 
     Attributes:
-        summary: :func:`mask_set_stats` of the readable masks plus ``mask_dir`` and
-            ``skipped`` (the unreadable files' paths), as ``wmi masks stats --json`` prints it.
+        summary: :func:`mask_set_stats` of the masks with a hole plus ``mask_dir``,
+            ``skipped`` (the unreadable files' paths) and ``empty`` (the paths of masks that
+            select nothing), as ``wmi masks stats --json`` prints it.
         problems: one message per unreadable file, naming it.
+        empty: one message per readable mask without a hole pixel, naming it.
     """
 
     summary: dict[str, Any]
     problems: tuple[str, ...]
+    empty: tuple[str, ...] = ()
 
 
 def mask_folder_stats(
@@ -567,13 +575,16 @@ def mask_folder_stats(
     """Statistics of a folder of masks from any tool (white > 127 = hole).
 
     Reads every ``*.png`` in ``mask_dir``, not sub-folders and not hidden files; a
-    ``preview.png`` is left out. An unreadable file is skipped and named in ``problems``.
+    ``preview.png`` is left out. An unreadable file (any per-file :class:`WmiError` of the
+    reader: damaged, a photograph, a decompression bomb) is skipped and named in
+    ``problems``; a mask that selects nothing is left out of the statistics and named in
+    ``empty``.
 
     Args:
         progress: called as ``progress(done, total)`` with the number of files read.
 
     Raises:
-        WmiError: no such folder, no PNG files, or none of them readable as a mask.
+        WmiError: no such folder, no PNG files, or none of them a readable mask with a hole.
     """
     mask_dir = Path(mask_dir)
     if not mask_dir.is_dir():
@@ -593,6 +604,7 @@ def mask_folder_stats(
     sizes: list[tuple[int, int]] = []
     skipped: list[str] = []
     problems: list[str] = []
+    empty: list[str] = []
     for done, path in enumerate(files, start=1):
         try:
             hole = read_mask(path)
@@ -600,13 +612,19 @@ def mask_folder_stats(
             problems.append(str(exc))
             skipped.append(str(path))
         else:
+            if not hole.any():
+                empty.append(str(path))
+                continue
             ratios.append(hole_ratio(hole))
             borders.append(touches_border(hole))
             sizes.append(hole.shape)
         if progress is not None:
             progress(done, len(files))
     if not ratios:
-        raise WmiError(f"{mask_dir}: none of the {len(files)} PNG files could be read as a mask")
+        what = "a readable mask with a hole" if empty else "readable as a mask"
+        raise WmiError(f"{mask_dir}: none of the {len(files)} PNG files is {what}")
     summary = mask_set_stats(ratios, borders, sizes)
-    summary.update(mask_dir=str(mask_dir), skipped=skipped)
-    return MaskFolderStats(summary, tuple(problems))
+    summary.update(mask_dir=str(mask_dir), skipped=skipped, empty=empty)
+    notes = tuple(f"{p}: selects nothing (no pixel brighter than {MASK_THRESHOLD} in grey; "
+                  "colour and alpha are not read); left out" for p in empty)  # fmt: skip
+    return MaskFolderStats(summary, tuple(problems), notes)
