@@ -44,6 +44,11 @@ _FOR_HELP = (
     "name, so adding images never changes the others' masks. Not with --count or a size."
 )
 
+_SEED_HELP = (
+    "Base seed; mask i uses numpy.random.default_rng((seed, i)) (with --for: seed and the "
+    "SHA-256 of the image's stem)."
+)
+
 
 @app.command("generate")
 def generate_command(
@@ -62,12 +67,7 @@ def generate_command(
     width: int | None = typer.Option(
         None, "--width", show_default="--size", help="Mask width, pixels (at least 16)."
     ),
-    seed: int = typer.Option(
-        0,
-        "--seed",
-        help="Base seed; mask i uses numpy.random.default_rng((seed, i)) (with --for: seed "
-        "and the SHA-256 of the image's stem).",
-    ),
+    seed: int = typer.Option(0, "--seed", help=_SEED_HELP),
     buckets: bool = typer.Option(False, "--buckets", help=_BUCKETS_HELP),
     border: bool | None = typer.Option(
         None, "--border/--no-border", show_default="either", help=_BORDER_HELP
