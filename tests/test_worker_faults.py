@@ -29,12 +29,14 @@ def _env() -> dict[str, str]:
 
 
 def _start(*args: object) -> subprocess.Popen[str]:
+    """The command in a process group of its own, as a shell runs it (Ctrl-C reaches all)."""
     return subprocess.Popen(
         [sys.executable, "-m", "wmi", *map(str, args)],
         env=_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
 
 
@@ -139,9 +141,9 @@ def test_masks_generate_workers_exit_with_their_parent_and_a_rerun_is_not_locked
 def test_ctrl_c_while_the_workers_start_prints_no_traceback(tmp_path: Path) -> None:
     args = ("masks", "generate", tmp_path / "m", "--kind", "freeform", "--count", 5000)
     proc = _start(*args, "--size", 512, "--workers", 2)
-    _wait_for_workers(proc, at_least=2)  # started, still importing
+    _wait_for_workers(proc, at_least=3)  # started, still importing
     time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
