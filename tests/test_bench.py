@@ -103,3 +103,32 @@ def test_benchmark_data_prepares_once_per_compression() -> None:
 def test_cli_device_choices_come_from_the_registry() -> None:
     result = CliRunner().invoke(app, ["bench", "layers", "--device", "tpu"])
     assert result.exit_code == 2 and "'tpu' is not one of auto, cpu, cuda" in result.output
+
+
+def test_bench_unet_size_not_a_multiple_is_one_line_before_anything_runs() -> None:
+    for suite in ("unet", "all"):
+        result = CliRunner().invoke(app, ["bench", suite, "--size", "64", "--device", "cpu"])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == (
+            "error: --size 64 is not a multiple of 2**7 = 128; the nearest valid size is 128"
+        )
+
+
+def test_unet_benchmark_reports_each_variant() -> None:
+    seen = []
+    benchmark_unet(
+        torch.device("cpu"), size=32, batches=(1, 2), layers=4, rounds=1,
+        progress=lambda variant, done, total: seen.append((variant, done, total)),
+    )  # fmt: skip
+    assert seen == [
+        ("batch 1, forward", 0, 4),
+        ("batch 1, forward+backward", 1, 4),
+        ("batch 2, forward", 2, 4),
+        ("batch 2, forward+backward", 3, 4),
+        ("done", 4, 4),
+    ]
+
+
+def test_bench_help_says_how_long_the_unet_suite_takes_on_a_cpu() -> None:
+    result = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
+    assert "about 5 minutes on a 2-core CPU" in " ".join(result.output.split())

@@ -180,7 +180,7 @@ def test_overwrite_replaces_the_set_and_keeps_other_files(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.glob("[0-9]*.png")) == [f"{i:06d}.png" for i in range(4)]
     assert len(read_manifest(out)) == 4 and (out / "notes.txt").read_text() == "keep me"
-    assert "removed 6 numbered masks" in result.output
+    assert "removed 6 masks of the earlier set" in result.output
 
 
 def make_set(out: Path, count: int = 10) -> dict[str, bytes]:
@@ -316,9 +316,9 @@ def test_stats_matches_generate_and_reads_foreign_masks(tmp_path: Path) -> None:
     (foreign / "broken.png").write_bytes(b"not a png")
     (foreign / "notes.txt").write_text("ignored")
     result = run("stats", foreign, "--json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a file was left out
     assert "broken.png" in result.output  # named on stderr
-    summary = json.loads(result.output[result.output.index("{") :])
+    summary = json.loads(result.stdout)
     assert summary["count"] == 2 and summary["skipped"] == [str(foreign / "broken.png")]
     assert summary["hole_ratio"]["min"] == pytest.approx(10 / 100)
     assert summary["hole_ratio"]["max"] == pytest.approx(50 / 200)
@@ -345,4 +345,235 @@ def test_stats_errors(tmp_path: Path) -> None:
     bad.mkdir()
     (bad / "x.png").write_bytes(b"garbage")
     result = run("stats", bad)
-    assert result.exit_code == 2 and "none of the 1 PNG files could be read" in result.output
+    assert result.exit_code == 2 and "none of the 1 PNG files is readable" in result.output
+
+
+# ------------------------------------------------------------------- masks that select nothing
+
+
+def test_stats_warns_about_each_mask_that_selects_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    hole = np.zeros((32, 32), np.uint8)
+    hole[4:12, 4:12] = 255
+    Image.fromarray(hole).save(folder / "good.png")
+    red = np.zeros((32, 32, 3), np.uint8)
+    red[8:20, 8:20, 0] = 255  # the hole in pure red: grey 76, below the threshold
+    Image.fromarray(red).save(folder / "red.png")
+    alpha = np.zeros((32, 32, 4), np.uint8)
+    alpha[8:20, 8:20, 3] = 255  # the hole drawn in alpha only
+    Image.fromarray(alpha).save(folder / "alpha.png")
+    dim = np.zeros((32, 32), np.uint8)
+    dim[8:20, 8:20] = 127  # the threshold is strict
+    Image.fromarray(dim).save(folder / "dim.png")
+    result = run("stats", folder, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["count"] == 1 and summary["buckets"]["0-10%"] == 1  # only good.png
+    assert sorted(Path(p).name for p in summary["empty"]) == ["alpha.png", "dim.png", "red.png"]
+    text = " ".join(result.stderr.split())
+    for name in ("alpha.png", "dim.png", "red.png"):
+        assert f"{folder / name}: selects nothing" in text
+    assert "3 mask(s) select nothing" in text
+
+
+def _bomb_png(path: Path, side: int = 20000) -> None:
+    """A 1-bit PNG of ``side``² black pixels: a few kB on disk, over Pillow's pixel limit."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        body = kind + payload
+        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = b"\0" * (1 + (side + 7) // 8)
+    packer = zlib.compressobj(9)
+    data = b"".join(packer.compress(row) for _ in range(side)) + packer.flush()
+    header = struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data)
+                     + chunk(b"IEND", b""))  # fmt: skip
+
+
+def test_stats_treats_a_decompression_bomb_as_one_bad_file(tmp_path: Path) -> None:
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    hole = np.zeros((32, 32), np.uint8)
+    hole[:8] = 255
+    Image.fromarray(hole).save(folder / "a.png")
+    _bomb_png(folder / "bomb.png")
+    assert (folder / "bomb.png").stat().st_size < 100_000
+    result = run("stats", folder, "--json")
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    summary = json.loads(result.stdout)
+    assert summary["count"] == 1 and summary["skipped"] == [str(folder / "bomb.png")]
+    assert f"skipped: {folder / 'bomb.png'}" in " ".join(result.stderr.split())
+
+
+# ------------------------------------------------------------------------- masks for images
+
+
+def _photo(path: Path, width: int, height: int, mode: str = "RGB", **save: object) -> None:
+    rng = np.random.default_rng(len(path.name))
+    channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
+    pixels = rng.integers(0, 256, (height, width, channels), dtype=np.uint8)
+    Image.fromarray(pixels.squeeze(), mode).save(path, **save)
+
+
+def _rotated_jpeg(path: Path, width: int, height: int) -> None:
+    """A JPEG stored ``width`` x ``height`` whose EXIF says: turn it by 90 degrees."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    _photo(path, width, height, exif=exif.tobytes())
+
+
+def test_generate_for_a_folder_of_images_pairs_by_stem_at_each_size(tmp_path: Path) -> None:
+    from wmi.io import pair_folders
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "wide.png", 451, 300)
+    _photo(photos / "grey.jpg", 120, 200, "L")
+    _photo(photos / "alpha.png", 64, 64, "RGBA")
+    _rotated_jpeg(photos / "turned.jpg", 160, 96)  # shown as 96 wide, 160 high
+    out = tmp_path / "masks" / "free"
+    result = run("generate", out, "--kind", "freeform", "--for", photos, "--seed", 0,
+                 "--workers", 1, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["alpha.png", "grey.png", "manifest.csv", "preview.png", "turned.png",
+                     "wide.png"]  # fmt: skip
+    masks = [name for name in names if name.endswith(".png") and name != "preview.png"]
+    sizes = {name: read_mask(out / name).shape for name in masks}
+    assert sizes == {"alpha.png": (64, 64), "grey.png": (200, 120), "turned.png": (160, 96),
+                     "wide.png": (300, 451)}  # fmt: skip
+    assert [row["file"] for row in read_manifest(out)] == ["alpha.png", "grey.png", "turned.png",
+                                                           "wide.png"]  # fmt: skip
+    summary = json.loads(result.stdout)
+    assert summary["count"] == 4 and summary["sizes"]["300x451"] == 1 and summary["skipped"] == []
+    pairing = pair_folders(photos, out)
+    assert pairing.images == 4 and not pairing.images_without_mask  # what inpaint and eval see
+
+
+def test_masks_for_images_are_seeded_by_name_not_by_position(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("b", "d"):
+        _photo(photos / f"{name}.png", 80, 60)
+    run("generate", tmp_path / "one", "--kind", "irregular", "--for", photos, "--workers", 1)
+    for name in ("a", "c"):  # new photos sort before and between the others
+        _photo(photos / f"{name}.png", 80, 60)
+    run("generate", tmp_path / "two", "--kind", "irregular", "--for", photos, "--workers", 1)
+    for name in ("b.png", "d.png"):
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+    assert (tmp_path / "two" / "a.png").read_bytes() != (tmp_path / "two" / "c.png").read_bytes()
+    result = run("generate", tmp_path / "three", "--kind", "irregular", "--for", photos,
+                 "--seed", 1, "--workers", 1)  # fmt: skip
+    assert result.exit_code == 0
+    assert (tmp_path / "three" / "b.png").read_bytes() != (tmp_path / "two" / "b.png").read_bytes()
+
+
+def test_masks_for_images_spread_the_buckets_and_need_no_count(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(30):
+        _photo(photos / f"img{i:02d}.png", 64, 64)
+    result = run("generate", tmp_path / "m", "--kind", "irregular", "--for", photos,
+                 "--workers", 2, "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    buckets = json.loads(result.stdout)["buckets"]
+    assert sum(1 for label in IRREGULAR_BUCKETS if buckets[label]) >= 5  # spread, not one bucket
+
+
+def test_masks_for_images_name_the_images_they_leave_out(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "ok.png", 40, 40)
+    (photos / "broken.jpg").write_bytes(b"not a jpeg")
+    _photo(photos / "tiny.png", 8, 40)
+    _photo(photos / "preview.png", 40, 40)
+    _bomb_png(photos / "bomb.png")
+    out = tmp_path / "m"
+    result = run("generate", out, "--kind", "box", "--for", photos, "--workers", 1)
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.stderr.split())
+    for name in ("broken.jpg", "tiny.png", "preview.png", "bomb.png"):
+        assert f"left out: {photos / name}" in text, name
+    assert "Traceback" not in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.csv", "ok.png", "preview.png"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--count", "3"], "--for makes one mask per image at its size"),
+        (["--size", "64"], "--for makes one mask per image at its size"),
+        (["--buckets"], "--buckets lays out a numbered set"),
+    ],
+)
+def test_masks_for_images_refuse_a_count_a_size_and_buckets(
+    tmp_path: Path, extra: list[str], message: str
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "a.png", 40, 40)
+    result = run("generate", tmp_path / "m", "--kind", "irregular", "--for", photos, *extra)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert not (tmp_path / "m").exists()
+
+
+def test_masks_for_images_refuse_two_images_with_one_stem_and_the_image_folder(
+    tmp_path: Path,
+) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "a.png", 40, 40)
+    _photo(photos / "a.jpg", 40, 40)
+    result = run("generate", tmp_path / "m", "--kind", "box", "--for", photos)
+    assert result.exit_code == 2 and "share the stem 'a'" in result.output
+    (photos / "a.jpg").unlink()
+    before = folder_bytes(photos)
+    result = run("generate", photos, "--kind", "box", "--for", photos, "--overwrite")
+    assert result.exit_code == 2 and "must differ from the --for folder" in result.output
+    assert folder_bytes(photos) == before  # never an overwritten input
+
+
+def test_a_count_is_needed_without_for(tmp_path: Path) -> None:
+    result = run("generate", tmp_path / "m", "--kind", "box")
+    assert result.exit_code == 2 and "--count is required" in result.output
+
+
+# ------------------------------------------------------------------ locks and killed runs
+
+
+def test_a_staging_folder_left_by_a_killed_run_does_not_lock_the_folder_out(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "set"
+    stale = out / ".wmi-masks-k1ll3d"  # what kill -9 leaves (tests/test_worker_faults.py)
+    stale.mkdir(parents=True)
+    (stale / "000000.png").write_bytes(b"half")
+    result = run("generate", out, "--kind", "box", "--count", 2, "--size", 32, "--workers", 1)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["000000.png", "000001.png", "manifest.csv",
+                                                     "preview.png"]  # fmt: skip
+
+
+def test_a_folder_another_run_is_writing_is_refused(tmp_path: Path) -> None:
+    from wmi.procs import folder_lock
+
+    out = tmp_path / "set"
+    out.mkdir()
+    with folder_lock(out, "held by this test"):
+        result = run("generate", out, "--kind", "box", "--count", 2, "--size", 32)
+    assert result.exit_code == 2
+    assert "another wmi masks generate is writing here" in result.output
+    assert list(out.iterdir()) == []
+
+
+def test_generate_timing_line_wording(tmp_path: Path) -> None:
+    result = run("generate", tmp_path / "m", "--kind", "box", "--count", 3, "--size", 32,
+                 "--workers", 1)  # fmt: skip
+    assert result.exit_code == 0
+    assert "wrote 3 masks in " in result.output and " in this process" in result.output
+    assert "worker(s)" not in result.output and "0.0 s" not in result.output

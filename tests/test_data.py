@@ -103,9 +103,9 @@ def test_split_counts_are_exact() -> None:
 
 def test_split_is_reproducible_from_the_seed(tmp_path: Path) -> None:
     make_images(tmp_path / "src", 20, size=(8, 8))
-    a = prep(tmp_path / "src", tmp_path / "a", size=8, shard_size=5, seed=1)
-    prep(tmp_path / "src", tmp_path / "b", size=8, shard_size=5, seed=1)
-    c = prep(tmp_path / "src", tmp_path / "c", size=8, shard_size=5, seed=2)
+    a = prep(tmp_path / "src", tmp_path / "a", size=16, shard_size=5, seed=1)
+    prep(tmp_path / "src", tmp_path / "b", size=16, shard_size=5, seed=1)
+    c = prep(tmp_path / "src", tmp_path / "c", size=16, shard_size=5, seed=2)
     assert a.counts == {"train": 14, "val": 3, "test": 3}
     assert [p.name for p in a.shards["train"]] == [f"train-0000{i}.h5" for i in range(3)]
     ca, cb, cc = (shard_contents(tmp_path / d) for d in "abc")
@@ -367,7 +367,8 @@ def test_output_inside_source_is_not_read_back(tmp_path: Path) -> None:
     make_images(src, 4)
     out = src / "prepared"
     prep(src, out)
-    result = runner.invoke(app, ["data", "info", str(out)])  # writes prepared/preview.png
+    preview = str(out / "preview.png")
+    result = runner.invoke(app, ["data", "info", str(out), "--preview", preview])
     assert result.exit_code == 0, result.output
     assert (out / "preview.png").is_file()
     again = prep(src, out)  # same file list: resumes instead of seeing preview.png
@@ -452,9 +453,91 @@ def test_info_json_and_preview(tmp_path: Path) -> None:
     assert info["splits"]["train"]["bytes"] == (tmp_path / "out" / "train-00000.h5").stat().st_size
     assert info["preview"] == str(sheet)
     assert Image.open(sheet).size[0] > 24 * 3  # a grid of tiles
-    table = runner.invoke(app, ["data", "info", str(tmp_path / "out"), "--no-preview"])
+    before = sorted(p.name for p in (tmp_path / "out").iterdir())
+    table = runner.invoke(app, ["data", "info", str(tmp_path / "out")])
     assert table.exit_code == 0 and "train" in table.output and "24x24" in table.output
-    assert not (tmp_path / "out" / "preview.png").exists()
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before  # writes nothing
+    assert "preview:" not in table.output
+
+
+def test_info_prints_the_info_when_the_preview_cannot_be_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_images(tmp_path / "src", 6, size=(24, 24))
+    prep(tmp_path / "src", tmp_path / "out", size=24)
+    sheet = tmp_path / "out" / "sheet.png"
+
+    def read_only(path, *args, **kwargs):  # what a read-only dataset folder answers
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr("wmi.preview.save_contact_sheet", read_only)
+    result = runner.invoke(app, ["data", "info", str(tmp_path / "out"), "--preview", str(sheet)])
+    assert result.exit_code == 1, result.output
+    assert "24x24" in result.stdout and "train" in result.stdout  # the info is printed
+    assert f"preview not written: {sheet}: Permission denied" in " ".join(result.output.split())
+    assert "Traceback" not in result.output
+
+
+def test_prepare_refuses_a_size_below_16(tmp_path: Path) -> None:
+    make_images(tmp_path / "src", 2)
+    result = runner.invoke(app, ["data", "prepare", str(tmp_path / "src"), str(tmp_path / "o"),
+                                 "--size", "1"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.output.strip() == "error: --size 1: must be at least 16 pixels (the smallest " \
+        "mask wmi draws)"  # fmt: skip
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_second_prepare_into_one_folder_is_refused(tmp_path: Path) -> None:
+    from wmi.procs import folder_lock
+
+    make_images(tmp_path / "src", 4)
+    out = tmp_path / "out"
+    out.mkdir()
+    busy = pytest.raises(WmiError, match="another wmi data prepare is writing here")
+    with folder_lock(out, "held by this test"), busy:  # another prepare in the middle of its work
+        prep(tmp_path / "src", out)
+    assert list(out.iterdir()) == []  # it wrote nothing
+    assert prep(tmp_path / "src", out).counts["train"] == 3  # the lock goes with its holder
+
+
+def test_full_disk_is_one_error_naming_the_shard_and_keeps_complete_shards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    make_images(tmp_path / "src", 12)
+    out = tmp_path / "out"
+    real = shutil.disk_usage
+    checks = []
+
+    def filling_up(path):  # room for two shards, then the disk is full
+        usage = real(path)
+        checks.append(path)
+        return usage._replace(free=usage.free if len(checks) <= 2 else 1000)
+
+    monkeypatch.setattr(preparation.shutil, "disk_usage", filling_up)
+    with pytest.raises(WmiError) as caught:
+        prep(tmp_path / "src", out, split=(1, 0, 0), shard_size=4)
+    message = str(caught.value)
+    assert message.startswith(f"{out / 'train-00002.h5'}: no space left on device")
+    assert "the 2 complete shard(s) are kept" in message and "resume" in message
+    assert [data.shard_info(out / f"train-0000{i}.h5").count for i in (0, 1)] == [4, 4]
+    assert not (out / "train-00002.h5").exists() and not (out / "manifest.json").exists()
+    monkeypatch.setattr(preparation.shutil, "disk_usage", real)  # space freed: resume
+    resumed = prep(tmp_path / "src", out, split=(1, 0, 0), shard_size=4)
+    assert resumed.kept == 2 and resumed.written == 1 and resumed.counts["train"] == 12
+
+
+def test_ctrl_c_says_that_a_rerun_resumes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(data, "prepare", interrupted)
+    make_images(tmp_path / "src", 2)
+    result = runner.invoke(app, ["data", "prepare", str(tmp_path / "src"), str(tmp_path / "o")])
+    assert result.exit_code == 130
+    assert "run the same command again to resume" in " ".join(result.output.split())
 
 
 def test_info_without_shards_is_an_error(tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ WConv with weighted batch norm, the others with batch norm.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -14,7 +14,11 @@ import torch
 from wmi.bench import environment, interleaved_medians
 from wmi.conv import create_conv
 from wmi.kinds import CONV_KINDS
-from wmi.unet import InpaintingUNet
+from wmi.unet import InpaintingUNet, check_multiple
+
+#: ``progress(variant, done, total)``: called before each variant (batch and pass) is timed
+#: and once more at the end with ``done == total``.
+VariantProgress = Callable[[str, int, int], None]
 
 
 def _step(model: torch.nn.Module, x: torch.Tensor, m: torch.Tensor, backward: bool):
@@ -36,15 +40,24 @@ def benchmark_unet(
     kinds: Sequence[str] | None = None,
     layers: int = 7,
     rounds: int = 5,
+    progress: VariantProgress | None = None,
 ) -> dict[str, Any]:
     """Forward and forward+backward time of the U-Net per conv kind, as ratios to "plain".
 
-    ``kinds``: conv kinds to time (default: every registered one), each with its paper norm.
+    Args:
+        kinds: conv kinds to time (default: every registered one), each with its paper norm.
+        progress: told about each variant (batch size and pass) before it is timed.
 
     Returns:
         ``{"device", "device_name", "torch", "size", "rows": [{"kind", "norm", "batch",
         "pass", "ms", "ratio_vs_plain"}]}``.
+
+    Raises:
+        WmiError: ``size`` is not a multiple of ``2**layers``.
     """
+    check_multiple(size, size, layers, "--size")
+    report = progress or (lambda variant, done, total: None)
+    total, done = 2 * len(batches), 0
     kinds = CONV_KINDS.names() if kinds is None else tuple(kinds)
     norms = {k: CONV_KINDS[k].paper_norm for k in kinds}
     gen = torch.Generator().manual_seed(0)
@@ -54,6 +67,8 @@ def benchmark_unet(
         m = (torch.rand(batch, 1, size, size, generator=gen) > 0.25).float().to(device)
         nets = {k: InpaintingUNet(conv=k, norm=norms[k], layers=layers).to(device) for k in kinds}
         for backward in (False, True):
+            report(f"batch {batch}, {'forward+backward' if backward else 'forward'}", done, total)
+            done += 1
             for net in nets.values():
                 net.train(backward)
             fns = {k: _step(net, x, m, backward) for k, net in nets.items()}
@@ -69,6 +84,7 @@ def benchmark_unet(
                         "ratio_vs_plain": med[k] / med["plain"] if "plain" in med else None,
                     }
                 )
+    report("done", total, total)
     return {**environment(device), "size": size, "layers": layers, "rows": rows}
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from wmi.cli import App, choice, err_console, progress_bar
+from wmi.cli import App, choice, err_console, notify, progress_bar
 from wmi.kinds import COMPRESSIONS, PRESETS
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def _human(n: int) -> str:
 def prepare_command(
     src_dir: Path = typer.Argument(..., help="Folder of images, searched recursively."),
     out_dir: Path = typer.Argument(..., help="Folder for the shards and manifest.json."),
-    size: int = typer.Option(256, "--size", min=1, help="Side of the square images, pixels."),
+    size: int = typer.Option(256, "--size", help="Side of the square images, pixels (>= 16)."),
     preset: str = choice(
         PRESETS,
         "plain",
@@ -73,9 +73,33 @@ def prepare_command(
 
     Unreadable images are skipped and listed, with the reason, in OUT_DIR/manifest.json.
 
-    A shard appears only when complete: run the same command again to resume.
+    A shard appears only when complete: run the same command again to resume (after Ctrl-C,
+    a kill or a full disk). One prepare at a time writes an OUT_DIR.
     """
+    try:
+        result = _prepare(src_dir, out_dir, size, preset, split, seed, shard_size, workers,
+                          compression, overwrite)  # fmt: skip
+    except KeyboardInterrupt:
+        notify("warning", f"interrupted; the complete shards in {out_dir} are kept: run the "
+                          "same command again to resume")  # fmt: skip
+        raise typer.Exit(130) from None
+    _report_skipped(result.skipped, result.manifest)
+    _print_prepared(result, f"{out_dir}  ({size}x{size}, preset {preset})")
 
+
+def _prepare(
+    src_dir: Path,
+    out_dir: Path,
+    size: int,
+    preset: str,
+    split: str,
+    seed: int,
+    shard_size: int,
+    workers: int | None,
+    compression: str,
+    overwrite: bool,
+) -> PrepareResult:
+    """:func:`wmi.data.prepare` behind a progress bar."""
     from wmi import data
 
     fractions = data.parse_split(split)
@@ -98,20 +122,21 @@ def prepare_command(
             compression=compression,
             progress=progress,
         )
-    _report_skipped(result.skipped, result.manifest)
-    _print_prepared(result, f"{out_dir}  ({size}x{size}, preset {preset})")
+    return result
 
 
 def _print_prepared(result: PrepareResult, title: str) -> None:
     from wmi.data import SPLITS
 
-    table = Table(title=title)
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(title, markup=False)  # not a table title: that wraps mid-path
+    table = Table()
     table.add_column("split")
     table.add_column("images", justify="right")
     table.add_column("shards", justify="right")
     for name in SPLITS:
         table.add_row(name, str(result.counts[name]), str(len(result.shards[name])))
-    Console(highlight=False).print(table)
+    console.print(table)
     note = f" ({result.kept} kept from an earlier run)" if result.kept else ""
     typer.echo(
         f"{sum(result.counts.values())} of {result.found} images written, "
@@ -137,36 +162,60 @@ def info_command(
     preview: Path | None = typer.Option(
         None,
         "--preview",
-        show_default="OUT_DIR/preview.png",
-        help="Where to write a contact sheet of random images.",
+        show_default="none",
+        help="Also write a contact sheet of random images to this PNG file (an existing "
+        "file is replaced).",
     ),
-    no_preview: bool = typer.Option(False, "--no-preview", help="Do not write a preview sheet."),
     count: int = typer.Option(16, "--count", min=1, help="Images on the preview sheet."),
     seed: int = typer.Option(0, "--seed", help="Seed for picking the preview images."),
 ) -> None:
-    """Show images per split, image size and disk use, and write a preview sheet."""
+    """Show images per split, image size and disk use; with --preview, a contact sheet.
+
+    Nothing is written unless --preview is given. If the preview cannot be written (a
+    read-only folder, a full disk) the info is still printed, with a note: exit status 1.
+    """
+    from wmi import data
+
+    summary = data.dataset_summary(out_dir)
+    summary["preview"] = None
+    failed = None
+    if preview is not None:
+        failed = _write_preview(out_dir, preview, count, seed)
+        summary["preview"] = None if failed else str(preview)
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        _print_info(out_dir, summary)
+    if failed:
+        notify("warning", f"preview not written: {failed}")
+        raise typer.Exit(1)
+
+
+def _write_preview(out_dir: Path, target: Path, count: int, seed: int) -> str | None:
+    """Write the contact sheet; returns why it could not be written, or None."""
     from wmi import data
     from wmi.preview import save_contact_sheet
 
-    summary = data.dataset_summary(out_dir)
-    if no_preview:
-        summary["preview"] = None
-    else:
-        target = preview if preview is not None else out_dir / data.PREVIEW_NAME
-        samples = data.sample_images(out_dir, count=count, seed=seed)
+    samples = data.sample_images(out_dir, count=count, seed=seed)
+    try:
         save_contact_sheet(
             target, [img for _, img in samples], labels=[label for label, _ in samples]
         )
-        summary["preview"] = str(target)
-    if as_json:
-        typer.echo(json.dumps(summary, indent=2))
-        return
+    except OSError as exc:
+        return f"{exc.filename or target}: {exc.strerror or exc}"
+    return None
+
+
+def _print_info(out_dir: Path, summary: dict[str, Any]) -> None:
     size = f"{summary['width']}x{summary['height']}"
     state = "complete" if summary["complete"] else "incomplete (no manifest.json: interrupted?)"
-    table = Table(
-        title=f"{out_dir}  ({size}, preset {summary['preset']}, "
-        f"compression {summary['compression']}, {state})"
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(
+        f"{out_dir}  ({size}, preset {summary['preset']}, "
+        f"compression {summary['compression']}, {state})",
+        markup=False,
     )
+    table = Table()
     table.add_column("split")
     table.add_column("images", justify="right")
     table.add_column("shards", justify="right")
@@ -174,7 +223,7 @@ def info_command(
     for name, row in summary["splits"].items():
         table.add_row(name, str(row["images"]), str(row["shards"]), _human(row["bytes"]))
     table.add_row("all", str(summary["images"]), "", _human(summary["bytes"]), style="bold")
-    Console(highlight=False).print(table)
+    console.print(table)
     typer.echo(f"skipped source files: {summary['skipped']}")
     if summary["preview"]:
         typer.echo(f"preview: {summary['preview']}")

@@ -13,10 +13,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from wmi.cli import App, choice, err_console, progress_bar
+from wmi.cli import App, choice, err_console, notify, progress_bar
+from wmi.errors import WmiError
 from wmi.kinds import MASK_KINDS
 
 app = App(help="Generate seeded hole masks (centre, box, free-form, irregular, LaMa presets).")
@@ -38,21 +38,36 @@ _OVERWRITE_HELP = (
 )
 
 
+_FOR_HELP = (
+    "Make one mask per image of this folder instead: OUT_DIR/{stem}.png at that image's size "
+    "(what `wmi inpaint folder` and `wmi eval` pair by), each seeded by --seed and the file "
+    "name, so adding images never changes the others' masks. Not with --count or a size."
+)
+
+_SEED_HELP = (
+    "Base seed; mask i uses numpy.random.default_rng((seed, i)) (with --for: seed and the "
+    "SHA-256 of the image's stem)."
+)
+
+
 @app.command("generate")
 def generate_command(
     out_dir: Path = typer.Argument(..., help="Folder for the masks; created if missing."),
     kind: str = choice(MASK_KINDS, ..., "--kind", help="Mask kind:"),
-    count: int = typer.Option(..., "--count", help="Number of masks (at least 1)."),
-    size: int = typer.Option(256, "--size", help="Height and width of square masks, pixels."),
+    count: int | None = typer.Option(
+        None, "--count", show_default="required without --for", help="Number of masks (>= 1)."
+    ),
+    for_dir: Path | None = typer.Option(None, "--for", metavar="IMAGE_DIR", help=_FOR_HELP),
+    size: int | None = typer.Option(
+        None, "--size", show_default="256", help="Height and width of square masks, pixels."
+    ),
     height: int | None = typer.Option(
         None, "--height", show_default="--size", help="Mask height, pixels (at least 16)."
     ),
     width: int | None = typer.Option(
         None, "--width", show_default="--size", help="Mask width, pixels (at least 16)."
     ),
-    seed: int = typer.Option(
-        0, "--seed", help="Base seed; mask i uses numpy.random.default_rng((seed, i))."
-    ),
+    seed: int = typer.Option(0, "--seed", help=_SEED_HELP),
     buckets: bool = typer.Option(False, "--buckets", help=_BUCKETS_HELP),
     border: bool | None = typer.Option(
         None, "--border/--no-border", show_default="either", help=_BORDER_HELP
@@ -70,7 +85,8 @@ def generate_command(
         False, "--json", help="Print the summary as JSON on stdout instead of a table."
     ),
 ) -> None:
-    """Write COUNT seeded masks as OUT_DIR/000000.png, ... (8-bit PNG, 255 = hole).
+    """Write COUNT seeded masks as OUT_DIR/000000.png, ... (8-bit PNG, 255 = hole), or with
+    --for IMAGE_DIR one OUT_DIR/{stem}.png per image, at its size.
 
     Kinds: see --kind; docs/masks.md describes each and how to add one.
 
@@ -79,21 +95,24 @@ def generate_command(
     complete, so a failed run leaves an earlier set as it was.
 
     preview.png shows the first 64 masks. Same options, same files, for any --workers.
+
+    Exit status 1 when --for left an image out (named on stderr, listed in --json as
+    "skipped").
     """
     from wmi.masks import MaskSetSpec, write_mask_set
 
-    spec = MaskSetSpec(
-        kind=kind,
-        height=size if height is None else height,
-        width=size if width is None else width,
-        count=count,
-        seed=seed,
-        training=training,
-        buckets=buckets,
-        touches_border=border,
-    )
+    if for_dir is None:
+        if count is None:
+            raise WmiError("--count is required (or --for IMAGE_DIR: one mask per image)")
+        side = 256 if size is None else size
+        h, w = side if height is None else height, side if width is None else width
+        spec = MaskSetSpec(kind, h, w, count, seed, training, buckets, border)
+        skipped: tuple[str, ...] = ()
+    else:
+        spec, skipped = _spec_for_images(out_dir, for_dir, kind, seed, training, buckets, border,
+                                         given=(count, size, height, width))  # fmt: skip
     with progress_bar(transient=True) as bar:
-        task = bar.add_task(f"writing {spec.label} masks", total=count)
+        task = bar.add_task(f"writing {spec.label} masks", total=spec.count)
         result = write_mask_set(
             out_dir,
             spec,
@@ -101,18 +120,53 @@ def generate_command(
             workers=workers,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
-    summary = result.summary()
+    summary = {**result.summary(), "skipped": list(skipped)}
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
-        return
-    _print_summary(summary, title=f"{count} {spec.label} masks in {out_dir}")
-    seconds, removed = result.seconds, result.stale_masks_removed
-    line = (
-        f"{seconds:.1f} s with {result.workers} worker(s), {count / max(seconds, 1e-9):.0f} masks/s"
-    )
-    if removed:
-        line += f"; removed {removed} numbered masks of the earlier set beyond --count"
-    Console(highlight=False).print(line)
+    else:
+        _print_summary(summary, title=f"{spec.count} {spec.label} masks in {out_dir}")
+        Console(highlight=False, soft_wrap=True).print(_timing(result))
+    if skipped:
+        err_console.print(f"[yellow]{len(skipped)} image(s) left out, named above[/]")
+        raise typer.Exit(1)
+
+
+def _spec_for_images(
+    out_dir: Path,
+    image_dir: Path,
+    kind: str,
+    seed: int,
+    training: bool,
+    buckets: bool,
+    border: bool | None,
+    given: tuple[int | None, ...],
+) -> tuple[Any, tuple[str, ...]]:
+    """The spec of ``--for IMAGE_DIR`` and the images it leaves out (each named on stderr)."""
+    from wmi.masks import MaskSetSpec, image_targets
+
+    if any(value is not None for value in given):
+        raise WmiError("--for makes one mask per image at its size: drop --count and the size")
+    targets, skipped = image_targets(image_dir, out_dir)
+    spec = MaskSetSpec.for_images(kind, targets, seed, training, buckets, border)
+    for problem in skipped:
+        notify("warning", f"left out: {problem}")
+    if not targets:
+        raise WmiError(f"{image_dir}: none of its images can be given a mask (named above)")
+    spec.validate()
+    return spec, skipped
+
+
+def _timing(result: Any) -> str:
+    """ "wrote 12 masks in 25 ms in this process, 480 masks/s" (or "with 4 worker processes")."""
+    seconds, count = result.seconds, len(result.records)
+    shown = f"{1000 * seconds:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
+    where = "in this process" if result.workers <= 1 else f"with {result.workers} worker processes"
+    line = f"wrote {count} masks in {shown} {where}"
+    if seconds > 0:
+        line += f", {count / seconds:.0f} masks/s"
+    if result.stale_masks_removed:
+        line += f"; removed {result.stale_masks_removed} masks of the earlier set"
+    return line
 
 
 @app.command("stats")
@@ -126,7 +180,9 @@ def stats_command(
 
     Reads every *.png in MASK_DIR, not sub-folders; preview.png from `masks generate` is left out.
 
-    An unreadable file is named on stderr and skipped.
+    An unreadable file (damaged, a photograph, a decompression bomb) is named on stderr and
+    skipped: exit status 1. A mask that selects nothing is named on stderr and left out of
+    the statistics.
     """
     from wmi.masks import mask_folder_stats
 
@@ -136,22 +192,29 @@ def stats_command(
             mask_dir, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
     for problem in stats.problems:
-        err_console.print(f"[yellow]skipped:[/] {escape(problem)}")
+        notify("warning", f"skipped: {problem}")
+    for note in stats.empty:
+        notify("warning", note)
     summary = stats.summary
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
     else:
         _print_summary(summary, title=f"{summary['count']} masks in {mask_dir}")
-        if stats.problems:
-            err_console.print(f"[yellow]{len(stats.problems)} unreadable file(s) skipped[/]")
+    if stats.empty:
+        notify("warning", f"{len(stats.empty)} mask(s) select nothing, left out")
+    if stats.problems:
+        notify("warning", f"{len(stats.problems)} unreadable file(s) skipped")
+        raise typer.Exit(1)
 
 
 # ----------------------------------------------------------------------------------- helpers
 
 
 def _print_summary(summary: dict[str, Any], title: str) -> None:
-    console = Console(highlight=False)
-    table = Table(title=escape(title), title_justify="left")
+    console = Console(highlight=False, soft_wrap=True)
+    # The title on a line of its own: a table title wraps inside the table's width, mid-path.
+    console.print(title, markup=False)
+    table = Table()
     table.add_column("hole ratio")
     table.add_column("masks", justify="right")
     table.add_column("share", justify="right")

@@ -19,7 +19,7 @@ import json
 import math
 import multiprocessing
 import os
-import signal
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,8 +44,14 @@ from wmi.data.shards import (
 from wmi.errors import WmiError
 from wmi.io import atomic_path, list_images, open_rgb
 from wmi.kinds import COMPRESSIONS, PRESETS, Preset
+from wmi.procs import folder_lock, starting_workers, worker_init
 
 DEFAULT_SPLIT = (0.7, 0.15, 0.15)
+#: Smallest ``--size``: the smallest mask any mask kind draws (:data:`wmi.masks.MIN_SIZE`).
+MIN_SIZE = 16
+#: Room a shard needs besides its pixels: HDF5 metadata, and per image its name and index.
+SHARD_OVERHEAD, IMAGE_OVERHEAD = 64 * 1024, 1024
+BUSY = "another wmi data prepare is writing here; wait for it to finish or choose another OUT_DIR"
 
 #: A decode job ``(path, preset, size)`` and its result ``(True, image)`` or ``(False, reason)``.
 Job = tuple[str, str, int]
@@ -186,11 +192,6 @@ def _decode_job(job: Job) -> Decoded:
     return False, reason.splitlines()[0][:300] if reason else "unreadable"
 
 
-def _ignore_sigint() -> None:
-    # Ctrl-C goes to the whole process group; the main process handles it and stops the pool.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
 # --------------------------------------------------------------------------------------------
 # prepare
 
@@ -244,11 +245,7 @@ def _files_digest(names: Sequence[str]) -> str:
 
 
 def _check_out_dir(out_dir: Path, options: dict[str, Any], overwrite: bool) -> None:
-    """Refuse an OUT_DIR that is a file or holds something else; clear ours with ``overwrite``."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise WmiError(f"{out_dir}: is a file, expected a directory for the shards")
-    if not out_dir.exists():
-        return
+    """Refuse an OUT_DIR (a folder) that holds something else; clear ours with ``overwrite``."""
     if overwrite:
         for p in _our_files(out_dir):
             p.unlink()
@@ -363,22 +360,22 @@ def prepare(
         "files_sha256": _files_digest(names),
         "source": str(src_dir.resolve()),
     }
-    _check_out_dir(out_dir, options, overwrite)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise WmiError(f"{out_dir}: is a file, expected a directory for the shards")
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / OPTIONS_NAME) as tmp:
-        tmp.write_text(json.dumps(options, indent=2) + "\n", encoding="utf-8")
-
     result = PrepareResult(
         out_dir=out_dir, counts=dict.fromkeys(SPLITS, 0), shards={s: [] for s in SPLITS}
     )
     result.found = len(files)
-    todo = _keep_complete(_plan(len(files), fractions, seed, shard_size), options, result)
-    _write_shards(todo, files, names, options, workers, progress, result)
-
-    for split_name in SPLITS:
-        result.shards[split_name].sort()
-    result.skipped.sort()
-    result.manifest = _write_manifest(out_dir, options, result)
+    with folder_lock(out_dir, BUSY):
+        _check_out_dir(out_dir, options, overwrite)
+        _write_text(out_dir / OPTIONS_NAME, json.dumps(options, indent=2) + "\n")
+        todo = _keep_complete(_plan(len(files), fractions, seed, shard_size), options, result)
+        _write_shards(todo, files, names, options, workers, progress, result)
+        for split_name in SPLITS:
+            result.shards[split_name].sort()
+        result.skipped.sort()
+        result.manifest = _write_manifest(out_dir, options, result)
     if not any(result.counts.values()):
         raise WmiError(
             f"{src_dir}: none of the {len(files)} images could be read; "
@@ -390,8 +387,10 @@ def prepare(
 def _check_options(
     size: int, shard_size: int, preset: str, compression: str, workers: int | None
 ) -> None:
-    if size < 1:
-        raise WmiError(f"--size {size}: must be a positive number of pixels")
+    if size < MIN_SIZE:
+        raise WmiError(
+            f"--size {size}: must be at least {MIN_SIZE} pixels (the smallest mask wmi draws)"
+        )
     if shard_size < 1:
         raise WmiError(f"--shard-size {shard_size}: must be at least 1")
     _preset(preset)
@@ -458,6 +457,7 @@ def _write_shards(
                         progress(done, total)
 
             path = shard_path(result.out_dir, split_name, k)
+            _check_free_space(path, len(indices), options["size"], result)
             count, skipped = write_shard(
                 path, labelled(), len(indices), _shard_attrs(options, split_name, k)
             )
@@ -466,6 +466,35 @@ def _write_shards(
             if count:
                 result.counts[split_name] += count
                 result.shards[split_name].append(path)
+
+
+def _check_free_space(path: Path, planned: int, size: int, result: PrepareResult) -> None:
+    """Refuse to start a shard the device has no room for (pixels uncompressed + overhead).
+
+    HDF5 cannot recover from a full disk in the middle of a file (the process crashes), so the
+    room is checked before each shard is opened.
+
+    Raises:
+        WmiError: naming the shard, what it needs and what is free.
+    """
+    need = SHARD_OVERHEAD + planned * (size * size * 3 + IMAGE_OVERHEAD)
+    free = shutil.disk_usage(path.parent).free
+    if free < need:
+        kept = sum(len(paths) for paths in result.shards.values())
+        raise WmiError(
+            f"{path}: no space left on device for this shard (needs about {need / 2**20:.2f} "
+            f"MiB, {free / 2**20:.2f} MiB free); the {kept} complete shard(s) are kept: "
+            "free some space and run the same command again to resume"
+        )
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write ``text`` atomically; a full disk or a read-only folder is one error naming ``path``."""
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise WmiError(f"{path}: {exc.strerror or exc}") from None
 
 
 def _shard_attrs(options: dict[str, Any], split_name: str, index: int) -> dict[str, Any]:
@@ -510,15 +539,21 @@ def _decoder(
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    # forkserver: no fork of a process with threads (the progress bar has one).
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_ignore_sigint)
+    # spawn: no fork of a process with threads (the progress bar has one), and every worker
+    # a child of this process, watching it (a forkserver outlived a killed parent).
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=worker_init,
+        initargs=(os.getpid(),),
+    )
 
     def decode(jobs: list[Job]) -> Iterator[Decoded]:
         chunk = max(1, min(16, len(jobs) // (4 * workers)))
         try:
-            yield from pool.map(_decode_job, jobs, chunksize=chunk)
+            with starting_workers():  # the workers start at the first submit
+                results = pool.map(_decode_job, jobs, chunksize=chunk)
+            yield from results
         except BrokenProcessPool:
             raise WmiError(
                 "--workers: a decoding process died (out of memory?); "
@@ -548,6 +583,5 @@ def _write_manifest(out_dir: Path, options: dict[str, Any], result: PrepareResul
         skipped=[{"path": name, "reason": reason} for name, reason in result.skipped],
     )
     path = out_dir / MANIFEST_NAME
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    _write_text(path, json.dumps(manifest, indent=2) + "\n")
     return path

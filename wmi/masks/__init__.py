@@ -50,6 +50,7 @@ from wmi.masks.sets import (
     MANIFEST_COLUMNS,
     PREVIEW_COUNT,
     PREVIEW_TILE,
+    STAGING_PREFIX,
     MaskFolderStats,
     MaskRecord,
     MaskSetResult,
@@ -62,6 +63,7 @@ from wmi.masks.sets import (
     write_mask_files,
     write_mask_set,
 )
+from wmi.masks.targets import MaskTarget, image_size, image_targets, rng_for_name
 
 __all__ = [
     "BUCKET_LABELS",
@@ -83,10 +85,12 @@ __all__ = [
     "MIN_SIZE",
     "PREVIEW_COUNT",
     "PREVIEW_TILE",
+    "STAGING_PREFIX",
     "MaskFolderStats",
     "MaskRecord",
     "MaskSetResult",
     "MaskSetSpec",
+    "MaskTarget",
     "Progress",
     "box",
     "center",
@@ -95,6 +99,8 @@ __all__ = [
     "generate",
     "hole_ratio",
     "hole_ratio_bucket",
+    "image_size",
+    "image_targets",
     "irregular",
     "irregular_plan",
     "lama",
@@ -103,6 +109,7 @@ __all__ = [
     "mask_set_stats",
     "medium",
     "rng_for",
+    "rng_for_name",
     "thick",
     "thin",
     "touches_border",

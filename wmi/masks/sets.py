@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 
 from wmi.errors import WmiError
-from wmi.io import MASK_SET_PREVIEW, atomic_path, read_mask
+from wmi.io import MASK_SET_PREVIEW, MASK_THRESHOLD, atomic_path, read_mask
 from wmi.kinds import MASK_KINDS, MaskKind
 from wmi.masks.generators import (
     BUCKET_LABELS,
@@ -41,6 +41,8 @@ from wmi.masks.generators import (
     rng_for,
     touches_border,
 )
+from wmi.masks.targets import MaskTarget, rng_for_name
+from wmi.procs import folder_lock, starting_workers, worker_init
 
 #: Masks per task handed to a worker process.
 CHUNK = 64
@@ -51,7 +53,11 @@ PREVIEW_TILE = 128
 #: The set's manifest, one row per mask, written last.
 MANIFEST = "manifest.csv"
 MANIFEST_COLUMNS = ("file", "kind", "seed", "hole_ratio", "bucket", "touches_border")
-_NUMBERED = re.compile(r"^\d{6,}\.png$")
+#: A mask file a manifest may list: a plain, visible ``.png`` name.
+_MASK_NAME = re.compile(r"^[^./\\][^/\\]*\.png$")
+#: Prefix of the hidden staging folder a run writes its set into.
+STAGING_PREFIX = ".wmi-masks-"
+BUSY = "another wmi masks generate is writing here; wait for it to finish or choose another folder"
 
 #: ``progress(done, total)``: masks written so far and in all.
 Progress = Callable[[int, int], None]
@@ -101,6 +107,9 @@ class MaskSetSpec:
         buckets: bucketed kinds only (irregular): equal counts per bucket as
             :func:`irregular_plan`.
         touches_border: border condition for every mask, or None.
+        targets: a set made for images (:meth:`for_images`): mask ``i`` is
+            ``targets[i].filename`` at that target's size, drawn from :func:`rng_for_name`;
+            ``height`` and ``width`` are then unused (0).
     """
 
     kind: str
@@ -111,6 +120,35 @@ class MaskSetSpec:
     training: bool = False
     buckets: bool = False
     touches_border: bool | None = None
+    targets: tuple[MaskTarget, ...] = ()
+
+    @classmethod
+    def for_images(
+        cls,
+        kind: str,
+        targets: Sequence[MaskTarget],
+        seed: int = 0,
+        training: bool = False,
+        buckets: bool = False,
+        touches_border: bool | None = None,
+    ) -> MaskSetSpec:
+        """A set with one mask per image (see :mod:`wmi.masks.targets`).
+
+        ``buckets`` is refused by :meth:`validate`: the bucketed kinds draw each image's
+        bucket from its seed, which spreads the buckets over the images.
+        """
+        targets = tuple(targets)
+        return cls(kind, 0, 0, len(targets), seed, training, buckets, touches_border, targets)
+
+    def filename(self, index: int) -> str:
+        """File name of mask ``index``: ``000000.png``, ... or the image's ``{stem}.png``."""
+        return self.targets[index].filename if self.targets else mask_filename(index)
+
+    def shape(self, index: int) -> tuple[int, int]:
+        """``(height, width)`` of mask ``index``."""
+        if self.targets:
+            return self.targets[index].height, self.targets[index].width
+        return self.height, self.width
 
     def validate(self) -> None:
         """Check the options before anything is written.
@@ -122,11 +160,13 @@ class MaskSetSpec:
             entry = MASK_KINDS[self.kind]
         except WmiError as exc:
             raise WmiError(f"--kind: {exc}") from None
-        if self.count <= 0:
-            raise WmiError(f"--count must be at least 1, got {self.count}")
         if self.seed < 0:
             raise WmiError(f"--seed must be >= 0, got {self.seed}")
-        if self.height < MIN_SIZE or self.width < MIN_SIZE:
+        if not self.targets and self.count <= 0:
+            raise WmiError(f"--count must be at least 1, got {self.count}")
+        if self.targets and self.count != len(self.targets):
+            raise WmiError(f"--count {self.count} with {len(self.targets)} images (--for)")
+        if not self.targets and (self.height < MIN_SIZE or self.width < MIN_SIZE):
             raise WmiError(
                 f"--size/--height/--width must be at least {MIN_SIZE}, "
                 f"got {self.height}x{self.width}"
@@ -134,6 +174,11 @@ class MaskSetSpec:
         if self.training and not entry.training:
             takes = _kinds_with("training")
             raise WmiError(f"--training applies to --kind {takes} only, not {self.kind}")
+        if self.buckets and self.targets:
+            raise WmiError(
+                "--buckets lays out a numbered set; with --for, each image's bucket is drawn "
+                "from its name's seed, which spreads the buckets over the images"
+            )
         if self.buckets:
             if not entry.bucketed:
                 takes = _kinds_with("bucketed")
@@ -149,14 +194,16 @@ class MaskSetSpec:
 
     def make(self, index: int) -> np.ndarray:
         """Mask number ``index`` of the set, bool ``(height, width)``, True = hole."""
-        rng = rng_for(self.seed, index)
+        if self.targets:
+            rng = rng_for_name(self.seed, self.targets[index].stem)
+        else:
+            rng = rng_for(self.seed, index)
         bucket, border = None, self.touches_border
         if self.buckets:
             bucket, border = _plan_entry(self.count, self.touches_border, index)
         return generate(
             self.kind,
-            self.height,
-            self.width,
+            *self.shape(index),
             rng,
             training=self.training,
             bucket=bucket,
@@ -166,11 +213,12 @@ class MaskSetSpec:
 
 @dataclass(frozen=True)
 class MaskRecord:
-    """What the manifest says about one mask."""
+    """What the manifest says about one mask, and its ``(height, width)``."""
 
     index: int
     hole_ratio: float
     touches_border: bool
+    shape: tuple[int, int]
 
 
 def write_mask_files(
@@ -198,9 +246,9 @@ def write_mask_files(
         encode_ok, png = cv2.imencode(".png", hole.astype(np.uint8) * 255)
         if not encode_ok:  # pragma: no cover - OpenCV fails only on invalid input
             raise RuntimeError(f"OpenCV could not encode mask {index} as PNG")
-        with atomic_path(out_dir / mask_filename(index)) as tmp:
+        with atomic_path(out_dir / spec.filename(index)) as tmp:
             tmp.write_bytes(png.tobytes())
-        records.append(MaskRecord(index, hole_ratio(hole), touches_border(hole)))
+        records.append(MaskRecord(index, hole_ratio(hole), touches_border(hole), hole.shape))
     return records
 
 
@@ -232,7 +280,7 @@ class MaskSetResult:
         summary = mask_set_stats(
             [r.hole_ratio for r in self.records],
             [r.touches_border for r in self.records],
-            [(self.spec.height, self.spec.width)] * len(self.records),
+            [r.shape for r in self.records],
         )
         count, seconds = len(self.records), self.seconds
         summary.update(
@@ -259,7 +307,8 @@ def write_mask_set(
 
     The set is written to a hidden ``.wmi-masks-*`` folder inside ``out_dir`` and moved into
     place only when complete, the manifest last, so a failed run leaves an earlier set as it
-    was (and removes ``out_dir`` if it created it).
+    was (and removes ``out_dir`` if it created it). The folder is locked while a run writes
+    it; staging folders left by a killed run are removed by the next one.
 
     Args:
         out_dir: the folder; created if missing. A non-empty folder needs ``overwrite``.
@@ -273,41 +322,55 @@ def write_mask_set(
 
     Raises:
         WmiError: bad options, ``out_dir`` is a file, not empty without ``overwrite``, holds
-            no set written by wmi (with ``overwrite``), or a mask cannot be drawn.
+            no set written by wmi (with ``overwrite``), another run is writing it, or a mask
+            cannot be drawn.
     """
     spec.validate()
     if workers < 0:
         raise WmiError(f"--workers must be >= 0, got {workers}")
     out_dir = Path(out_dir)
-    old_files = _claim(out_dir, spec.count, overwrite)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise WmiError(f"{out_dir}: exists and is not a folder")
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".wmi-masks-", dir=out_dir))
     n_workers = min(workers or os.cpu_count() or 1, math.ceil(spec.count / CHUNK))
-    start = time.perf_counter()
-    try:
-        records = _write_all(spec, staging, n_workers, progress)
-        seconds = time.perf_counter() - start
-        _write_preview(staging, records)
-        _write_manifest(staging, spec, records)
-    except BaseException:
-        _discard(staging, out_dir if created else None)
-        raise
-    removed = _commit(staging, out_dir, spec.count, old_files)
+    with folder_lock(out_dir, BUSY):
+        _remove_stale_staging(out_dir)
+        try:
+            old_files = _claim(out_dir, spec, overwrite)
+        except WmiError:
+            _discard(None, out_dir if created else None)
+            raise
+        staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+        start = time.perf_counter()
+        try:
+            records = _write_all(spec, staging, n_workers, progress)
+            seconds = time.perf_counter() - start
+            _write_preview(staging, spec, records)
+            _write_manifest(staging, spec, records)
+        except BaseException:
+            _discard(staging, out_dir if created else None)
+            raise
+        removed = _commit(staging, out_dir, spec, old_files)
     return MaskSetResult(out_dir, spec, tuple(records), n_workers, seconds, removed)
 
 
-def _claim(out_dir: Path, count: int, overwrite: bool) -> list[str]:
+def _remove_stale_staging(out_dir: Path) -> None:
+    """Remove the staging folders of killed runs (the caller holds the folder's lock)."""
+    for entry in out_dir.iterdir():
+        if entry.name.startswith(STAGING_PREFIX) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+
+
+def _claim(out_dir: Path, spec: MaskSetSpec, overwrite: bool) -> list[str]:
     """Check that a set may be written to ``out_dir``; returns the earlier set's files."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise WmiError(f"{out_dir}: exists and is not a folder")
-    existing = {p.name for p in out_dir.iterdir()} if out_dir.exists() else set()
+    existing = {p.name for p in out_dir.iterdir()}
     if existing and not overwrite:
         raise WmiError(
             f"{out_dir}: folder is not empty ({len(existing)} entries); "
             "pass --overwrite or choose another folder"
         )
-    return _previous_set(out_dir, count, existing) if existing else []
+    return _previous_set(out_dir, spec, existing) if existing else []
 
 
 def _write_all(
@@ -329,10 +392,13 @@ def _write_all(
         # picklable: a MappingProxyType is not
         entry = MASK_KINDS[spec.kind]
         entry = dataclasses.replace(entry, options=dict(entry.options))
-        # spawn: a clean interpreter per worker, safe whatever threads the parent runs
+        # spawn: a clean interpreter per worker, safe whatever threads the parent runs; each
+        # worker exits when this process does (wmi.procs)
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(n_workers, mp_context=context) as pool:
-            futures = [pool.submit(write_mask_files, spec, out_dir, c, entry) for c in chunks]
+        init = {"initializer": worker_init, "initargs": (os.getpid(),)}
+        with ProcessPoolExecutor(n_workers, mp_context=context, **init) as pool:
+            with starting_workers():  # the workers start at the first submit
+                futures = [pool.submit(write_mask_files, spec, out_dir, c, entry) for c in chunks]
             try:
                 for future in as_completed(futures):
                     records += future.result()
@@ -343,12 +409,12 @@ def _write_all(
     return sorted(records, key=lambda r: r.index)
 
 
-def _previous_set(out_dir: Path, count: int, existing: set[str]) -> list[str]:
+def _previous_set(out_dir: Path, spec: MaskSetSpec, existing: set[str]) -> list[str]:
     """The mask files that ``overwrite`` may replace or remove in ``out_dir``.
 
     Args:
         out_dir: a non-empty folder.
-        count: size of the new set; its masks are ``000000.png`` ... ``count - 1``.
+        spec: the new set; its masks are :meth:`MaskSetSpec.filename` of ``range(count)``.
         existing: names of the entries in ``out_dir``.
 
     Returns:
@@ -356,8 +422,8 @@ def _previous_set(out_dir: Path, count: int, existing: set[str]) -> list[str]:
 
     Raises:
         WmiError: ``out_dir`` holds no mask set written by :func:`write_mask_set` (no
-            readable ``manifest.csv`` with its columns and numbered file names), or a file
-            of the new set would replace a file that set does not list.
+            readable ``manifest.csv`` with its columns and plain ``.png`` file names), or a
+            file of the new set would replace a file that set does not list.
     """
     manifest = out_dir / MANIFEST
     try:
@@ -366,14 +432,14 @@ def _previous_set(out_dir: Path, count: int, existing: set[str]) -> list[str]:
     except (OSError, UnicodeDecodeError, csv.Error):
         rows = []
     files = [row[0] if row else "" for row in rows[1:]]
-    if not rows or tuple(rows[0]) != MANIFEST_COLUMNS or not all(map(_NUMBERED.match, files)):
+    if not rows or tuple(rows[0]) != MANIFEST_COLUMNS or not all(map(_MASK_NAME.match, files)):
         raise WmiError(
             f"{out_dir}: not a mask set written by wmi (no valid {MANIFEST}); --overwrite "
             "only replaces such a set, choose an empty folder"
         )
     owned = set(files) | {MANIFEST, MASK_SET_PREVIEW}
-    for index in range(count):
-        name = mask_filename(index)
+    for index in range(spec.count):
+        name = spec.filename(index)
         if name in existing and name not in owned:
             raise WmiError(
                 f"{out_dir / name}: not listed in {manifest}; --overwrite will not replace it"
@@ -381,15 +447,16 @@ def _previous_set(out_dir: Path, count: int, existing: set[str]) -> list[str]:
     return files
 
 
-def _discard(staging: Path, created: Path | None) -> None:
+def _discard(staging: Path | None, created: Path | None) -> None:
     """After a failed run: remove its staging folder (and ``created``, the folder it made)."""
-    shutil.rmtree(staging, ignore_errors=True)
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)
     if created is not None:
         with contextlib.suppress(OSError):
             created.rmdir()
 
 
-def _commit(staging: Path, out_dir: Path, count: int, old_files: Sequence[str]) -> int:
+def _commit(staging: Path, out_dir: Path, spec: MaskSetSpec, old_files: Sequence[str]) -> int:
     """Move a complete set from ``staging`` into ``out_dir``, replacing the earlier set.
 
     The earlier manifest goes first and the new one comes last, so the folder never looks
@@ -398,30 +465,31 @@ def _commit(staging: Path, out_dir: Path, count: int, old_files: Sequence[str]) 
     """
     with contextlib.suppress(FileNotFoundError):
         (out_dir / MANIFEST).unlink()
-    new_files = {mask_filename(index) for index in range(count)}
+    new_files = [spec.filename(index) for index in range(spec.count)]
     removed = 0
     for name in old_files:
-        if name not in new_files:
+        if name not in set(new_files):
             with contextlib.suppress(FileNotFoundError):
                 (out_dir / name).unlink()
                 removed += 1
-    for index in range(count):
-        os.replace(staging / mask_filename(index), out_dir / mask_filename(index))
+    for name in new_files:
+        os.replace(staging / name, out_dir / name)
     os.replace(staging / MASK_SET_PREVIEW, out_dir / MASK_SET_PREVIEW)
     os.replace(staging / MANIFEST, out_dir / MANIFEST)
     staging.rmdir()
     return removed
 
 
-def _write_preview(out_dir: Path, records: Sequence[MaskRecord]) -> None:
+def _write_preview(out_dir: Path, spec: MaskSetSpec, records: Sequence[MaskRecord]) -> None:
     from wmi.preview import save_contact_sheet
 
     tiles, labels = [], []
     for record in records[:PREVIEW_COUNT]:
-        hole = read_mask(out_dir / mask_filename(record.index))
+        hole = read_mask(out_dir / spec.filename(record.index))
         step = math.ceil(max(hole.shape) / PREVIEW_TILE)
         tiles.append(hole[::step, ::step])
-        labels.append(f"{record.index} {100 * record.hole_ratio:.0f}%")
+        name = spec.targets[record.index].stem[:12] if spec.targets else str(record.index)
+        labels.append(f"{name} {100 * record.hole_ratio:.0f}%")
     save_contact_sheet(out_dir / MASK_SET_PREVIEW, tiles, labels=labels, columns=8)
 
 
@@ -432,7 +500,7 @@ def _write_manifest(out_dir: Path, spec: MaskSetSpec, records: Sequence[MaskReco
     for r in records:
         writer.writerow(
             (
-                mask_filename(r.index),
+                spec.filename(r.index),
                 spec.label,
                 spec.seed,
                 f"{r.hole_ratio:.6f}",
@@ -489,13 +557,16 @@ class MaskFolderStats:
     """What :func:`mask_folder_stats` found.
 
     Attributes:
-        summary: :func:`mask_set_stats` of the readable masks plus ``mask_dir`` and
-            ``skipped`` (the unreadable files' paths), as ``wmi masks stats --json`` prints it.
+        summary: :func:`mask_set_stats` of the masks with a hole plus ``mask_dir``,
+            ``skipped`` (the unreadable files' paths) and ``empty`` (the paths of masks that
+            select nothing), as ``wmi masks stats --json`` prints it.
         problems: one message per unreadable file, naming it.
+        empty: one message per readable mask without a hole pixel, naming it.
     """
 
     summary: dict[str, Any]
     problems: tuple[str, ...]
+    empty: tuple[str, ...] = ()
 
 
 def mask_folder_stats(
@@ -504,13 +575,16 @@ def mask_folder_stats(
     """Statistics of a folder of masks from any tool (white > 127 = hole).
 
     Reads every ``*.png`` in ``mask_dir``, not sub-folders and not hidden files; a
-    ``preview.png`` is left out. An unreadable file is skipped and named in ``problems``.
+    ``preview.png`` is left out. An unreadable file (any per-file :class:`WmiError` of the
+    reader: damaged, a photograph, a decompression bomb) is skipped and named in
+    ``problems``; a mask that selects nothing is left out of the statistics and named in
+    ``empty``.
 
     Args:
         progress: called as ``progress(done, total)`` with the number of files read.
 
     Raises:
-        WmiError: no such folder, no PNG files, or none of them readable as a mask.
+        WmiError: no such folder, no PNG files, or none of them a readable mask with a hole.
     """
     mask_dir = Path(mask_dir)
     if not mask_dir.is_dir():
@@ -530,6 +604,7 @@ def mask_folder_stats(
     sizes: list[tuple[int, int]] = []
     skipped: list[str] = []
     problems: list[str] = []
+    empty: list[str] = []
     for done, path in enumerate(files, start=1):
         try:
             hole = read_mask(path)
@@ -537,13 +612,19 @@ def mask_folder_stats(
             problems.append(str(exc))
             skipped.append(str(path))
         else:
+            if not hole.any():
+                empty.append(str(path))
+                continue
             ratios.append(hole_ratio(hole))
             borders.append(touches_border(hole))
             sizes.append(hole.shape)
         if progress is not None:
             progress(done, len(files))
     if not ratios:
-        raise WmiError(f"{mask_dir}: none of the {len(files)} PNG files could be read as a mask")
+        what = "a readable mask with a hole" if empty else "readable as a mask"
+        raise WmiError(f"{mask_dir}: none of the {len(files)} PNG files is {what}")
     summary = mask_set_stats(ratios, borders, sizes)
-    summary.update(mask_dir=str(mask_dir), skipped=skipped)
-    return MaskFolderStats(summary, tuple(problems))
+    summary.update(mask_dir=str(mask_dir), skipped=skipped, empty=empty)
+    notes = tuple(f"{p}: selects nothing (no pixel brighter than {MASK_THRESHOLD} in grey; "
+                  "colour and alpha are not read); left out" for p in empty)  # fmt: skip
+    return MaskFolderStats(summary, tuple(problems), notes)
