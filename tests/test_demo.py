@@ -41,7 +41,10 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     assert manifest  # shards were prepared
     for mask_set in ("freeform", "center"):
         gt = sorted(p.name for p in (out / "test" / "images").glob("*.png"))
-        assert gt and sorted(p.name for p in (out / "masks" / mask_set).glob("*.png")) == gt
+        masks = out / "masks" / mask_set
+        assert gt and sorted(p.name for p in masks.glob("*.png") if p.name != "preview.png") == gt
+        # a full mask set, as `wmi masks generate` writes it: manifest and preview sheet
+        assert (masks / "manifest.csv").is_file() and (masks / "preview.png").is_file()
         for method in ("wconv", "pconv", "telea", "biharmonic"):
             written = sorted(p.name for p in (out / "results" / mask_set / method).glob("*.png"))
             assert written == gt

@@ -134,11 +134,16 @@ def _claim_out_dir(out: Path, overwrite: bool) -> None:
     (out / MARKER).write_text("made by wmi demo; `wmi demo --overwrite` may replace this folder\n")
 
 
+def _run_dir(cfg: DemoConfig, conv: str) -> Path:
+    from wmi.kinds import CONV_KINDS
+
+    return cfg.out / "runs" / CONV_KINDS[conv].label.lower()
+
+
 def _train_options(cfg: DemoConfig, conv: str) -> dict[str, Any]:
-    out = cfg.out
     return {
-        "data": out / "shards",
-        "out": out / "runs" / conv,
+        "data": cfg.out / "shards",
+        "out": _run_dir(cfg, conv),
         "conv": conv,
         "size": cfg.size,
         "layers": cfg.layers,
@@ -164,7 +169,7 @@ def _methods(cfg: DemoConfig) -> dict[str, tuple[str, str]]:
     from wmi.kinds import CLASSICAL_METHODS, CONV_KINDS
 
     methods = {
-        CONV_KINDS[k].label: ("--checkpoint", str(cfg.out / "runs" / k / "checkpoints" / "last.pt"))
+        CONV_KINDS[k].label: ("--checkpoint", str(_run_dir(cfg, k) / "checkpoints" / "last.pt"))
         for k in NETWORKS
     }
     methods.update({CLASSICAL_METHODS[k].label: ("--method", k) for k in CLASSICAL})
