@@ -388,10 +388,10 @@ def _load(job: _Job, shared: np.ndarray | None, options: FolderOptions) -> _Load
     return _Loaded(job, image, hole, levels, info, resized, stretched)
 
 
-def _write(loaded: _Loaded, result: np.ndarray, options: FolderOptions) -> None:
+def _write(target: Path, result: np.ndarray, info: ImageInfo, options: FolderOptions) -> None:
     from wmi.io import write_image
 
-    write_image(loaded.job.target, result, options.quality, PNG_LEVEL, loaded.info)
+    write_image(target, result, options.quality, PNG_LEVEL, info)
 
 
 def _fill(model: Inpainter, batch: Sequence[_Loaded], options: FolderOptions) -> list[np.ndarray]:
@@ -413,10 +413,13 @@ def _one(
     """Read, inpaint and write one job (a worker thread's whole task for classical methods)."""
     try:
         loaded = _load(job, shared, options)
-        _write(loaded, _fill(model, [loaded], options)[0], options)
+        result = _fill(model, [loaded], options)[0]
+        outcome, info = _Outcome.of(loaded), loaded.info
+        del loaded  # the input's pixels go before the encoder's copy of the result comes
+        _write(job.target, result, info, options)
     except WmiError as exc:
         return _Outcome(job, str(exc))
-    return _Outcome.of(loaded)
+    return outcome
 
 
 def _per_image(
@@ -466,7 +469,8 @@ def _batched(
         results = _fill(model, ready, options) if ready else []
         yield from (_written(x, f) for x, f in writing)
         writing = [
-            (x, pool.submit(_write, x, r, options)) for x, r in zip(ready, results, strict=True)
+            (x, pool.submit(_write, x.job.target, r, x.info, options))
+            for x, r in zip(ready, results, strict=True)
         ]
         yield from (x for x in read if isinstance(x, _Outcome))
     yield from (_written(x, f) for x, f in writing)

@@ -203,6 +203,7 @@ def oriented_size(
 
 
 def _info(img: Image.Image) -> ImageInfo:
+    """The metadata of an opened image; resets its (cached) EXIF orientation to 1."""
     exif_bytes = None
     with contextlib.suppress(Exception):
         exif = img.getexif()
@@ -246,7 +247,8 @@ def load_image(
     """
     path = Path(path)
     with _open(path, max_pixels=max_pixels) as img:
-        info, orientation = _info(img), _orientation(img)
+        orientation = _orientation(img)
+        info = _info(img)  # after: it resets the orientation of the image's EXIF
         deep = _read_16bit(path) if _is_16bit(path) else None
         if deep is None:
             _load(path, img)
