@@ -156,7 +156,7 @@ class _Job:
 
 
 @dataclass
-class _Loaded:
+class Loaded:
     """A job read and ready: pixels, hole, grey levels, metadata, and what the reading saw."""
 
     job: _Job
@@ -180,7 +180,7 @@ class _Outcome:
     had_alpha: bool = False
 
     @classmethod
-    def of(cls, loaded: _Loaded) -> _Outcome:
+    def of(cls, loaded: Loaded) -> _Outcome:
         """The summary of a job that was read (its pixels are not kept)."""
         return cls(
             loaded.job,
@@ -363,7 +363,7 @@ def _read_levels(path: Path, options: FolderOptions) -> np.ndarray:
     return read_mask_levels(path, options.max_pixels)
 
 
-def _load(job: _Job, shared: np.ndarray | None, options: FolderOptions) -> _Loaded:
+def _load(job: _Job, shared: np.ndarray | None, options: FolderOptions) -> Loaded:
     """Read one job's image and mask, resize the mask (nearest), threshold and dilate."""
     import cv2
 
@@ -385,7 +385,7 @@ def _load(job: _Job, shared: np.ndarray | None, options: FolderOptions) -> _Load
         raise WmiError(
             f"{job.mask or 'MASK'}: the hole covers all of {job.image.name}, nothing to keep"
         )
-    return _Loaded(job, image, hole, levels, info, resized, stretched)
+    return Loaded(job, image, hole, levels, info, resized, stretched)
 
 
 def _write(target: Path, result: np.ndarray, info: ImageInfo, options: FolderOptions) -> None:
@@ -394,7 +394,7 @@ def _write(target: Path, result: np.ndarray, info: ImageInfo, options: FolderOpt
     write_image(target, result, options.quality, PNG_LEVEL, info)
 
 
-def _fill(model: Inpainter, batch: Sequence[_Loaded], options: FolderOptions) -> list[np.ndarray]:
+def _fill(model: Inpainter, batch: Sequence[Loaded], options: FolderOptions) -> list[np.ndarray]:
     return inpaint_images(
         [x.image for x in batch],
         [x.hole for x in batch],
@@ -440,7 +440,7 @@ def _per_image(
         yield pending.popleft().result()
 
 
-def _try_load(job: _Job, shared: np.ndarray | None, options: FolderOptions) -> _Loaded | _Outcome:
+def _try_load(job: _Job, shared: np.ndarray | None, options: FolderOptions) -> Loaded | _Outcome:
     """The job read, or the outcome of a job that could not be."""
     try:
         return _load(job, shared, options)
@@ -460,12 +460,12 @@ def _batched(
     writes the previous one."""
     chunks = [todo[i : i + batch] for i in range(0, len(todo), batch)]
     ahead = [pool.submit(_try_load, job, shared, options) for job in chunks[0]] if chunks else []
-    writing: list[tuple[_Loaded, Future[None]]] = []
+    writing: list[tuple[Loaded, Future[None]]] = []
     for k in range(len(chunks)):
         read = [f.result() for f in ahead]
         nxt = chunks[k + 1] if k + 1 < len(chunks) else []
         ahead = [pool.submit(_try_load, job, shared, options) for job in nxt]
-        ready = [x for x in read if isinstance(x, _Loaded)]
+        ready = [x for x in read if isinstance(x, Loaded)]
         results = _fill(model, ready, options) if ready else []
         yield from (_written(x, f) for x, f in writing)
         writing = [
@@ -476,7 +476,7 @@ def _batched(
     yield from (_written(x, f) for x, f in writing)
 
 
-def _written(loaded: _Loaded, write: Future[None]) -> _Outcome:
+def _written(loaded: Loaded, write: Future[None]) -> _Outcome:
     """The outcome of ``loaded`` once its write finished (a failed write is its error)."""
     try:
         write.result()
@@ -681,5 +681,16 @@ def load_pair(
             image.
     """
     options = FolderOptions(threshold=threshold, dilate=dilate, max_pixels=max_pixels)
-    loaded = _load(_Job(Path(image_path), Path(mask_path), Path()), None, options)
+    loaded = read_pair(image_path, mask_path, options)
     return loaded.image, loaded.hole
+
+
+def read_pair(
+    image_path: str | os.PathLike[str], mask_path: str | os.PathLike[str], options: FolderOptions
+) -> Loaded:
+    """Read one image and its mask as :func:`inpaint_folder` does (``wmi inpaint image``).
+
+    Raises:
+        WmiError: as :func:`load_pair`.
+    """
+    return _load(_Job(Path(image_path), Path(mask_path), Path()), None, options)

@@ -8,10 +8,11 @@ and neither does a run with a classical ``--method``.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -102,13 +103,21 @@ def _check_checkpoint(checkpoint: Path) -> None:
         raise WmiError(f"{checkpoint}: no such checkpoint file")
 
 
-def _record(checkpoint: Path | None, method: str | None, **settings: object) -> dict[str, object]:
-    """What makes the results of OUT_DIR: the method, or the checkpoint's name and digest."""
+def _record(
+    checkpoint: Path | None, method: str | None, device: str, **settings: object
+) -> dict[str, object]:
+    """What makes the results of OUT_DIR: the method, or the checkpoint's name and digest.
+
+    For a checkpoint, ``device`` is resolved first: an unavailable one fails before anything.
+    """
     if method is not None:
         return {"method": method, **settings}
     assert checkpoint is not None
     import hashlib
 
+    from wmi.device import resolve_device
+
+    resolve_device(device)
     _check_checkpoint(checkpoint)
     digest = hashlib.sha256()
     with open(checkpoint, "rb") as f:
@@ -235,7 +244,7 @@ def folder(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Inpaint every image of IMAGE_DIR that has a mask in MASK, results into OUT_DIR."""
-    from wmi.folder import FolderOptions, inpaint_folder
+    from wmi.folder import FolderOptions
 
     _check_one_of(checkpoint, method)
     options = FolderOptions(
@@ -243,24 +252,46 @@ def folder(
     )
     options.check()
     patterns = _patterns(mask_pattern)
-    if checkpoint is not None:
-        from wmi.device import resolve_device
-
-        resolve_device(device)  # an unavailable device fails before anything else
+    settings = dict(radius=radius, threshold=threshold, blend=blend.value, dilate=dilate)
     record = _record(
-        checkpoint,
-        method,
-        radius=radius,
-        threshold=threshold,
-        blend=blend.value,
-        dilate=dilate,
-        strategy=strategy.value,
-        max_size=max_size,
+        checkpoint, method, device, **settings, strategy=strategy.value, max_size=max_size
     )
-    description: list[str] = []
 
-    def build() -> Inpainter:  # called by inpaint_folder once the folders are paired
-        inpainter, text = _inpainter(checkpoint, method, device, batch_size, radius)
+    inpainter = functools.partial(_inpainter, checkpoint, method, device, batch_size, radius)
+    summary = _run_folder(
+        (image_dir, mask, out_dir),
+        inpainter,
+        blend,
+        patterns=patterns,
+        options=options,
+        overwrite=overwrite,
+        strict=strict,
+        radius=radius,
+        record=record,
+    )
+    _print_summary(summary, as_json)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def _run_folder(
+    folders: tuple[Path, Path, Path],
+    build: Callable[[], tuple[Inpainter, str]],
+    blend: Blend,
+    **kwargs: Any,
+) -> InpaintFolderResult:
+    """:func:`wmi.folder.inpaint_folder` behind a progress bar that starts with the work.
+
+    ``build`` makes the inpainter once the folders are paired; with ``--blend soft`` a
+    weighted-conv network then gets the grey levels as validity.
+    """
+    from wmi.folder import inpaint_folder
+
+    description: list[str] = []
+    options = kwargs["options"]
+
+    def make() -> Inpainter:
+        inpainter, text = build()
         options.real_validity = blend is Blend.soft and _weighted(inpainter)
         if options.real_validity:
             notify("info", "soft masks: grey levels go to the weighted-conv network as validity")
@@ -277,23 +308,14 @@ def folder(
                 task.append(bar.add_task(f"inpainting ({description[0]})", total=total))
             bar.update(task[0], completed=done, total=total)
 
-        summary = inpaint_folder(
-            image_dir,
-            mask,
-            out_dir,
-            build,
-            mask_patterns=patterns,
-            options=options,
-            overwrite=overwrite,
-            strict=strict,
-            radius=radius,
-            record=record,
+        return inpaint_folder(
+            *folders,
+            make,
+            mask_patterns=kwargs.pop("patterns"),
             progress=progress,
             notify=notify,
+            **kwargs,
         )
-    _print_summary(summary, as_json)
-    if summary.failed:
-        raise typer.Exit(1)
 
 
 @app.command("image")
@@ -319,7 +341,7 @@ def image(
     radius: int = typer.Option(3, "--radius", min=1, help=RADIUS_HELP),
 ) -> None:
     """Inpaint one IMAGE with its MASK and write OUTPUT (never over IMAGE or MASK)."""
-    from wmi.folder import FolderOptions, _Job, _load
+    from wmi.folder import FolderOptions, read_pair
     from wmi.inference import inpaint_image
     from wmi.io import IMAGE_EXTENSIONS, write_image
 
@@ -335,7 +357,7 @@ def image(
     if output.exists() and not overwrite:
         raise WmiError(f"{output}: exists; pass --overwrite to replace it")
     inpainter, _ = _inpainter(checkpoint, method, device, 1, radius)
-    loaded = _load(_Job(image_path, mask_path, output), None, options)
+    loaded = read_pair(image_path, mask_path, options)
     if not loaded.hole.any():
         notify("warning", f"{mask_path}: no hole (no pixel above {threshold}); written unchanged")
     for note, seen in (
