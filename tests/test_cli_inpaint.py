@@ -70,7 +70,7 @@ def test_folder_pairs_by_stem_and_lama_names_and_reports_unmatched(tmp_path: Pat
     assert [Path(p).name for p in report["unmatched_images"]] == ["lonely.png"]
     assert [Path(p).name for p in report["unmatched_masks"]] == ["orphan.png"]
     assert report["images_per_second"] > 0
-    assert sorted(p.name for p in out.iterdir()) == ["lama.png", "plain.png"]
+    assert sorted(p.name for p in out.glob("[!.]*")) == ["lama.png", "plain.png"]
     assert "images without a mask: 1 (lonely.png)" in result.stderr
 
 
@@ -151,17 +151,16 @@ def test_existing_outputs_are_skipped_unless_overwrite(tmp_path: Path) -> None:
     images, masks, out = tmp_path / "img", tmp_path / "mask", tmp_path / "out"
     damaged_pair(images, masks, "a")
     damaged_pair(images, masks, "b")
-    out.mkdir()
-    (out / "a.png").write_bytes(b"keep me")
+    keep = save(out / "a.png", photo(64, 80)).read_bytes()  # a complete earlier result
     result = invoke("inpaint", "folder", images, masks, out, "--method", "telea", "--json")
     assert result.exit_code == 0, result.output
     assert summary(result)["skipped_existing"] == 1 and summary(result)["processed"] == 1
-    assert (out / "a.png").read_bytes() == b"keep me"
+    assert (out / "a.png").read_bytes() == keep
     args = ("inpaint", "folder", images, masks, out, "--method", "telea", "--json", "--overwrite")
     result = invoke(*args)
     assert summary(result)["processed"] == 2
     assert read(out / "a.png").shape == (64, 80, 3)
-    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp files left
+    assert [p.name for p in out.glob(".*")] == [".wmi-inpaint.json"]  # no temp files left
 
 
 def test_corrupt_image_and_mask_are_named_and_skipped(tmp_path: Path) -> None:
@@ -180,7 +179,7 @@ def test_corrupt_image_and_mask_are_named_and_skipped(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
     report = summary(result)
     assert report["processed"] == 1 and len(report["failed"]) == 3
-    assert sorted(p.name for p in out.iterdir()) == ["good.png"]
+    assert sorted(p.name for p in out.glob("[!.]*")) == ["good.png"]
 
 
 def test_format_jpg_and_same(tmp_path: Path) -> None:
@@ -191,12 +190,12 @@ def test_format_jpg_and_same(tmp_path: Path) -> None:
         "inpaint", "folder", images, masks, tmp_path / "jpg", "--method", "ns", "--format", "jpg"
     )
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "jpg").iterdir()) == ["a.jpg", "b.jpg"]
+    assert sorted(p.name for p in (tmp_path / "jpg").glob("[!.]*")) == ["a.jpg", "b.jpg"]
     result = invoke(
         "inpaint", "folder", images, masks, tmp_path / "same", "--method", "ns", "--format", "same"
     )
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in (tmp_path / "same").iterdir()) == ["a.jpg", "b.webp"]
+    assert sorted(p.name for p in (tmp_path / "same").glob("[!.]*")) == ["a.jpg", "b.webp"]
     assert Image.open(tmp_path / "same" / "b.webp").format == "WEBP"
 
 

@@ -39,3 +39,17 @@ def biharmonic(image: np.ndarray, hole: np.ndarray, radius: int = 3) -> np.ndarr
 
     out = inpaint_biharmonic(image, hole, channel_axis=-1)
     return np.clip(out, 0.0, 1.0).astype(np.float32)
+
+
+def opencv_flag(fill: object) -> int | None:
+    """The ``cv2.inpaint`` flag of :func:`telea` or :func:`navier_stokes`, else None.
+
+    :class:`wmi.inference.ClassicalInpainter` calls OpenCV on uint8 images directly with it:
+    the same result as the float functions here, without two full-size float copies.
+    """
+    name = {telea: "INPAINT_TELEA", navier_stokes: "INPAINT_NS"}.get(fill)  # type: ignore[call-overload]
+    if name is None:
+        return None
+    import cv2
+
+    return int(getattr(cv2, name))

@@ -8,18 +8,29 @@ from wmi.errors import WmiError
 from wmi.kinds import DEVICES
 
 
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
 def resolve_device(choice: str = "auto") -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cuda`` without a GPU is a user error."""
+    """``auto`` → CUDA, else Apple's MPS, else CPU; an unavailable device is a user error."""
     choice = DEVICES[choice].name
     if choice == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
     if choice == "cuda" and not torch.cuda.is_available():
         raise WmiError("--device cuda: no CUDA device is available (use --device cpu or auto)")
+    if choice == "mps" and not _mps_available():
+        raise WmiError("--device mps: no Apple MPS device is available (use --device cpu or auto)")
     return torch.device(choice)
 
 
 def device_name(device: torch.device) -> str:
-    """A human-readable name: the GPU model, or the CPU with its thread count."""
+    """A human-readable name: the GPU model, Apple's MPS, or the CPU with its thread count."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    if device.type == "mps":
+        return "Apple MPS"
     return f"CPU ({torch.get_num_threads()} threads)"

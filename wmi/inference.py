@@ -14,19 +14,16 @@ returns float32 ``(H, W, 3)`` predictions in [0, 1]. Two kinds exist:
 
 :func:`inpaint_image` / :func:`inpaint_images` handle large images with a *strategy*
 (``original``, ``resize`` or ``crop``) and always composite at the end, so every known pixel of
-the result equals the input exactly. :func:`inpaint_folder` does a whole folder: pairing,
-skipping existing results, atomic writes and per-file errors (``wmi inpaint folder``).
+the result equals the input exactly. :func:`wmi.folder.inpaint_folder` (also importable from
+here) does a whole folder: pairing, skipping existing results, atomic writes and per-file
+errors (``wmi inpaint folder``).
 """
 
 from __future__ import annotations
 
 import enum
-import os
-import sys
-import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -52,7 +49,15 @@ class OutputFormat(str, enum.Enum):
 
     png = "png"
     jpg = "jpg"
+    webp = "webp"
     same = "same"
+
+
+class Blend(str, enum.Enum):
+    """How a grey mask level meets the fill: ``hard`` thresholds, ``soft`` feathers."""
+
+    hard = "hard"
+    soft = "soft"
 
 
 class Inpainter(Protocol):
@@ -62,9 +67,16 @@ class Inpainter(Protocol):
     multiple: int
 
     def inpaint_batch(
-        self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray]
+        self,
+        images: Sequence[np.ndarray],
+        holes: Sequence[np.ndarray],
+        validities: Sequence[np.ndarray | None] | None = None,
     ) -> list[np.ndarray]:
-        """Fill ``holes`` (bool ``(H, W)``, True = hole) of ``images`` (float32 ``(H, W, 3)``)."""
+        """Fill ``holes`` (bool ``(H, W)``, True = hole) of ``images`` (float32 ``(H, W, 3)``).
+
+        ``validities``: optional float32 ``(H, W)`` real-valued validity (1 = known) per image,
+        for networks that take it (soft masks); others ignore it.
+        """
         ...
 
 
@@ -90,8 +102,13 @@ def composite(image: np.ndarray, hole: np.ndarray, prediction: np.ndarray) -> np
 def _paste(target: np.ndarray, hole: np.ndarray, prediction: np.ndarray) -> None:
     """Write ``prediction`` into ``target`` (a view is fine) where ``hole`` is True."""
     # copyto with a full (H, W, C) mask is about twice as fast as with a broadcast (H, W, 1)
-    # one, or as np.where: this runs once per image, next to a ~10 ms cv2.inpaint.
-    np.copyto(target, prediction, where=np.repeat(hole[..., None], target.shape[2], axis=2))
+    # one, or as np.where: this runs once per image, next to a ~10 ms cv2.inpaint. In strips
+    # of rows, so the repeated mask of a large image stays small.
+    rows = max(1, (1 << 20) // max(1, hole.shape[1]))
+    for r0 in range(0, hole.shape[0], rows):
+        part = hole[r0 : r0 + rows]
+        full = np.repeat(part[..., None], target.shape[2], axis=2)
+        np.copyto(target[r0 : r0 + rows], prediction[r0 : r0 + rows], where=full)
 
 
 def pad_to_multiple(array: np.ndarray, multiple: int) -> np.ndarray:
@@ -139,6 +156,8 @@ class ClassicalInpainter:
     """
 
     multiple = 1
+    #: uint8 images are filled as uint8 (OpenCV methods) or converted once (others).
+    accepts_uint8 = True
 
     def __init__(self, method: str, radius: int = 3) -> None:
         self.method = CLASSICAL_METHODS[method]
@@ -147,15 +166,33 @@ class ClassicalInpainter:
         self.radius = radius
 
     def inpaint_batch(
-        self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray]
+        self,
+        images: Sequence[np.ndarray],
+        holes: Sequence[np.ndarray],
+        validities: Sequence[np.ndarray | None] | None = None,
     ) -> list[np.ndarray]:
-        """Inpaint each image on its own; float32 ``(H, W, 3)`` in [0, 1] in and out."""
+        """Inpaint each image on its own (``validities`` are not used).
+
+        Float32 ``(H, W, 3)`` in [0, 1] in and out; uint8 in, uint8 out (the OpenCV methods
+        work on uint8 anyway, so this is the same result without two full-size float copies).
+        """
         return [self._one(img, hole) for img, hole in zip(images, holes, strict=True)]
 
     def _one(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        from wmi.classical import opencv_flag
+        from wmi.io import to_uint8
+
         if not hole.any():
-            return image.astype(np.float32, copy=True)
-        return load(self.method.fill)(image, hole, self.radius)
+            return image.copy() if image.dtype == np.uint8 else image.astype(np.float32)
+        fill = load(self.method.fill)
+        if image.dtype != np.uint8:
+            return fill(image, hole, self.radius)
+        flag = opencv_flag(fill)
+        if flag is not None:
+            import cv2
+
+            return cv2.inpaint(image, hole.astype(np.uint8) * 255, self.radius, flag)
+        return to_uint8(fill(image.astype(np.float32) / 255.0, hole, self.radius))
 
 
 def _amp_dtype(amp: str) -> str | None:
@@ -201,9 +238,18 @@ class ModelInpainter:
         self.batch_size = batch_size
 
     def inpaint_batch(
-        self, images: Sequence[np.ndarray], holes: Sequence[np.ndarray]
+        self,
+        images: Sequence[np.ndarray],
+        holes: Sequence[np.ndarray],
+        validities: Sequence[np.ndarray | None] | None = None,
     ) -> list[np.ndarray]:
         """Inpaint images of any sizes; equal padded sizes share a forward pass.
+
+        Args:
+            images: float32 ``(H, W, 3)`` in [0, 1].
+            holes: bool ``(H, W)``, True = hole.
+            validities: optional float32 ``(H, W)`` validity in [0, 1] (1 = known) given to
+                the network instead of ``~hole`` (soft masks on a weighted-conv network).
 
         Returns:
             float32 ``(H, W, 3)`` predictions in [0, 1] (not yet composited).
@@ -217,16 +263,22 @@ class ModelInpainter:
         for indices in groups.values():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
-                preds = self._forward([images[i] for i in chunk], [holes[i] for i in chunk])
+                valid = [
+                    validities[i]
+                    if validities is not None and validities[i] is not None
+                    else (~holes[i]).astype(np.float32)
+                    for i in chunk
+                ]
+                preds = self._forward([images[i] for i in chunk], valid)
                 for i, pred in zip(chunk, preds, strict=True):
                     results[i] = pred
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
 
-    def _forward(self, images: list[np.ndarray], holes: list[np.ndarray]) -> list[np.ndarray]:
+    def _forward(self, images: list[np.ndarray], validity: list[np.ndarray]) -> list[np.ndarray]:
         import torch
 
-        valid = np.stack([pad_to_multiple((~h).astype(np.float32), self.multiple) for h in holes])
+        valid = np.stack([pad_to_multiple(v, self.multiple) for v in validity])
         x = np.stack([pad_to_multiple(img.astype(np.float32), self.multiple) for img in images])
         x_t = torch.from_numpy(x).permute(0, 3, 1, 2).to(self.device)
         m_t = torch.from_numpy(valid)[:, None].to(self.device)
@@ -252,21 +304,28 @@ class _Patch:
     image: np.ndarray
     hole: np.ndarray
     paste: np.ndarray
+    validity: np.ndarray | None = None
+
+
+def _small_size(shape: tuple[int, ...], max_size: int) -> tuple[int, int]:
+    h, w = shape[:2]
+    scale = max_size / max(h, w)
+    return max(1, round(w * scale)), max(1, round(h * scale))
 
 
 def _downscale(image: np.ndarray, hole: np.ndarray, max_size: int) -> tuple[np.ndarray, np.ndarray]:
     """Shrink so the longer side is ``max_size``; a small pixel touching any hole is a hole.
 
     The conservative hole keeps thin holes from vanishing and keeps hole content from leaking
-    into known pixels of the small image.
+    into known pixels of the small image. A uint8 image is shrunk as uint8 (no full-size
+    float copy); the hole as uint16 (any touched pixel stays above 0 up to a 362x shrink).
     """
     import cv2
 
-    h, w = hole.shape
-    scale = max_size / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    size = _small_size(hole.shape, max_size)
     small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    small_hole = cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+    hole16 = hole.astype(np.uint16) * np.uint16(65535)
+    small_hole = cv2.resize(hole16, size, interpolation=cv2.INTER_AREA) > 0
     return small, small_hole
 
 
@@ -276,11 +335,22 @@ def _patch(
     region: tuple[slice, slice],
     paste: np.ndarray,
     max_size: int,
+    levels: np.ndarray | None = None,
 ) -> _Patch:
+    """One patch; ``levels`` (uint8 grey, 255 = hole) become its real-valued validity."""
+    import cv2
+
     crop, crop_hole = image[region], hole[region]
+    validity = None
+    if levels is not None:
+        validity = np.where(crop_hole, 1.0 - levels[region] / np.float32(255.0), 1.0)
+        validity = validity.astype(np.float32)
     if max(crop_hole.shape) > max_size:
         crop, crop_hole = _downscale(crop, crop_hole, max_size)
-    return _Patch(region, crop, crop_hole, paste)
+        if validity is not None:
+            size = _small_size(validity.shape, max_size)
+            validity = cv2.resize(validity, size, interpolation=cv2.INTER_AREA)
+    return _Patch(region, crop, crop_hole, paste, validity)
 
 
 def _crop_regions(hole: np.ndarray, margin: int) -> list[tuple[tuple[slice, slice], np.ndarray]]:
@@ -318,13 +388,16 @@ def plan(
     strategy: Strategy | str = Strategy.resize,
     max_size: int = 1024,
     crop_margin: int = 128,
+    levels: np.ndarray | None = None,
 ) -> list[_Patch]:
     """Split the work of inpainting one image per ``strategy``.
 
     Images whose longer side is at most ``max_size`` run at full size whatever the strategy.
     Larger ones: ``resize`` inpaints the whole image shrunk to ``max_size`` and pastes the
     upscaled hole back; ``crop`` inpaints boxes around the holes (grown by ``crop_margin``, and
-    shrunk to ``max_size`` when still too large); ``original`` runs at full size.
+    shrunk to ``max_size`` when still too large); ``original`` runs at full size. With
+    ``levels`` (the mask's uint8 grey levels), each patch carries the real-valued validity
+    ``1 - level / 255`` inside the hole (1 elsewhere).
 
     Raises:
         WmiError: the hole covers the whole image.
@@ -336,11 +409,11 @@ def plan(
         raise WmiError("the mask covers the whole image: no known pixel to inpaint from")
     whole = (slice(0, hole.shape[0]), slice(0, hole.shape[1]))
     if strategy is Strategy.original or max(hole.shape) <= max_size:
-        return [_Patch(whole, image, hole, hole)]
+        return [_patch(image, hole, whole, hole, max(hole.shape), levels)]
     if strategy is Strategy.resize:
-        return [_patch(image, hole, whole, hole, max_size)]
+        return [_patch(image, hole, whole, hole, max_size, levels)]
     return [
-        _patch(image, hole, region, paste, max_size)
+        _patch(image, hole, region, paste, max_size, levels)
         for region, paste in _crop_regions(hole, crop_margin)
     ]
 
@@ -350,7 +423,8 @@ def _assemble(
 ) -> np.ndarray:
     """Paste each patch's hole pixels (upscaled if it was shrunk) into a copy of ``image``.
 
-    Only ``paste`` pixels, a subset of the hole, are written: the result is a composite.
+    Only ``paste`` pixels, a subset of the hole, are written: the result is a composite of
+    ``image``'s dtype (a uint8 image is upscaled as uint8: no full-size float copy).
     """
     import cv2
 
@@ -358,12 +432,43 @@ def _assemble(
     for patch, pred in zip(patches, predictions, strict=True):
         target = out[patch.region]
         th, tw = target.shape[:2]
+        pred = _like(pred, image.dtype)
         if pred.shape[:2] != (th, tw):
             # composite first, so pixels at the hole's edge interpolate towards the true ones
-            pred = composite(patch.image, patch.hole, pred)
-            pred = np.clip(cv2.resize(pred, (tw, th), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
+            pred = composite(_like(patch.image, image.dtype), patch.hole, pred)
+            pred = cv2.resize(pred, (tw, th), interpolation=cv2.INTER_CUBIC)
+            if pred.dtype != np.uint8:
+                np.clip(pred, 0.0, 1.0, out=pred)
         _paste(target, patch.paste, pred)
     return out
+
+
+def _like(array: np.ndarray, dtype: np.dtype[Any]) -> np.ndarray:
+    """``array`` as uint8 (rounded) or float32 in [0, 1], whichever ``dtype`` is."""
+    from wmi.io import to_uint8
+
+    if dtype == np.uint8:
+        return to_uint8(array)
+    return array.astype(np.float32) / 255.0 if array.dtype == np.uint8 else array
+
+
+def blend_soft(
+    out: np.ndarray, image: np.ndarray, hole: np.ndarray, levels: np.ndarray, rows: int = 256
+) -> None:
+    """Feather ``out`` in place: ``a * image + (1 - a) * out`` on hole pixels.
+
+    ``a = 1 - level / 255`` from the mask's grey ``levels`` (255 = hole).
+
+    ``--blend soft``: a grey mask level keeps that much of the input. Works in strips of
+    ``rows`` rows, so a large image needs no full-size float copy.
+    """
+    for r0 in range(0, hole.shape[0], rows):
+        sel = hole[r0 : r0 + rows]
+        if not sel.any():
+            continue
+        a = (1.0 - levels[r0 : r0 + rows][sel] / np.float32(255.0))[:, None]
+        mixed = a * image[r0 : r0 + rows][sel] + (1.0 - a) * out[r0 : r0 + rows][sel]
+        out[r0 : r0 + rows][sel] = np.rint(mixed) if out.dtype == np.uint8 else mixed
 
 
 def inpaint_images(
@@ -372,33 +477,46 @@ def inpaint_images(
     inpainter: Inpainter,
     strategy: Strategy | str = Strategy.resize,
     max_size: int = 1024,
+    levels: Sequence[np.ndarray | None] | None = None,
+    blend: Blend | str = Blend.hard,
+    real_validity: bool = False,
 ) -> list[np.ndarray]:
     """Inpaint several images with one ``inpaint_batch`` call (so a model can batch them).
 
     Args:
-        images: float ``(H, W, 3)`` images in [0, 1] (uint8 is scaled by 1/255), any sizes.
+        images: uint8 ``(H, W, 3)`` or float ``(H, W, 3)`` in [0, 1], any sizes.
         holes: bool ``(H, W)`` each, True = hole, same size as its image.
         inpainter: a :class:`ClassicalInpainter`, :class:`ModelInpainter` or alike.
         strategy: what to do with images larger than ``max_size``, see :func:`plan`.
         max_size: longest side inpainted in one piece by ``resize`` and ``crop``.
+        levels: per image, the mask's uint8 grey levels (255 = hole), for ``blend="soft"``
+            and ``real_validity``; None = a hard mask.
+        blend: ``soft`` feathers hole pixels by their grey level (:func:`blend_soft`).
+        real_validity: give the inpainter ``1 - level / 255`` as validity inside the hole
+            (a weighted-conv network takes real-valued masks, eq. 3).
 
     Returns:
-        float32 ``(H, W, 3)`` images in [0, 1]; known pixels equal the input exactly.
+        ``(H, W, 3)`` images, uint8 for uint8 input, else float32 in [0, 1]; pixels outside
+        the hole equal the input exactly.
     """
-    images = [
-        img.astype(np.float32) / 255.0 if img.dtype == np.uint8 else img.astype(np.float32)
-        for img in images
-    ]
+    images = [img if img.dtype == np.uint8 else img.astype(np.float32) for img in images]
+    levels = list(levels) if levels is not None else [None] * len(images)
     plans = []
-    for img, hole in zip(images, holes, strict=True):
+    for img, hole, lv in zip(images, holes, levels, strict=True):
         if img.shape[:2] != hole.shape:
             raise WmiError(f"image of size {img.shape[:2]} but hole of size {hole.shape}")
-        plans.append(plan(img, hole, strategy, max_size))
+        plans.append(plan(img, hole, strategy, max_size, levels=lv if real_validity else None))
     flat = [p for patches in plans for p in patches]
-    preds = inpainter.inpaint_batch([p.image for p in flat], [p.hole for p in flat]) if flat else []
+    uint8_ok = getattr(inpainter, "accepts_uint8", False)
+    inputs = [p.image if uint8_ok else _like(p.image, np.dtype(np.float32)) for p in flat]
+    validities = [p.validity for p in flat] if real_validity else None
+    preds = inpainter.inpaint_batch(inputs, [p.hole for p in flat], validities) if flat else []
     outputs, start = [], 0
-    for img, patches in zip(images, plans, strict=True):
-        outputs.append(_assemble(img, patches, preds[start : start + len(patches)]))
+    for img, hole, lv, patches in zip(images, holes, levels, plans, strict=True):
+        out = _assemble(img, patches, preds[start : start + len(patches)])
+        if Blend(blend) is Blend.soft and lv is not None:
+            blend_soft(out, img, hole, lv)
+        outputs.append(out)
         start += len(patches)
     return outputs
 
@@ -409,12 +527,15 @@ def inpaint_image(
     inpainter: Inpainter,
     strategy: Strategy | str = Strategy.resize,
     max_size: int = 1024,
+    levels: np.ndarray | None = None,
+    blend: Blend | str = Blend.hard,
+    real_validity: bool = False,
 ) -> np.ndarray:
-    """Inpaint one float ``(H, W, 3)`` image in [0, 1]; see :func:`inpaint_images`."""
-    return inpaint_images([image], [hole], inpainter, strategy, max_size)[0]
+    """Inpaint one ``(H, W, 3)`` image (uint8, or float in [0, 1]); see :func:`inpaint_images`."""
+    return inpaint_images(
+        [image], [hole], inpainter, strategy, max_size, [levels], blend, real_validity
+    )[0]
 
-
-# ------------------------------------------------------------------------------ folders
 
 #: zlib level of PNG results: OpenCV's (and IOPaint's) default, ~3x faster than Pillow's 6.
 PNG_LEVEL = 1
@@ -424,227 +545,14 @@ Progress = Callable[[int, int], None]
 #: ``notify(level, message)`` with level ``"info"``, ``"warning"`` or ``"error"``.
 Notify = Callable[[str, str], None]
 
-
-def as_inpainter(inpainter: Any, radius: int = 3, batch_size: int = 8) -> Inpainter:
-    """An :class:`Inpainter` from what :func:`inpaint_folder` accepts.
-
-    Args:
-        inpainter: an object with ``inpaint_batch`` (returned as is); a classical method's
-            name (a :class:`ClassicalInpainter` with ``radius``); a ``torch.nn.Module`` with
-            the U-Net's signature and a ``multiple`` (or ``layers``) attribute, e.g. a loaded
-            checkpoint (a :class:`ModelInpainter`, float32, ``batch_size`` per pass); or a
-            zero-argument callable returning one of these (called once, after the folders
-            were paired, so a slow checkpoint load comes after the cheap checks).
-    """
-    if hasattr(inpainter, "inpaint_batch"):
-        return inpainter
-    if isinstance(inpainter, str):
-        return ClassicalInpainter(inpainter, radius)
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(inpainter, torch.nn.Module):
-        multiple = getattr(inpainter, "multiple", None) or 2 ** int(inpainter.layers)
-        return ModelInpainter(inpainter, multiple, batch_size=batch_size)
-    if callable(inpainter):
-        return as_inpainter(inpainter(), radius, batch_size)
-    raise WmiError(f"not an inpainter: {inpainter!r}")
+#: Folder work lives in :mod:`wmi.folder`; these names stay importable from here.
+_FOLDER_NAMES = ("inpaint_folder", "InpaintFolderResult", "load_pair", "as_inpainter")
 
 
-@dataclass
-class InpaintFolderResult:
-    """What :func:`inpaint_folder` did.
+def __getattr__(name: str) -> Any:
+    """``wmi.inference.inpaint_folder`` and friends, from :mod:`wmi.folder` (imported lazily)."""
+    if name in _FOLDER_NAMES:
+        import wmi.folder
 
-    Attributes:
-        processed: results written.
-        skipped_existing: images whose result existed (and ``overwrite`` was off).
-        failed: ``{"image": path, "error": message}`` per image that could not be done.
-        unmatched_images: images without a mask; ``unmatched_masks``: masks without an image.
-        seconds: time spent inpainting and writing.
-    """
-
-    processed: int = 0
-    skipped_existing: int = 0
-    failed: list[dict[str, str]] = field(default_factory=list)
-    unmatched_images: list[str] = field(default_factory=list)
-    unmatched_masks: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """The ``--json`` summary, with ``images_per_second``."""
-        return {
-            "processed": self.processed,
-            "skipped_existing": self.skipped_existing,
-            "failed": self.failed,
-            "unmatched_images": self.unmatched_images,
-            "unmatched_masks": self.unmatched_masks,
-            "seconds": round(self.seconds, 3),
-            "images_per_second": round(self.processed / self.seconds, 3) if self.seconds else 0.0,
-        }
-
-
-def load_pair(
-    image_path: str | os.PathLike[str], mask_path: str | os.PathLike[str], dilate: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
-    """Image as float32 ``(H, W, 3)`` and hole as bool ``(H, W)`` resized to it, dilated.
-
-    Raises:
-        WmiError: a file is unreadable, or the hole covers the whole image.
-    """
-    from wmi.io import read_image, read_mask
-
-    image_path, mask_path = Path(image_path), Path(mask_path)
-    image = read_image(image_path)
-    hole = read_mask(mask_path)
-    hole = dilate_hole_ellipse(resize_hole(hole, *image.shape[:2]), dilate)
-    if hole.all():
-        raise WmiError(f"{mask_path}: the hole covers all of {image_path.name}, nothing to keep")
-    return image, hole
-
-
-def _is_within(path: Path, folder: Path) -> bool:
-    path, folder = path.resolve(), folder.resolve()
-    return path == folder or folder in path.parents
-
-
-def _output_path(out_dir: Path, image: Path, fmt: OutputFormat) -> Path:
-    suffix = image.suffix.lower() if fmt is OutputFormat.same else f".{fmt.value}"
-    return out_dir / f"{image.stem}{suffix}"
-
-
-def _check_folders(image_dir: Path, mask_dir: Path, out_dir: Path) -> None:
-    for name, d in (("IMAGE_DIR", image_dir), ("MASK_DIR", mask_dir)):
-        if not d.is_dir():
-            raise WmiError(f"{d}: {name} is not a folder")
-    for d in (image_dir, mask_dir):
-        if _is_within(out_dir, d):
-            raise WmiError(f"{out_dir}: OUT_DIR must not be or lie inside input folder {d}")
-    if out_dir.exists() and not out_dir.is_dir():
-        raise WmiError(f"{out_dir}: OUT_DIR exists and is not a folder")
-
-
-def _plan_folder(
-    image_dir: Path,
-    mask_dir: Path,
-    out_dir: Path,
-    patterns: Sequence[str],
-    fmt: OutputFormat,
-    strict: bool,
-    notify: Notify,
-) -> tuple[list[tuple[Path, Path, Path]], InpaintFolderResult]:
-    """Pair, report the unmatched, refuse output collisions: ``(image, mask, target)`` jobs."""
-    from wmi.io import format_names, pair_folders
-
-    pairing = pair_folders(image_dir, mask_dir, mask_patterns=patterns)
-    if not pairing.images:
-        raise WmiError(f"{image_dir}: no image files found")
-    tried = ", ".join(repr(p) for p in patterns)
-    if not pairing.complete:
-        raise WmiError(
-            f"no image in {image_dir} ({pairing.images} files) matched a mask in {mask_dir} "
-            f"({pairing.masks} files); mask patterns tried: {tried}"
-        )
-    result = InpaintFolderResult(
-        unmatched_images=[str(p) for p in pairing.images_without_mask],
-        unmatched_masks=[str(p) for p in pairing.masks_without_image],
-    )
-    for what, paths in (
-        ("images without a mask", pairing.images_without_mask),
-        ("masks without an image", pairing.masks_without_image),
-    ):
-        if paths and strict:
-            raise WmiError(
-                f"--strict: {what}: {len(paths)} ({format_names(paths)}); patterns: {tried}"
-            )
-        if paths:
-            notify("warning", f"{what}: {len(paths)} ({format_names(paths)})")
-    outputs: dict[Path, Path] = {}
-    jobs = []
-    for pair in pairing.complete:
-        target = _output_path(out_dir, pair.image, fmt)
-        if target in outputs:
-            raise WmiError(
-                f"{pair.image}: its result {target.name} would overwrite the one of "
-                f"{outputs[target].name}; use --format same or rename one"
-            )
-        outputs[target] = pair.image
-        jobs.append((pair.image, pair.mask, target))
-    return jobs, result
-
-
-def inpaint_folder(
-    image_dir: str | os.PathLike[str],
-    mask_dir: str | os.PathLike[str],
-    out_dir: str | os.PathLike[str],
-    inpainter: Any,
-    *,
-    mask_patterns: Sequence[str] | None = None,
-    dilate: int = 0,
-    max_size: int = 1024,
-    strategy: Strategy | str = Strategy.resize,
-    fmt: OutputFormat | str = OutputFormat.png,
-    overwrite: bool = False,
-    strict: bool = False,
-    radius: int = 3,
-    progress: Progress | None = None,
-    notify: Notify | None = None,
-) -> InpaintFolderResult:
-    """Inpaint every image of ``image_dir`` that has a mask in ``mask_dir`` into ``out_dir``.
-
-    Files pair by stem (:func:`wmi.io.pair_folders`); a mask of another size is resized to
-    its image (nearest neighbour) and grown by ``dilate`` pixels. Existing results are skipped
-    unless ``overwrite``; every result is written atomically (PNG: known pixels exact). A file
-    that cannot be read, or a mask that covers its whole image, is reported through
-    ``notify("error", ...)`` and listed in ``failed``; the others are still written.
-
-    Args:
-        inpainter: see :func:`as_inpainter` (an inpainter, a method name, a loaded model, or
-            a zero-argument callable returning one). A :class:`ModelInpainter` gets its
-            ``batch_size`` images per call, any other inpainter one.
-        mask_patterns: mask file names for ``{stem}`` (default ``{stem}.png``,
-            ``{stem}_mask*.png``).
-        strategy, max_size: large images, see :func:`plan`.
-        fmt: ``png``, ``jpg`` or ``same`` (each input's extension).
-        strict: an unmatched image or mask is an error before anything is written.
-        radius: of a classical method given by name.
-        progress: ``progress(done, total)``, see :data:`Progress`.
-        notify: ``notify(level, message)`` for warnings and per-file errors.
-
-    Raises:
-        WmiError: a folder is missing, OUT_DIR lies inside an input, nothing pairs, two
-            images would write one result, or (``strict``) something is unmatched.
-    """
-    from wmi.io import DEFAULT_MASK_PATTERNS, write_image
-
-    image_dir, mask_dir, out_dir = Path(image_dir), Path(mask_dir), Path(out_dir)
-    notify = notify or (lambda level, message: None)
-    progress = progress or (lambda done, total: None)
-    _check_folders(image_dir, mask_dir, out_dir)
-    patterns = tuple(mask_patterns or DEFAULT_MASK_PATTERNS)
-    jobs, result = _plan_folder(
-        image_dir, mask_dir, out_dir, patterns, OutputFormat(fmt), strict, notify
-    )
-    todo = [job for job in jobs if overwrite or not job[2].exists()]
-    result.skipped_existing = len(jobs) - len(todo)
-    model = as_inpainter(inpainter, radius)
-    chunk = model.batch_size if isinstance(model, ModelInpainter) else 1
-    start, done = time.perf_counter(), 0
-    progress(0, len(todo))
-    for first in range(0, len(todo), chunk):
-        loaded = []
-        for image_path, mask_path, target in todo[first : first + chunk]:
-            try:
-                image, hole = load_pair(image_path, mask_path, dilate)
-            except WmiError as exc:
-                notify("error", f"{exc} (skipped)")
-                result.failed.append({"image": str(image_path), "error": str(exc)})
-                progress(done := done + 1, len(todo))
-                continue
-            loaded.append((image, hole, target))
-        results = inpaint_images(
-            [x[0] for x in loaded], [x[1] for x in loaded], model, strategy, max_size
-        )
-        for (_, _, target), filled in zip(loaded, results, strict=True):
-            write_image(target, filled, png_compress_level=PNG_LEVEL)
-            result.processed += 1
-            progress(done := done + 1, len(todo))
-    result.seconds = time.perf_counter() - start
-    return result
+        return getattr(wmi.folder, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -14,12 +14,13 @@ import fnmatch
 import glob
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from wmi.errors import WmiError
 
@@ -90,18 +91,169 @@ def list_masks(folder: str | os.PathLike[str], recursive: bool = False) -> list[
     ]
 
 
-def _open(path: Path, draft_size: int | None = None) -> Image.Image:
+#: Default limit of every reader here: 100 megapixels (e.g. 12000 x 8333). A decoded image
+#: costs 3-4 bytes per pixel before any work; past this a file is more likely a decompression
+#: bomb than a photograph. ``--max-pixels`` (or ``max_pixels=``) moves it; 0 means no limit.
+DEFAULT_MAX_PIXELS = 100_000_000
+
+_ORIENTATION_TAG = 0x0112
+
+# wmi enforces its own explicit pixel limit on every open below; Pillow's warning between its
+# limit and twice it would only repeat that check, in the middle of a progress bar.
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+@dataclass
+class ImageInfo:
+    """What a reader found besides the pixels; :func:`write_image` carries it to a result.
+
+    Attributes:
+        exif: the EXIF block with its orientation reset to 1 (the pixels are already turned),
+            or None.
+        icc_profile: the embedded ICC colour profile, or None.
+        dpi: ``(x, y)`` resolution, or None.
+        had_alpha: the file had an alpha channel, which was dropped.
+    """
+
+    exif: bytes | None = None
+    icc_profile: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    had_alpha: bool = False
+
+
+def _limit_text(pixels: int) -> str:
+    return f"{pixels / 1e6:.0f} megapixels" if pixels >= 1_000_000 else f"{pixels} pixels"
+
+
+def _open(
+    path: Path, draft_size: int | None = None, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> Image.Image:
+    """Open ``path`` (header only) with the pixel limit checked; pixels decode on first use."""
     if not path.is_file():
         raise WmiError(f"{path}: no such file")
+    limit = max_pixels if max_pixels > 0 else None
+    pillow = Image.MAX_IMAGE_PIXELS
+    if pillow is not None and (limit is None or limit > pillow):
+        # Raise Pillow's own bomb limit (never lower it) so that ours is the one that speaks.
+        Image.MAX_IMAGE_PIXELS = limit
     try:
         img = Image.open(path)
-        if draft_size is not None:
-            # JPEG only: decode at 1/2, 1/4 or 1/8 scale while both sides stay >= draft_size.
-            img.draft(None, (draft_size, draft_size))
-        img.load()
+    except Image.DecompressionBombError:
+        raise WmiError(
+            f"{path}: over the limit of {_limit_text(max_pixels)} (a possible decompression "
+            "bomb; --max-pixels raises the limit)"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise WmiError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+    if limit is not None and img.width * img.height > limit:
+        img.close()
+        raise WmiError(
+            f"{path}: {img.width}x{img.height} is {_limit_text(img.width * img.height)}, over "
+            f"the limit of {_limit_text(limit)} (--max-pixels raises it)"
+        )
+    if draft_size is not None:
+        # JPEG only: decode at 1/2, 1/4 or 1/8 scale while both sides stay >= draft_size.
+        img.draft(None, (draft_size, draft_size))
     return img
+
+
+def _load(path: Path, img: Image.Image) -> None:
+    """Decode the pixels of an opened image; a damaged file is a :class:`WmiError`."""
+    try:
+        img.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise WmiError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1-8) of an opened image; 1 when absent or broken."""
+    try:
+        value = int(img.getexif().get(_ORIENTATION_TAG, 1))
+    except Exception:  # a broken EXIF block must not make the pixels unreadable
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+def orient(array: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn an ``(H, W, ...)`` array the way EXIF ``orientation`` says (the one rule of wmi).
+
+    The same transforms as Pillow's ``ImageOps.exif_transpose``, on arrays, so 8-bit and
+    16-bit files, images and masks turn alike.
+    """
+    turned = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 1)[::-1],
+        8: lambda a: np.rot90(a, 1),
+    }.get(orientation)
+    return array if turned is None else np.ascontiguousarray(turned(array))
+
+
+def oriented_size(
+    path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[int, int]:
+    """``(height, width)`` of an image once its EXIF orientation is applied (header only)."""
+    path = Path(path)
+    with _open(path, max_pixels=max_pixels) as img:
+        h, w = img.height, img.width
+        return (w, h) if _orientation(img) >= 5 else (h, w)
+
+
+def _info(img: Image.Image) -> ImageInfo:
+    """The metadata of an opened image; resets its (cached) EXIF orientation to 1."""
+    exif_bytes = None
+    with contextlib.suppress(Exception):
+        exif = img.getexif()
+        if len(exif):
+            if _ORIENTATION_TAG in exif:
+                exif[_ORIENTATION_TAG] = 1
+            exif_bytes = exif.tobytes()
+    dpi = img.info.get("dpi")
+    return ImageInfo(
+        exif=exif_bytes,
+        icc_profile=img.info.get("icc_profile") or None,
+        dpi=(float(dpi[0]), float(dpi[1])) if dpi else None,
+        had_alpha=img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info,
+    )
+
+
+_DEEP_MODES = ("I;16", "I;16B", "I;16L", "I")
+
+
+def _to_rgb8(img: Image.Image) -> np.ndarray:
+    """Pixels of an opened (not yet turned) image as uint8 ``(H, W, 3)``."""
+    if img.mode in _DEEP_MODES:
+        arr = np.asarray(img, dtype=np.float64)
+        arr = np.clip(arr / (65535.0 if arr.max() > 255 else 255.0) * 255.0 + 0.5, 0, 255)
+        return np.repeat(arr.astype(np.uint8)[..., None], 3, axis=2)
+    return np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
+
+
+def load_image(
+    path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[np.ndarray, ImageInfo]:
+    """Read an image at its bit depth, EXIF orientation applied, with its metadata.
+
+    The one reader of wmi's images: 8-bit files give uint8 ``(H, W, 3)``; 16-bit PNG/TIFF give
+    float32 ``(H, W, 3)`` in [0, 1] (decoded by OpenCV, which keeps the 16 bits Pillow drops),
+    turned by the same orientation rule (:func:`orient`). Grey, palette and CMYK images are
+    converted to RGB; an alpha channel is dropped (``info.had_alpha``).
+
+    Raises:
+        WmiError: the file is missing, unreadable, or over ``max_pixels`` (0: no limit).
+    """
+    path = Path(path)
+    with _open(path, max_pixels=max_pixels) as img:
+        orientation = _orientation(img)
+        info = _info(img)  # after: it resets the orientation of the image's EXIF
+        deep = _read_16bit(path) if _is_16bit(path) else None
+        if deep is None:
+            _load(path, img)
+            pixels = _to_rgb8(img)
+    return orient(deep if deep is not None else pixels, orientation), info
 
 
 def open_rgb(path: str | os.PathLike[str], min_size: int | None = None) -> Image.Image:
@@ -114,31 +266,28 @@ def open_rgb(path: str | os.PathLike[str], min_size: int | None = None) -> Image
         min_size: when given, a large JPEG may be decoded at a reduced scale (1/2, 1/4, 1/8)
             as long as both sides stay at least ``min_size`` pixels; a fast first step before
             a downscale to about that size. Other formats ignore it.
-    """
-    path = Path(path)
-    img = _open(path, draft_size=min_size)
-    # A broken EXIF block should not make the pixels unreadable.
-    with contextlib.suppress(Exception):
-        img = ImageOps.exif_transpose(img)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        arr = np.clip(arr / (65535.0 if arr.max() > 255 else 255.0) * 255.0 + 0.5, 0, 255)
-        img = Image.fromarray(arr.astype(np.uint8), mode="L")
-    return img.convert("RGB")
-
-
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read an image as float32 ``(H, W, 3)`` in [0, 1], keeping 16-bit precision.
 
     Raises:
-        WmiError: the file is missing or not a readable image.
+        WmiError: the file is missing, unreadable, or over :data:`DEFAULT_MAX_PIXELS`.
     """
     path = Path(path)
-    if _is_16bit(path):
-        deep = _read_16bit(path)
-        if deep is not None:
-            return deep
-    return np.asarray(open_rgb(path), dtype=np.float32) / 255.0
+    with _open(path, draft_size=min_size) as img:
+        _load(path, img)
+        orientation = _orientation(img)
+        pixels = _to_rgb8(img)
+    return Image.fromarray(orient(pixels, orientation))
+
+
+def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Read an image as float32 ``(H, W, 3)`` in [0, 1], keeping 16-bit precision.
+
+    :func:`load_image` (orientation applied, alpha dropped) scaled to [0, 1].
+
+    Raises:
+        WmiError: the file is missing, not a readable image, or over ``max_pixels``.
+    """
+    image, _ = load_image(path, max_pixels)
+    return image if image.dtype == np.float32 else image.astype(np.float32) / 255.0
 
 
 def _is_16bit(path: Path) -> bool:
@@ -154,16 +303,18 @@ def _is_16bit(path: Path) -> bool:
                 bits = img.tag_v2.get(258, (8,))
                 return max(bits if isinstance(bits, tuple) else (bits,)) > 8
     except (OSError, UnidentifiedImageError, AttributeError):
-        return False  # open_rgb names the file and the problem
+        return False  # the caller names the file and the problem
     return False
 
 
 def _read_16bit(path: Path) -> np.ndarray | None:
-    """16-bit RGB(A) or gray PNG/TIFF through OpenCV (Pillow truncates 16-bit RGB to 8 bits)."""
+    """16-bit RGB(A) or gray PNG/TIFF through OpenCV (Pillow truncates 16-bit RGB to 8 bits).
+
+    The pixels as stored: the caller applies the EXIF orientation (OpenCV's
+    ``IMREAD_UNCHANGED`` ignores it).
+    """
     import cv2
 
-    if not path.is_file():
-        raise WmiError(f"{path}: no such file")
     arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if arr is None or arr.dtype != np.uint16:
         return None
@@ -176,33 +327,69 @@ def _read_16bit(path: Path) -> np.ndarray | None:
     return arr.astype(np.float32) / 65535.0
 
 
-def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a mask file as a boolean ``(H, W)`` array, True = hole (pixel > 127 of 255).
+def _looks_like_a_photo(rgb: np.ndarray) -> bool:
+    """Many different strong colours: a colour photograph, not a mask (flat red is a mask).
 
-    Colour masks are converted to luminance first; 16-bit masks are thresholded at half range.
+    Looks at up to 65,536 evenly spread pixels, so it costs the same for any size.
+    """
+    step = max(1, int(np.sqrt(rgb.shape[0] * rgb.shape[1] / 65536)))
+    sample = rgb[::step, ::step].reshape(-1, 3).astype(np.int32)
+    coloured = sample[(sample.max(axis=1) - sample.min(axis=1)) > 24]
+    if len(coloured) <= len(sample) // 4:
+        return False
+    packed = (coloured[:, 0] << 16) | (coloured[:, 1] << 8) | coloured[:, 2]
+    return len(np.unique(packed)) > 64
+
+
+def read_mask_levels(
+    path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Read a mask file as uint8 grey levels ``(H, W)``: 0 = known ... 255 = hole.
+
+    Colour masks are converted to luminance (alpha is ignored); 16-bit masks are scaled to
+    8 bits; the EXIF orientation is applied like an image's (:func:`orient`). Grey levels are
+    kept: threshold them (:func:`read_mask`) or use them as soft validity.
 
     Raises:
-        WmiError: the file is missing or unreadable, or looks like a photograph rather than
-            a mask (more than a quarter of its pixels neither near black nor near white: an
-            image and its mask given the wrong way round).
+        WmiError: the file is missing, unreadable, over ``max_pixels``, or a colour
+            photograph (many different colours: an image and its mask given the wrong way
+            round).
     """
     path = Path(path)
-    img = _open(path)
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img, dtype=np.float64)
-        arr = arr / 257.0 if arr.max() > 255 else arr
-    else:
-        if img.mode in ("RGBA", "LA", "P"):
-            img = img.convert("RGBA") if img.mode == "P" else img
-        arr = np.asarray(img.convert("L"))
-    # Anti-aliased or JPEG-damaged masks have a few grey pixels at the edges; a photograph
-    # has them everywhere. Tiny arrays (tests, icons) are too small to tell.
-    if arr.size >= 1024 and np.count_nonzero((arr > 10) & (arr < 245)) > arr.size // 4:
-        raise WmiError(
-            f"{path}: does not look like a mask (most pixels are neither black nor white); "
-            "a mask is white (hole) on black — are the image and the mask swapped?"
-        )
-    return arr > MASK_THRESHOLD
+    with _open(path, max_pixels=max_pixels) as img:
+        _load(path, img)
+        orientation = _orientation(img)
+        if img.mode in _DEEP_MODES:
+            arr = np.asarray(img, dtype=np.float64)
+            levels = np.clip(np.rint(arr / 257.0 if arr.max() > 255 else arr), 0, 255)
+            levels = levels.astype(np.uint8)
+        elif img.mode in ("L", "1"):
+            levels = np.asarray(img.convert("L"))
+        else:
+            rgb = np.asarray(img.convert("RGB"))
+            if rgb.size >= 3 * 1024 and _looks_like_a_photo(rgb):
+                raise WmiError(
+                    f"{path}: does not look like a mask (a colour picture: many different "
+                    "colours); a mask is white (hole) on black — are the image and the mask "
+                    "swapped?"
+                )
+            levels = np.asarray(Image.fromarray(rgb).convert("L"))
+    return orient(levels, orientation)
+
+
+def read_mask(
+    path: str | os.PathLike[str],
+    threshold: int = MASK_THRESHOLD,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> np.ndarray:
+    """Read a mask file as a boolean ``(H, W)`` array, True = hole (grey level > ``threshold``).
+
+    See :func:`read_mask_levels`.
+
+    Raises:
+        WmiError: as :func:`read_mask_levels`.
+    """
+    return read_mask_levels(path, max_pixels) > threshold
 
 
 def write_mask(path: str | os.PathLike[str], hole: np.ndarray) -> None:
@@ -221,36 +408,77 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
     return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+#: File format of each result extension.
+FORMATS = {
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".png": "PNG",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+
+
+def _save_options(fmt: str, info: ImageInfo | None) -> dict[str, object]:
+    """Metadata keywords of Pillow's ``save`` that ``fmt`` can store."""
+    if info is None:
+        return {}
+    options: dict[str, object] = {}
+    if info.exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        options["exif"] = info.exif
+    if info.icc_profile and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
+        options["icc_profile"] = info.icc_profile
+    if info.dpi and fmt in ("JPEG", "PNG", "TIFF"):
+        options["dpi"] = info.dpi
+    return options
+
+
 def write_image(
     path: str | os.PathLike[str],
     image: np.ndarray,
     quality: int = 95,
     png_compress_level: int = 6,
+    info: ImageInfo | None = None,
 ) -> None:
     """Write an ``(H, W, 3)`` image (uint8, or float in [0, 1]) atomically; format from suffix.
 
-    ``quality`` applies to JPEG/WebP; ``png_compress_level`` (0-9) to PNG, where 1 writes
-    about 3x faster than Pillow's default 6 for files about 7 % larger.
+    Args:
+        path: the result; its suffix picks the format (:data:`FORMATS`).
+        image: the pixels, already turned upright.
+        quality: JPEG/WebP quality (1-100).
+        png_compress_level: zlib level (0-9) of a PNG; 1 writes about 3x faster than Pillow's
+            default 6 for files about 7 % larger.
+        info: metadata of the input (:func:`load_image`): EXIF (orientation 1), ICC profile
+            and DPI are written where the format can hold them.
+
+    Raises:
+        WmiError: an unsupported suffix.
     """
     path = Path(path)
-    fmt = {
-        ".jpg": "JPEG",
-        ".jpeg": "JPEG",
-        ".png": "PNG",
-        ".bmp": "BMP",
-        ".webp": "WEBP",
-        ".tif": "TIFF",
-        ".tiff": "TIFF",
-    }.get(path.suffix.lower())
+    fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise WmiError(f"{path}: unsupported image format {path.suffix!r}")
-    kwargs: dict[str, int] = {}
+    kwargs = _save_options(fmt, info)
     if fmt in ("JPEG", "WEBP"):
         kwargs["quality"] = quality
     elif fmt == "PNG":
         kwargs["compress_level"] = png_compress_level
     with atomic_path(path) as tmp:
         Image.fromarray(to_uint8(image)).save(tmp, format=fmt, **kwargs)
+
+
+def image_decodes(path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> bool:
+    """Whether ``path`` is a complete image (all pixels decode) of ``(height, width)`` ``size``.
+
+    A result truncated by a kill or a full disk fails this; use it before trusting a file.
+    """
+    try:
+        with Image.open(path) as img:
+            img.load()
+            return size is None or (img.height, img.width) == tuple(size)
+    except Exception:  # any decoder failure means "not a usable result"
+        return False
 
 
 @dataclass

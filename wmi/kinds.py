@@ -125,9 +125,10 @@ class Device(Entry):
 
 
 DEVICES: Registry[Device] = Registry("device")
-DEVICES.register(Device("auto", "cuda when available, else cpu"))
+DEVICES.register(Device("auto", "cuda when available, else mps (Apple), else cpu"))
 DEVICES.register(Device("cpu", "the CPU"))
 DEVICES.register(Device("cuda", "the first CUDA device (this rank's under torchrun)"))
+DEVICES.register(Device("mps", "Apple's Metal GPU"))
 
 
 @dataclass(frozen=True)

@@ -1,26 +1,30 @@
 """``wmi inpaint folder`` and ``wmi inpaint image``: fill the holes of photos, nothing lost.
 
-The work is :func:`wmi.inference.inpaint_folder` and :func:`wmi.inference.inpaint_image`; this
-module parses the options, builds the inpainter and prints. Importing it does not import torch.
+The work is :func:`wmi.folder.inpaint_folder` and :func:`wmi.inference.inpaint_image`; this
+module parses the options, builds the inpainter and prints. Importing it does not import torch,
+and neither does a run with a classical ``--method``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from wmi.cli import App, choice, err_console, notify, progress_bar
 from wmi.errors import WmiError
-from wmi.inference import PNG_LEVEL, OutputFormat, Strategy
+from wmi.inference import PNG_LEVEL, Blend, OutputFormat, Strategy
+from wmi.io import DEFAULT_MAX_PIXELS, MASK_THRESHOLD
 from wmi.kinds import CLASSICAL_METHODS, DEVICES
 
 if TYPE_CHECKING:
-    from wmi.inference import Inpainter, InpaintFolderResult
+    from wmi.folder import InpaintFolderResult
+    from wmi.inference import Inpainter
 
 app = App(
     help="Fill the holes of images with a trained checkpoint or a classical method "
@@ -31,8 +35,8 @@ app = App(
 CHECKPOINT_HELP = "Trained wmi checkpoint (.pt) to inpaint with. Give this or --method."
 METHOD_HELP = "Classical method, no checkpoint needed. Give this or --checkpoint."
 DEVICE_HELP = (
-    "Device for --checkpoint: auto picks cuda when available. The checkpoint's AMP setting is "
-    "used on cuda; the CPU runs float32."
+    "Device for --checkpoint: auto picks cuda, then mps, when available. The checkpoint's AMP "
+    "setting is used on cuda; cpu and mps run float32."
 )
 DILATE_HELP = "Grow every hole by this many pixels (elliptical kernel) before inpainting."
 MAX_SIZE_HELP = "Longest side inpainted in one piece by --strategy resize and crop."
@@ -41,6 +45,17 @@ STRATEGY_HELP = (
     "hole back, 'crop' inpaints boxes around the holes, 'original' runs at full size."
 )
 RADIUS_HELP = "Neighbourhood radius in pixels for --method telea and ns."
+THRESHOLD_HELP = "A mask pixel whose grey level is above this (0-254) is hole."
+BLEND_HELP = (
+    "'hard': the fill replaces every hole pixel. 'soft': a hole pixel keeps 1 - grey/255 of the "
+    "input (a feathered mask gives a feathered edge); a weighted-conv checkpoint also gets the "
+    "grey level as real-valued validity. See docs/inpainting.md."
+)
+MAX_PIXELS_HELP = (
+    "Refuse (per file) an image or mask with more pixels than this (decompression bombs, "
+    "images that would swap); 0: no limit."
+)
+QUALITY_HELP = "JPEG/WebP quality of the results, 1-100 (PNG is always lossless)."
 
 
 def _check_one_of(checkpoint: Path | None, method: str | None) -> None:
@@ -66,8 +81,7 @@ def _inpainter(
     from wmi.device import resolve_device
 
     dev = resolve_device(device)
-    if not checkpoint.is_file():
-        raise WmiError(f"{checkpoint}: no such checkpoint file")
+    _check_checkpoint(checkpoint)
     try:
         from wmi.checkpoint import load_model
     except ModuleNotFoundError as exc:
@@ -82,6 +96,39 @@ def _inpainter(
         model, multiple=2 ** int(model.layers), amp=amp, device=dev, batch_size=batch_size
     )
     return inpainter, f"{checkpoint.name} on {dev.type} (amp {amp})"
+
+
+def _check_checkpoint(checkpoint: Path) -> None:
+    if not checkpoint.is_file():
+        raise WmiError(f"{checkpoint}: no such checkpoint file")
+
+
+def _record(
+    checkpoint: Path | None, method: str | None, device: str, **settings: object
+) -> dict[str, object]:
+    """What makes the results of OUT_DIR: the method, or the checkpoint's name and digest.
+
+    For a checkpoint, ``device`` is resolved first: an unavailable one fails before anything.
+    """
+    if method is not None:
+        return {"method": method, **settings}
+    assert checkpoint is not None
+    import hashlib
+
+    from wmi.device import resolve_device
+
+    resolve_device(device)
+    _check_checkpoint(checkpoint)
+    digest = hashlib.sha256()
+    with open(checkpoint, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return {"checkpoint": checkpoint.name, "sha256": digest.hexdigest()[:16], **settings}
+
+
+def _weighted(inpainter: Inpainter) -> bool:
+    """Whether ``inpainter`` runs a weighted-conv network (takes real-valued validity)."""
+    return getattr(getattr(inpainter, "model", None), "conv_kind", None) == "weighted"
 
 
 def _patterns(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -115,11 +162,17 @@ def _print_summary(summary: InpaintFolderResult, as_json: bool) -> None:
     table = Table(title="wmi inpaint folder", show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
-    table.add_row("processed", str(summary.processed))
-    table.add_row("skipped (output exists)", str(summary.skipped_existing))
-    table.add_row("failed", str(len(summary.failed)))
-    table.add_row("unmatched images", str(len(summary.unmatched_images)))
-    table.add_row("unmatched masks", str(len(summary.unmatched_masks)))
+    for label, count in (
+        ("processed", summary.processed),
+        ("no hole (written unchanged)", len(summary.no_hole)),
+        ("skipped (output exists)", summary.skipped_existing),
+        ("redone (earlier result damaged)", len(summary.redone)),
+        ("failed", len(summary.failed)),
+        ("unmatched images", len(summary.unmatched_images)),
+        ("unmatched masks", len(summary.unmatched_masks)),
+        ("masks resized (nearest neighbour)", summary.masks_resized),
+    ):
+        table.add_row(label, str(count))
     stdout.print(table)
     stdout.print(
         f"{summary.processed} images in {data['seconds']:.2f} s "
@@ -128,21 +181,25 @@ def _print_summary(summary: InpaintFolderResult, as_json: bool) -> None:
 
 
 FOLDER_HELP = (
-    "Inpaint every image of IMAGE_DIR that has a mask in MASK_DIR, results into OUT_DIR.\n\n"
-    "Images and masks pair by file stem ('photo.jpg' with 'photo.png' or 'photo_mask001.png'); "
-    "a mask of another size is resized (nearest neighbour) to its image. Known pixels of a PNG "
-    "result equal the input exactly. Existing results are skipped unless --overwrite; a corrupt "
-    "file is reported and skipped, and the exit code is then 1."
+    "Inpaint every image of IMAGE_DIR that has a mask in MASK, results into OUT_DIR.\n\n"
+    "MASK is a folder (images and masks pair by file stem: 'photo.jpg' with 'photo.png' or "
+    "'photo_mask001.png'; an image with several masks gets one result per mask, named after "
+    "the mask) or one mask file for every image. A mask of another size is resized (nearest "
+    "neighbour) to its image. Pixels outside the hole of a PNG result equal the input exactly; "
+    "EXIF, ICC profile and DPI are kept. OUT_DIR records the method: a run with another one is "
+    "refused unless --overwrite. Existing results that decode are skipped unless --overwrite; a "
+    "corrupt or too large file is reported and skipped, and the exit code is then 1."
 )
 
 
 @app.command("folder", help=FOLDER_HELP)
 def folder(
     image_dir: Path = typer.Argument(..., metavar="IMAGE_DIR", help="Folder of images to inpaint."),
-    mask_dir: Path = typer.Argument(
+    mask: Path = typer.Argument(
         ...,
-        metavar="MASK_DIR",
-        help="Folder of mask PNGs (white = hole); may be IMAGE_DIR itself (LaMa layout).",
+        metavar="MASK",
+        help="Folder of mask PNGs (white = hole; may be IMAGE_DIR itself, LaMa's layout), or one "
+        "mask file for every image.",
     ),
     out_dir: Path = typer.Argument(
         ...,
@@ -161,31 +218,83 @@ def folder(
         help="Mask file name for an image's {stem}; shell wildcards allowed; repeat the option or "
         "separate by commas; tried in order. Default: '{stem}.png' then '{stem}_mask*.png'.",
     ),
+    threshold: int = typer.Option(MASK_THRESHOLD, "--threshold", help=THRESHOLD_HELP),
+    blend: Blend = typer.Option(Blend.hard, "--blend", help=BLEND_HELP),
     dilate: int = typer.Option(0, "--dilate", min=0, help=DILATE_HELP),
     max_size: int = typer.Option(1024, "--max-size", min=16, help=MAX_SIZE_HELP),
     strategy: Strategy = typer.Option(Strategy.resize, "--strategy", help=STRATEGY_HELP),
     fmt: OutputFormat = typer.Option(
         OutputFormat.png,
         "--format",
-        help="Output format: png is lossless (known pixels kept exactly), jpg is lossy, "
-        "same keeps each input's extension.",
+        help="Output format: png is lossless (known pixels kept exactly), jpg and webp are "
+        "lossy (--quality), same keeps each input's extension.",
     ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    quality: int = typer.Option(95, "--quality", help=QUALITY_HELP),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help=MAX_PIXELS_HELP),
+    workers: int = typer.Option(
+        0, "--workers", min=0, help="Threads that read, inpaint and write; 0: up to 4 (cores)."
+    ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace existing outputs (and another method's OUT_DIR)."
+    ),
     strict: bool = typer.Option(
         False, "--strict", help="Fail before inpainting if any image or mask is unmatched."
     ),
     radius: int = typer.Option(3, "--radius", min=1, help=RADIUS_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
-    """Inpaint every image of IMAGE_DIR that has a mask in MASK_DIR, results into OUT_DIR."""
-    from wmi.inference import inpaint_folder
+    """Inpaint every image of IMAGE_DIR that has a mask in MASK, results into OUT_DIR."""
+    from wmi.folder import FolderOptions
 
     _check_one_of(checkpoint, method)
+    options = FolderOptions(
+        threshold, blend, False, dilate, strategy, max_size, fmt, quality, max_pixels, workers
+    )
+    options.check()
     patterns = _patterns(mask_pattern)
-    description: list[str] = []
+    settings = dict(radius=radius, threshold=threshold, blend=blend.value, dilate=dilate)
+    record = _record(
+        checkpoint, method, device, **settings, strategy=strategy.value, max_size=max_size
+    )
 
-    def build() -> Inpainter:  # called by inpaint_folder once the folders are paired
-        inpainter, text = _inpainter(checkpoint, method, device, batch_size, radius)
+    inpainter = functools.partial(_inpainter, checkpoint, method, device, batch_size, radius)
+    summary = _run_folder(
+        (image_dir, mask, out_dir),
+        inpainter,
+        blend,
+        patterns=patterns,
+        options=options,
+        overwrite=overwrite,
+        strict=strict,
+        radius=radius,
+        record=record,
+    )
+    _print_summary(summary, as_json)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+def _run_folder(
+    folders: tuple[Path, Path, Path],
+    build: Callable[[], tuple[Inpainter, str]],
+    blend: Blend,
+    **kwargs: Any,
+) -> InpaintFolderResult:
+    """:func:`wmi.folder.inpaint_folder` behind a progress bar that starts with the work.
+
+    ``build`` makes the inpainter once the folders are paired; with ``--blend soft`` a
+    weighted-conv network then gets the grey levels as validity.
+    """
+    from wmi.folder import inpaint_folder
+
+    description: list[str] = []
+    options = kwargs["options"]
+
+    def make() -> Inpainter:
+        inpainter, text = build()
+        options.real_validity = blend is Blend.soft and _weighted(inpainter)
+        if options.real_validity:
+            notify("info", "soft masks: grey levels go to the weighted-conv network as validity")
         description.append(text)
         return inpainter
 
@@ -199,24 +308,14 @@ def folder(
                 task.append(bar.add_task(f"inpainting ({description[0]})", total=total))
             bar.update(task[0], completed=done, total=total)
 
-        summary = inpaint_folder(
-            image_dir,
-            mask_dir,
-            out_dir,
-            build,
-            mask_patterns=patterns,
-            dilate=dilate,
-            max_size=max_size,
-            strategy=strategy,
-            fmt=fmt,
-            overwrite=overwrite,
-            strict=strict,
+        return inpaint_folder(
+            *folders,
+            make,
+            mask_patterns=kwargs.pop("patterns"),
             progress=progress,
             notify=notify,
+            **kwargs,
         )
-    _print_summary(summary, as_json)
-    if summary.failed:
-        raise typer.Exit(1)
 
 
 @app.command("image")
@@ -231,16 +330,25 @@ def image(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help=CHECKPOINT_HELP),
     method: str | None = choice(CLASSICAL_METHODS, None, "--method", help=METHOD_HELP),
     device: str = choice(DEVICES, "auto", "--device", help=DEVICE_HELP),
+    threshold: int = typer.Option(MASK_THRESHOLD, "--threshold", help=THRESHOLD_HELP),
+    blend: Blend = typer.Option(Blend.hard, "--blend", help=BLEND_HELP),
     dilate: int = typer.Option(0, "--dilate", min=0, help=DILATE_HELP),
     max_size: int = typer.Option(1024, "--max-size", min=16, help=MAX_SIZE_HELP),
     strategy: Strategy = typer.Option(Strategy.resize, "--strategy", help=STRATEGY_HELP),
+    quality: int = typer.Option(95, "--quality", help=QUALITY_HELP),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help=MAX_PIXELS_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT if it exists."),
     radius: int = typer.Option(3, "--radius", min=1, help=RADIUS_HELP),
 ) -> None:
     """Inpaint one IMAGE with its MASK and write OUTPUT (never over IMAGE or MASK)."""
-    from wmi.inference import inpaint_image, load_pair
+    from wmi.folder import FolderOptions, read_pair
+    from wmi.inference import inpaint_image
     from wmi.io import IMAGE_EXTENSIONS, write_image
 
+    options = FolderOptions(
+        threshold, blend, False, dilate, strategy, max_size, "png", quality, max_pixels
+    )
+    options.check()
     for given in (image_path, mask_path):
         if output.resolve() == given.resolve():
             raise WmiError(f"{output}: OUTPUT must not be an input file")
@@ -249,7 +357,25 @@ def image(
     if output.exists() and not overwrite:
         raise WmiError(f"{output}: exists; pass --overwrite to replace it")
     inpainter, _ = _inpainter(checkpoint, method, device, 1, radius)
-    image, hole = load_pair(image_path, mask_path, dilate)
-    result = inpaint_image(image, hole, inpainter, strategy, max_size)
-    write_image(output, result, png_compress_level=PNG_LEVEL)
-    err_console.print(f"wrote {output} ({hole.mean():.1%} of the pixels inpainted)")
+    loaded = read_pair(image_path, mask_path, options)
+    if not loaded.hole.any():
+        notify("warning", f"{mask_path}: no hole (no pixel above {threshold}); written unchanged")
+    for note, seen in (
+        (f"{mask_path} resized to the image (nearest neighbour)", loaded.resized),
+        (f"dropped the alpha channel of {image_path}", loaded.info.had_alpha),
+    ):
+        if seen:
+            notify("info", note)
+    soft = blend is Blend.soft
+    result = inpaint_image(
+        loaded.image,
+        loaded.hole,
+        inpainter,
+        strategy,
+        max_size,
+        loaded.levels,
+        blend,
+        soft and _weighted(inpainter),
+    )
+    write_image(output, result, quality, PNG_LEVEL, loaded.info)
+    err_console.print(f"wrote {output} ({loaded.hole.mean():.1%} of the pixels inpainted)")
