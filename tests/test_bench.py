@@ -110,7 +110,7 @@ def test_bench_unet_size_not_a_multiple_is_one_line_before_anything_runs() -> No
         result = CliRunner().invoke(app, ["bench", suite, "--size", "64", "--device", "cpu"])
         assert result.exit_code == 2, result.output
         assert result.output.strip() == (
-            "error: --size 64 is not a multiple of 2**7 = 128; the nearest valid size is 128"
+            "error: --size 64 is not a multiple of 2**layers = 128 (--layers 7); use --size 128"
         )
 
 
