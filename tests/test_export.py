@@ -14,7 +14,7 @@ from wmi.unet import InpaintingUNet
 
 pytest.importorskip("safetensors")
 
-from wmi.export import (  # noqa: E402
+from wmi.export import (
     CARD_FILE,
     CONFIG_FILE,
     ONNX_FILE,
@@ -239,9 +239,10 @@ def test_onnx_matches_pytorch(ckpt: Path, tmp_path: Path) -> None:
     _onnx_available()
     result = export_model(ckpt, tmp_path / "onnx", onnx=True)
     assert result.onnx == tmp_path / "onnx" / ONNX_FILE and result.onnx.is_file()
-    assert ONNX_FILE in result.config["files"] and "onnxruntime" in (
-        tmp_path / "onnx" / CARD_FILE
-    ).read_text()
+    assert (
+        ONNX_FILE in result.config["files"]
+        and "onnxruntime" in (tmp_path / "onnx" / CARD_FILE).read_text()
+    )
     model, _ = load_exported(tmp_path / "onnx")
     # (batch, H / 4, W / 4): 4×12 batch 1 and 12×8 batch 3; exported at batch 2, 8×12
     diff = check_onnx(model, result.onnx, shapes=((1, 1, 3), (3, 3, 2)))
