@@ -543,7 +543,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="tiny sizes on the CPU")
     parser.add_argument("--compile", action="store_true", help="dry run: train with --compile")
-    parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
+    parser.add_argument("--keep", type=Path, help="work in this new folder and keep it")
     opts = parser.parse_args()
     plan = dict(PLANS["dry" if opts.dry_run else "gpu"])
     plan["compile"] = plan["compile"] or opts.compile
@@ -557,6 +557,8 @@ def main() -> int:
         print(json.dumps(summary, indent=2))
         return 1
     if opts.keep:
+        if opts.keep.is_dir() and any(opts.keep.iterdir()):
+            parser.error(f"--keep {opts.keep}: must be a new or empty folder")
         opts.keep.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.TemporaryDirectory(prefix="wmi-gpu-check-") if not opts.keep else None
     work = opts.keep or Path(tmp.name)  # type: ignore[union-attr]
