@@ -46,13 +46,16 @@ class Evil:
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_foreign_corrupt_and_missing(tmp_path: Path) -> None:
     (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": "wmi-checkpoint", "x": Evil()}))
-    with pytest.raises(WmiError) as refused:
+    with pytest.raises(WmiError, match=r"evil.pt: not a readable wmi checkpoint \(Unsupported"):
         load_checkpoint(tmp_path / "evil.pt")
-    # the whole reason, one line, not torch's message cut mid-sentence
+    torch.save({"format": "wmi-checkpoint", "x": Evil()}, tmp_path / "evil-zip.pt")
+    with pytest.raises(WmiError) as refused:
+        load_checkpoint(tmp_path / "evil-zip.pt")
+    # the whole reason in one line, not torch's paragraph cut mid-sentence
     message = str(refused.value)
-    assert message.startswith(f"{tmp_path / 'evil.pt'}: refused: it holds Python objects")
-    assert "weights_only=True" in message and message.endswith("it was not written by wmi")
-    assert "\n" not in message
+    assert message.startswith(f"{tmp_path / 'evil-zip.pt'}: refused: it holds Python objects")
+    assert "(it refers to print)" in message and "weights_only=True" in message
+    assert message.endswith("it was not written by wmi") and "\n" not in message
     torch.save({"state_dict": {}}, tmp_path / "other.pt")
     with pytest.raises(WmiError, match="other.pt: not a wmi checkpoint"):
         load_model(tmp_path / "other.pt")

@@ -87,14 +87,23 @@ def _reason(exc: BaseException) -> str:
     return first.split(". ")[0].rstrip(".") if ". " in first else first.rstrip(".")
 
 
-def _refusal(path: Path, exc: BaseException) -> WmiError:
-    """The error for a file that ``torch.load(weights_only=True)`` refused to unpickle."""
-    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
-    what = f" (it refers to {found.group(1)})" if found else ""
+def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> WmiError:
+    """The error for a file that ``torch.load(weights_only=True)`` could not unpickle.
+
+    torch's message is a paragraph on how to load the file unsafely; the line that matters is
+    its ``WeightsUnpickler error``: a global that is not allowed (the file holds Python
+    objects, which could run code: refused) or an unknown opcode (not a PyTorch file).
+    """
+    text = str(exc)
+    found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
+    detail = " ".join(found.group(1).split()) if found else _reason(exc)
+    named = re.search(r"Unsupported global: GLOBAL ([\w.]+)", detail)
+    if named is None:
+        return WmiError(f"{path}: not a readable wmi checkpoint ({_reason(ValueError(detail))})")
     return WmiError(
-        f"{path}: refused: it holds Python objects besides tensors and plain values{what}, "
-        "and wmi opens checkpoints with weights_only=True so that loading never runs code; "
-        "it was not written by wmi"
+        f"{path}: refused: it holds Python objects besides tensors and plain values (it "
+        f"refers to {named.group(1)}), and wmi opens checkpoints with weights_only=True so that "
+        "loading never runs code; it was not written by wmi"
     )
 
 
@@ -152,9 +161,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only load failed" in str(exc).lower():
-            raise _refusal(path, exc) from None
-        raise WmiError(f"{path}: not a readable wmi checkpoint ({_reason(exc)})") from None
+        raise _unpickling_error(path, exc) from None
     except Exception as exc:  # truncated files, foreign formats
         raise WmiError(f"{path}: not a readable wmi checkpoint ({_reason(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
