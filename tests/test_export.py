@@ -150,7 +150,7 @@ def test_refuses_to_overwrite(ckpt: Path, tmp_path: Path) -> None:
     out.mkdir()  # an empty folder is fine
     export_model(ckpt, out)
     first = (out / CONFIG_FILE).read_text()
-    with pytest.raises(WmiError, match="already holds an export; pass overwrite"):
+    with pytest.raises(WmiError, match="already holds an export; pass --overwrite"):
         export_model(ckpt, out)
     other = _checkpoint(tmp_path / "other.pt", _net(norm="instance"))
     export_model(other, out, overwrite=True)

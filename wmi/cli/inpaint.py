@@ -28,7 +28,9 @@ app = App(
 )
 
 
-CHECKPOINT_HELP = "Trained wmi checkpoint (.pt) to inpaint with. Give this or --method."
+CHECKPOINT_HELP = (
+    "Trained wmi checkpoint (.pt) or `wmi export` folder to inpaint with. Give this or --method."
+)
 METHOD_HELP = "Classical method, no checkpoint needed. Give this or --checkpoint."
 DEVICE_HELP = (
     "Device for --checkpoint: auto picks cuda when available. The checkpoint's AMP setting is "
@@ -66,8 +68,8 @@ def _inpainter(
     from wmi.device import resolve_device
 
     dev = resolve_device(device)
-    if not checkpoint.is_file():
-        raise WmiError(f"{checkpoint}: no such checkpoint file")
+    if not checkpoint.exists():
+        raise WmiError(f"{checkpoint}: no such checkpoint file or export folder")
     try:
         from wmi.checkpoint import load_model
     except ModuleNotFoundError as exc:
