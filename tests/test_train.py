@@ -385,9 +385,9 @@ def test_cli_help_and_bad_input(tmp_path: Path) -> None:
                  "--val-every", "--save-every", "--resume", "--overwrite", "--seed",
                  "--vgg-weights", "--perceptual", "--config"):  # fmt: skip
         assert flag in result.output, flag
-    out = str(tmp_path / "run")
+    out, nowhere = str(tmp_path / "run"), str(tmp_path / "nowhere")
     _one_line_error(
-        _cli("--out", out, "--steps", "1", "--size", "100", "--layers", "6"),
+        _cli("--data", nowhere, "--out", out, "--steps", "1", "--size", "100", "--layers", "6"),
         "--size 100 is not a multiple of 2**layers = 64 (--layers 6); use --size 128",
     )
     _one_line_error(
@@ -395,7 +395,9 @@ def test_cli_help_and_bad_input(tmp_path: Path) -> None:
         "nowhere: no such directory",
     )
     _one_line_error(_cli("--out", out, "--resume"), "holds no checkpoints/last.pt")
-    _one_line_error(_cli("--out", out, "--steps", "2", "--epochs", "1"), "exactly one of")
+    _one_line_error(
+        _cli("--data", nowhere, "--out", out, "--steps", "2", "--epochs", "1"), "exactly one of"
+    )
     (tmp_path / "c.toml").write_text("batch = 3\n")
     _one_line_error(_cli("--config", str(tmp_path / "c.toml")), "unknown option 'batch'")
     assert not (tmp_path / "run").exists()

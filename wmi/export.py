@@ -241,7 +241,19 @@ def model_card(config: dict[str, Any], folder_name: str) -> str:
         "",
         "## Training",
         "",
+        *_card_training(train),
+        "",
+        "## Validation",
+        "",
+        *_card_validation(val),
+        *_card_usage(config, folder_name),
     ]
+    return "\n".join(lines)
+
+
+def _card_training(train: dict[str, Any]) -> list[str]:
+    """The model card's training table."""
+    lines: list[str] = []
     if train:
         rows = [
             ("Data", f"`{train['data']}`" if train.get("data") else None),
@@ -265,7 +277,12 @@ def model_card(config: dict[str, Any], folder_name: str) -> str:
         lines += [f"| {k} | {v} |" for k, v in rows if v is not None]
     else:
         lines.append("The checkpoint records no training run (weights only).")
-    lines += ["", "## Validation", ""]
+    return lines
+
+
+def _card_validation(val: dict[str, Any] | None) -> list[str]:
+    """The model card's validation metrics."""
+    lines: list[str] = []
     if val:
         metrics = [k for k in METRIC_KEYS if k in val]
         lines += [
@@ -284,7 +301,12 @@ def model_card(config: dict[str, Any], folder_name: str) -> str:
         ]
     else:
         lines.append("The checkpoint holds no validation metrics.")
-    lines += [
+    return lines
+
+
+def _card_usage(config: dict[str, Any], folder_name: str) -> list[str]:
+    """The model card's "How to use" and "Files" sections."""
+    lines = [
         "",
         "## How to use",
         "",
@@ -335,7 +357,7 @@ def model_card(config: dict[str, Any], folder_name: str) -> str:
         "Add the license of the weights and of the training data before you share them.",
         "",
     ]
-    return "\n".join(lines)
+    return lines
 
 
 def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
