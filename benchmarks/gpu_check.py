@@ -267,7 +267,7 @@ def bench_unet(work: Path, plan: dict[str, Any], missing: list[str]) -> dict[str
 def _bench_unet_library(plan: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    from wmi.bench import benchmark_unet
+    from wmi.bench.unet import benchmark_unet
 
     start = time.perf_counter()
     try:
@@ -327,7 +327,7 @@ def bench_train(work: Path, plan: dict[str, Any], vgg: Path, missing: list[str])
 def _bench_train_library(plan: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    from wmi.train import benchmark_train
+    from wmi.bench.train import benchmark_train
 
     start = time.perf_counter()
     try:
