@@ -385,9 +385,9 @@ def test_cli_help_and_bad_input(tmp_path: Path) -> None:
                  "--val-every", "--save-every", "--resume", "--overwrite", "--seed",
                  "--vgg-weights", "--perceptual", "--config"):  # fmt: skip
         assert flag in result.output, flag
-    out = str(tmp_path / "run")
+    out, nowhere = str(tmp_path / "run"), str(tmp_path / "nowhere")
     _one_line_error(
-        _cli("--out", out, "--steps", "1", "--size", "100", "--layers", "6"),
+        _cli("--data", nowhere, "--out", out, "--steps", "1", "--size", "100", "--layers", "6"),
         "--size 100 is not a multiple of 2**layers = 64 (--layers 6); use --size 128",
     )
     _one_line_error(
@@ -395,7 +395,9 @@ def test_cli_help_and_bad_input(tmp_path: Path) -> None:
         "nowhere: no such directory",
     )
     _one_line_error(_cli("--out", out, "--resume"), "holds no checkpoints/last.pt")
-    _one_line_error(_cli("--out", out, "--steps", "2", "--epochs", "1"), "exactly one of")
+    _one_line_error(
+        _cli("--data", nowhere, "--out", out, "--steps", "2", "--epochs", "1"), "exactly one of"
+    )
     (tmp_path / "c.toml").write_text("batch = 3\n")
     _one_line_error(_cli("--config", str(tmp_path / "c.toml")), "unknown option 'batch'")
     assert not (tmp_path / "run").exists()
@@ -480,10 +482,12 @@ def test_cli_trains_on_shards_with_freeform_masks(tmp_path: Path, shards: Path) 
     assert len(val) == 1 and val[0]["images"] == 4  # the whole val split, fixed masks
     assert (out / "previews" / "step-00000003.png").is_file()
     assert "WITHOUT the VGG16 perceptual and style terms" in (out / "train.log").read_text()
-    # Resume with more workers continues (and --steps may not change).
+    # Resume with more workers continues (and --steps may be raised, not lowered).
     result = _cli("--out", str(out), "--resume", "--workers", "1")
     assert result.exit_code == 0, result.output
-    _one_line_error(_cli("--out", str(out), "--resume", "--steps", "9"), "--steps was 3, now 9")
+    _one_line_error(
+        _cli("--out", str(out), "--resume", "--steps", "2"), "not lower it: it was 3, now 2"
+    )
 
 
 def test_cli_data_errors_are_one_line(tmp_path: Path, shards: Path, monkeypatch) -> None:

@@ -13,7 +13,18 @@ import pytest
 from wmi.errors import WmiError
 from wmi.kinds import CONV_KINDS, ConvKind
 from wmi.train import lr_at, make_config
-from wmi.training.config import TrainConfig, check_size, first_fixed_difference, resolve_config
+from wmi.training.config import (
+    TrainConfig,
+    auto_bn_momentum,
+    bn_momentum_warning,
+    check_size,
+    first_fixed_difference,
+    missing_options,
+    resolve_bn_momentum,
+    resolve_config,
+    resume_config,
+)
+from wmi.training.state import Schedule
 
 
 def test_config_file_gives_defaults_and_flags_override(tmp_path: Path) -> None:
@@ -95,10 +106,82 @@ def test_size_check_names_the_nearest_size() -> None:
         check_size(8, 4)
 
 
-def test_resume_policy_allows_only_how_a_run_runs() -> None:
+def test_resume_policy_allows_only_how_a_run_runs_and_a_longer_run() -> None:
     saved = TrainConfig(steps=3).to_dict()
     assert first_fixed_difference(saved, {**saved, "workers": 0, "device": "cpu"}) is None
-    assert first_fixed_difference(saved, {**saved, "steps": 4}) == ("steps", 3, 4)
+    assert first_fixed_difference(saved, {**saved, "steps": 4}) is None  # --steps raised
+    assert first_fixed_difference(saved, {**saved, "steps": 2}) == ("steps", 3, 2)
+    assert first_fixed_difference(saved, {**saved, "lr_final": 0.1}) == ("lr_final", None, 0.1)
+    # a run given --epochs cannot switch to --steps
+    by_epochs = TrainConfig(epochs=2).to_dict()
+    assert first_fixed_difference(by_epochs, {**by_epochs, "epochs": 3}) is None
+    assert first_fixed_difference(by_epochs, {**by_epochs, "steps": 9})[0] == "steps"
+
+
+def test_resume_config_may_raise_steps_and_refuses_lowering(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    (run / "checkpoints" / "last.pt").write_bytes(b"")  # resume_config reads config.json only
+    (run / "config.json").write_text(json.dumps(TrainConfig(steps=10, lr=5e-4).to_dict()))
+    assert resume_config(run, {"steps": 30}).steps == 30
+    assert resume_config(run, {}).steps == 10
+    with pytest.raises(
+        WmiError, match="--resume may raise --steps, not lower it: it was 10, now 5"
+    ):
+        resume_config(run, {"steps": 5})
+    with pytest.raises(WmiError, match="--resume continues the run as it was configured: --lr-"):
+        resume_config(run, {"steps": 30, "lr_final": 1e-3})
+
+
+def test_schedule_re_planned_when_a_run_grows() -> None:
+    plan = Schedule.new(5e-4, 1e-5, 11)
+    assert [plan.lr(s) for s in range(11)] == [lr_at(s, 11, 5e-4, 1e-5) for s in range(11)]
+    # stopped after 4 steps, continued to 21: steps 0-3 as planned, then a cosine from the
+    # rate step 4 would have had down to lr_final at the new last step
+    grown = plan.extended(4, 21)
+    assert grown.total == 21 and [grown.lr(s) for s in range(4)] == [plan.lr(s) for s in range(4)]
+    assert grown.lr(4) == plan.lr(4)
+    assert grown.lr(20) == pytest.approx(1e-5)
+    tail = [grown.lr(s) for s in range(4, 21)]
+    assert all(a > b for a, b in itertools.pairwise(tail))
+    assert plan.extended(4, 11) is plan
+    # a finished run continued: it stays at lr_final
+    done = plan.extended(11, 15)
+    assert [done.lr(s) for s in range(11, 15)] == pytest.approx([1e-5] * 4)
+    # the checkpoint form, and the form of checkpoints written before re-planning existed
+    assert Schedule.from_dict(grown.to_dict()) == grown
+    old = {"kind": "cosine", "lr": 5e-4, "lr_final": 1e-5, "total_steps": 11}
+    assert Schedule.from_dict(old) == plan
+
+
+def test_steps_zero_is_an_error_like_negative_steps() -> None:
+    for steps in (0, -3):
+        with pytest.raises(WmiError, match=f"--steps must be at least 1, got {steps}"):
+            resolve_config(TrainConfig(steps=steps), "cpu", False)
+    with pytest.raises(WmiError, match="--epochs must be at least 1, got 0"):
+        resolve_config(TrainConfig(epochs=0), "cpu", False)
+
+
+def test_missing_options_are_reported_together() -> None:
+    assert missing_options(TrainConfig()) == [
+        "--data DIR", "--out RUN_DIR", "--steps N (or --epochs N)"
+    ]  # fmt: skip
+    assert missing_options(TrainConfig(data="d", out="o", epochs=1)) == []
+
+
+def test_bn_momentum_follows_the_run_length_unless_given() -> None:
+    assert auto_bn_momentum(40) == 0.1 and auto_bn_momentum(100) == pytest.approx(0.05)
+    assert auto_bn_momentum(1000) == pytest.approx(0.005)
+    assert auto_bn_momentum(5000) == auto_bn_momentum(500_000) == 0.001  # the paper's
+    cfg = TrainConfig(steps=40)
+    assert cfg.bn_momentum is None and resolve_bn_momentum(cfg, 40).bn_momentum == 0.1
+    given = TrainConfig(steps=40, bn_momentum=0.001)
+    assert resolve_bn_momentum(given, 40).bn_momentum == 0.001
+    warning = bn_momentum_warning(given, 40)
+    assert "--bn-momentum 0.001 is too small for a run of 40 steps" in warning
+    assert "96%" in warning and "use --bn-momentum 0.1" in warning
+    assert bn_momentum_warning(TrainConfig(bn_momentum=0.001), 300_000) is None
+    assert bn_momentum_warning(TrainConfig(bn_momentum=0.1), 40) is None
 
 
 def test_cli_help_shows_the_defaults_of_train_config() -> None:
@@ -109,3 +192,4 @@ def test_cli_help_shows_the_defaults_of_train_config() -> None:
     assert _shown("size") == "256" and _shown("conv") == "weighted"
     assert _shown("compile") == "no-compile" and _shown("steps") is False
     assert _shown("lr") == "0.0005; 5e-05 with --finetune"
+    assert _shown("bn_momentum") == "auto"

@@ -2,12 +2,19 @@
 
 Checkpoints are plain ``torch.save`` dictionaries of tensors and primitive values and are
 always loaded with ``torch.load(weights_only=True)``: opening a checkpoint never runs code.
-Files are written atomically, so a crash while saving keeps the previous checkpoint.
+Files are written atomically, so a crash or a full disk while saving keeps the previous
+checkpoint. Loading verifies the zip archive's CRC-32 checksums and the weights' finiteness,
+so a damaged file is reported as damaged instead of loading different weights.
+:func:`load_model` also reads the export folders of :mod:`wmi.export`.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,12 +45,20 @@ def model_config(model: InpaintingUNet) -> dict[str, Any]:
 def save_checkpoint(path: str | os.PathLike[str], model: InpaintingUNet, **state: Any) -> None:
     """Write ``model`` (its weights and architecture) plus any extra ``state`` atomically.
 
+    The file is written under a temporary name, flushed to disk and then renamed, so ``path``
+    is either the previous checkpoint or the complete new one, even on a full disk or a kill.
+
     Args:
         path: destination file.
         model: the bare network (unwrap DDP / ``torch.compile`` first).
         **state: anything ``torch.load(weights_only=True)`` can read back: optimizer and
             scheduler state dicts, step, RNG states, the training config as a dict, metrics.
+
+    Raises:
+        WmiError: the file cannot be written (full disk, read-only folder), naming it; an
+            earlier file at ``path`` is left as it was.
     """
+    path = Path(path)
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -51,24 +66,104 @@ def save_checkpoint(path: str | os.PathLike[str], model: InpaintingUNet, **state
         "model": model.state_dict(),
         **state,
     }
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    try:
+        # A Python file object, not a path: torch's own writer reports a full disk as
+        # "unexpected pos"; through Python it is an OSError that says what happened.
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        kept = f"; the previous {path.name} is kept" if path.is_file() else ""
+        raise WmiError(f"{path}: cannot write ({exc.strerror or exc}){kept}") from None
+
+
+def _reason(exc: BaseException) -> str:
+    """The first sentence of an exception's message (never cut mid-sentence)."""
+    text = str(exc).strip()
+    if not text:
+        return exc.__class__.__name__
+    first = text.splitlines()[0].strip()
+    return first.split(". ")[0].rstrip(".") if ". " in first else first.rstrip(".")
+
+
+def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> WmiError:
+    """The error for a file that ``torch.load(weights_only=True)`` could not unpickle.
+
+    torch's message is a paragraph on how to load the file unsafely; the line that matters is
+    its ``WeightsUnpickler error``: a global that is not allowed (the file holds Python
+    objects, which could run code: refused) or an unknown opcode (not a PyTorch file).
+    """
+    text = str(exc)
+    found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
+    detail = " ".join(found.group(1).split()) if found else _reason(exc)
+    named = re.search(r"Unsupported global: GLOBAL ([\w.]+)", detail)
+    if named is None:
+        return WmiError(f"{path}: not a readable wmi checkpoint ({_reason(ValueError(detail))})")
+    return WmiError(
+        f"{path}: refused: it holds Python objects besides tensors and plain values (it "
+        f"refers to {named.group(1)}), and wmi opens checkpoints with weights_only=True so that "
+        "loading never runs code; it was not written by wmi"
+    )
+
+
+def verify_archive(path: str | os.PathLike[str]) -> None:
+    """Check every member of a checkpoint's zip archive against its stored CRC-32.
+
+    ``torch.load`` does not check the CRCs, so bytes changed on disk would load as different
+    weights without a word. Files that are not zip archives are left to ``torch.load``.
+
+    Raises:
+        WmiError: "damaged", naming the file and the first bad member.
+    """
+    path = Path(path)
+    with open(path, "rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"
+    if not is_zip:
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError):
+        raise WmiError(f"{path}: damaged: not a complete zip archive (truncated?)") from None
+    if bad is not None:
+        raise WmiError(f"{path}: damaged: {bad} does not match its checksum (CRC-32)")
+
+
+def _check_finite(path: Path, payload: dict) -> None:
+    """Refuse a model whose weights or statistics hold NaN or infinity."""
+    state = payload.get("model")
+    if not isinstance(state, dict):
+        return
+    for key, value in state.items():
+        floating = isinstance(value, torch.Tensor) and value.is_floating_point()
+        if floating and not torch.isfinite(value).all():
+            raise WmiError(
+                f"{path}: holds non-finite weights (NaN or inf in {key}); the file is "
+                "damaged or was saved that way, and cannot be used"
+            )
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`, safely.
 
+    The archive is verified first (:func:`verify_archive`), then read with
+    ``torch.load(weights_only=True)``, and the model's tensors are checked to be finite.
+
     Raises:
-        WmiError: the file is missing, corrupt, not a wmi checkpoint, or of a newer version.
+        WmiError: the file is missing, damaged, refused (it holds objects that could run
+            code), not a wmi checkpoint, or of a newer version.
     """
     path = Path(path)
     if not path.is_file():
         raise WmiError(f"{path}: no such checkpoint")
+    verify_archive(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # pickle errors, truncated zip, foreign objects refused by torch
-        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise WmiError(f"{path}: not a readable wmi checkpoint ({reason[:120]})") from None
+    except pickle.UnpicklingError as exc:
+        raise _unpickling_error(path, exc) from None
+    except Exception as exc:  # truncated files, foreign formats
+        raise WmiError(f"{path}: not a readable wmi checkpoint ({_reason(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise WmiError(f"{path}: not a wmi checkpoint (no '{FORMAT}' header)")
     if payload.get("version", 0) > VERSION:
@@ -76,6 +171,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
             f"{path}: checkpoint format version {payload['version']} is newer than this wmi "
             f"supports ({VERSION}); upgrade wmi"
         )
+    _check_finite(path, payload)
     return payload
 
 
@@ -85,8 +181,7 @@ def build_model(payload: dict) -> InpaintingUNet:
         model = InpaintingUNet(**payload["model_config"])
         model.load_state_dict(payload["model"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise WmiError(f"checkpoint does not hold a valid wmi model ({reason[:120]})") from None
+        raise WmiError(f"checkpoint does not hold a valid wmi model ({_reason(exc)})") from None
     return model
 
 
@@ -98,7 +193,8 @@ class CheckpointInfo:
         amp: the mixed precision it was trained with ("bf16", "fp16" or "off"), so that
             inference can use the same.
         step: the training step it was saved at, or None (not a training checkpoint).
-        config: the effective training configuration (``TrainConfig.to_dict()``), or ``{}``.
+        config: the effective training configuration (``TrainConfig.to_dict()``), or ``{}``;
+            for an export folder, the training summary of its config.json.
     """
 
     amp: str = "off"
@@ -111,14 +207,29 @@ def load_model(
 ) -> tuple[InpaintingUNet, CheckpointInfo]:
     """Load a trained network ready for inference (eval mode, on ``device``).
 
+    Args:
+        path: a checkpoint file (``last.pt``, ``best.pt``) or an export folder written by
+            ``wmi export`` (``model.safetensors`` + ``config.json``); both give the same
+            network, bit for bit.
+        device: where the network goes.
+
     Returns:
         ``(model, info)``: the network, and :class:`CheckpointInfo` (its training AMP mode,
-        step and configuration).
+        step and configuration; for an export folder, the training summary of its
+        config.json).
 
     Example::
 
         model, info = load_model("runs/wconv/checkpoints/best.pt", device="cuda")
     """
+    from wmi.export import is_export_dir, load_exported
+
+    if is_export_dir(path):
+        model, meta = load_exported(path)
+        training = dict(meta.get("training") or {})
+        step = training.get("step")
+        info = CheckpointInfo(str(meta.get("amp", "off")), step, training)
+        return model.to(device).eval(), info
     payload = load_checkpoint(path)
     try:
         model = build_model(payload)

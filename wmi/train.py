@@ -28,7 +28,6 @@ docs/training.md explains the choice.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -44,7 +43,6 @@ from torch.utils.data import DataLoader, Dataset
 
 from wmi.checkpoint import unwrap
 from wmi.errors import WmiError
-from wmi.io import atomic_path
 from wmi.losses import build_loss
 from wmi.training.config import (
     FINETUNE_LR,
@@ -52,9 +50,11 @@ from wmi.training.config import (
     LR_FINAL,
     RESUME_MUTABLE,
     TrainConfig,
+    bn_momentum_warning,
     check_size,
     make_config,
     read_config_file,
+    resolve_bn_momentum,
     resolve_config,
     resume_config,
 )
@@ -78,15 +78,18 @@ from wmi.training.run import (
     pick_device,
     setup_distributed,
     truncate_metrics,
+    write_config,
 )
 from wmi.training.state import (
     Optimization,
+    Schedule,
     TrainState,
     freeze_encoder_norms,
     load_finetune_weights,
     load_state,
     make_model,
     make_optimization,
+    restore_schedule,
     restore_state,
     save_state,
     set_train_mode,
@@ -209,8 +212,12 @@ class _Run:
     opt: Optimization
     batches: Batches
     val_loader: DataLoader | None
-    total_steps: int
+    schedule: Schedule  # the lr of every step; its total is the run's length
     state: TrainState
+
+    @property
+    def total_steps(self) -> int:
+        return self.schedule.total
 
     @property
     def checkpoints(self) -> Path:
@@ -238,6 +245,9 @@ def _prepare(
     if train_set is None:
         train_set, val_set = open_datasets(cfg)
     check_train_size(train_set, cfg, dist)
+    batches = Batches(train_set, cfg, dist, device)
+    total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * batches.per_epoch
+    cfg = resolve_bn_momentum(cfg, total_steps)
     loss_fn = build_loss(cfg.perceptual, cfg.vgg_weights).to(device)
     net = make_model(cfg)
     if cfg.finetune:
@@ -245,9 +255,11 @@ def _prepare(
             load_finetune_weights(net, cfg.finetune)
         freeze_encoder_norms(net)
     saved = load_state(run_dir / "checkpoints" / "last.pt", cfg) if resume else None
-    batches = Batches(train_set, cfg, dist, device)
+    schedule = Schedule.new(cfg.lr, cfg.lr_final, total_steps)
+    if saved is not None:  # re-planned when --resume raised --steps
+        schedule = restore_schedule(saved, total_steps)
 
-    claim_run_dir(run_dir, overwrite, dist, device)  # the first write
+    claim_run_dir(run_dir, not resume, dist, device)  # the first write
     log = RunLog(run_dir, dist.main, echo)
     net.to(device)
     if cfg.channels_last:
@@ -259,9 +271,8 @@ def _prepare(
         state = restore_state(saved, net, opt, device)
         if dist.main:
             truncate_metrics(log.metrics_path, state.step)
-    elif dist.main:
-        with atomic_path(run_dir / "config.json") as tmp:
-            tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n", encoding="utf-8")
+    if dist.main:
+        write_config(run_dir, cfg)
     set_train_mode(net, bool(cfg.finetune))
     model = net
     if dist.world > 1:
@@ -270,10 +281,9 @@ def _prepare(
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     if cfg.compile:
         model, loss_fn = torch.compile(model), torch.compile(loss_fn)
-    total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * batches.per_epoch
     return _Run(
         cfg, dist, device, run_dir, log, net, model, loss_fn, opt, batches,
-        val_loader(val_set, cfg, dist), total_steps, state,
+        val_loader(val_set, cfg, dist), schedule, state,
     )  # fmt: skip
 
 
@@ -287,6 +297,13 @@ def _announce(run: _Run) -> None:
         f"amp={cfg.amp} params={sum(p.numel() for p in run.net.parameters()):,} "
         f"lr {cfg.lr:g}→{cfg.lr_final:g}"
     )
+    if len(run.schedule.segments) > 1:
+        first, lr, _ = run.schedule.segments[-1]
+        log.info(f"run extended to {run.total_steps} steps: lr cosine re-planned from {lr:g} "
+                 f"at step {first} to {cfg.lr_final:g}")  # fmt: skip
+    warning = bn_momentum_warning(cfg, run.total_steps)
+    if warning:
+        log.info(f"warning: {warning}")
     if cfg.perceptual == "none":
         log.info("perceptual none: training WITHOUT the VGG16 perceptual and style terms")
     if cfg.finetune:
@@ -307,7 +324,7 @@ def _loop(run: _Run, progress: bool) -> str:
                 state.epoch, state.position = state.epoch + 1, 0
             batch = run.batches.next(state.epoch, state.position)
             image, mask = to_device(*batch, run.device, cfg.channels_last)
-            lr = lr_at(state.step, total, cfg.lr, cfg.lr_final)
+            lr = run.schedule.lr(state.step)
             for group in run.opt.optimizer.param_groups:
                 group["lr"] = lr
 
@@ -419,7 +436,7 @@ def _validate(run: _Run) -> None:
 
 def _save(run: _Run, name: str) -> None:
     if run.dist.main:
-        save_state(run.checkpoints / name, run.model, run.opt, run.cfg, run.total_steps, run.state)
+        save_state(run.checkpoints / name, run.model, run.opt, run.cfg, run.schedule, run.state)
 
 
 def _fmt(metrics: dict[str, float]) -> str:

@@ -157,6 +157,7 @@ from wmi.cli import bench as _bench  # noqa: E402
 from wmi.cli import data as _data  # noqa: E402
 from wmi.cli import demo as _demo  # noqa: E402
 from wmi.cli import eval as _eval  # noqa: E402
+from wmi.cli import export as _export  # noqa: E402
 from wmi.cli import inpaint as _inpaint  # noqa: E402
 from wmi.cli import masks as _masks  # noqa: E402
 from wmi.cli import train as _train  # noqa: E402
@@ -167,4 +168,5 @@ app.add_typer(_data.app, name="data")
 app.command("train")(_train.train)
 app.add_typer(_inpaint.app, name="inpaint")
 app.command("eval")(_eval.eval_command)
+app.command("export")(_export.export)
 app.command("bench")(_bench.bench)

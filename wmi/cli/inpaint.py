@@ -32,7 +32,9 @@ app = App(
 )
 
 
-CHECKPOINT_HELP = "Trained wmi checkpoint (.pt) to inpaint with. Give this or --method."
+CHECKPOINT_HELP = (
+    "Trained wmi checkpoint (.pt) or `wmi export` folder to inpaint with. Give this or --method."
+)
 METHOD_HELP = "Classical method, no checkpoint needed. Give this or --checkpoint."
 DEVICE_HELP = (
     "Device for --checkpoint: auto picks cuda, then mps, when available. The checkpoint's AMP "
@@ -98,9 +100,18 @@ def _inpainter(
     return inpainter, f"{checkpoint.name} on {dev.type} (amp {amp})"
 
 
+def _weights_file(checkpoint: Path) -> Path:
+    """The file holding the weights: the checkpoint, or an export folder's model.safetensors."""
+    if checkpoint.is_file():
+        return checkpoint
+    weights = checkpoint / "model.safetensors"
+    if not weights.is_file():
+        raise WmiError(f"{checkpoint}: no such checkpoint file or export folder")
+    return weights
+
+
 def _check_checkpoint(checkpoint: Path) -> None:
-    if not checkpoint.is_file():
-        raise WmiError(f"{checkpoint}: no such checkpoint file")
+    _weights_file(checkpoint)
 
 
 def _record(
@@ -118,9 +129,8 @@ def _record(
     from wmi.device import resolve_device
 
     resolve_device(device)
-    _check_checkpoint(checkpoint)
     digest = hashlib.sha256()
-    with open(checkpoint, "rb") as f:
+    with open(_weights_file(checkpoint), "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return {"checkpoint": checkpoint.name, "sha256": digest.hexdigest()[:16], **settings}

@@ -19,8 +19,9 @@ from wmi.training.config import FINETUNE_LR, LR, LR_FINAL, default, field_names
 
 #: ``--help`` text of each TrainConfig field (choices are listed from their registries).
 HELP = {
-    "data": "Folder of shards from `wmi data prepare` (train-*.h5, val-*.h5).",
-    "out": "Run folder (RUN_DIR): config, checkpoints, metrics, previews.",
+    "data": "Required (here or in --config; --resume reads it from the run): folder of shards "
+    "from `wmi data prepare` (train-*.h5, val-*.h5).",
+    "out": "Required: the run folder (RUN_DIR): config, checkpoints, metrics, previews.",
     "conv": "Convolution.",
     "norm": "Normalization: auto (the conv kind's paper norm: weighted for weighted, batch "
     "otherwise),",
@@ -30,14 +31,16 @@ HELP = {
     "layers": "Encoder depth: 7 for 256², 8 for 512².",
     "base_channels": "Channels of the first layer (the paper: 64).",
     "batch_size": "Images per step per GPU/process (the paper: 25).",
-    "bn_momentum": "Batch-norm running-statistics rate (the paper's decay 0.999 = 0.001; use "
-    "~0.1 for runs of a few hundred steps).",
-    "steps": "Optimizer steps (or give --epochs).",
-    "epochs": "Passes over the training split (or --steps).",
+    "bn_momentum": "Batch-norm running-statistics rate. Default: from the run's length, "
+    "5/steps within [0.001, 0.1]: the paper's 0.001 (decay 0.999) from 5000 steps on; a "
+    "smaller value than the run allows gives broken eval-mode output, and a warning.",
+    "steps": "Required, or --epochs: optimizer steps. --resume may raise it: the lr cosine is "
+    "then re-planned from where the run stopped to --lr-final at the new end.",
+    "epochs": "Required, or --steps: passes over the training split.",
     "lr": "Initial learning rate (cosine decay to --lr-final).",
     "lr_final": "Learning rate at the last step.",
-    "finetune": "Start from this checkpoint with the encoder's batch norm frozen (PConv's "
-    "second stage).",
+    "finetune": "Start from this checkpoint (a .pt file or a `wmi export` folder) with the "
+    "encoder's batch norm frozen (PConv's second stage).",
     "amp": "Mixed precision.",
     "compile": "torch.compile the network and the loss.",
     "channels_last": "NHWC memory layout (faster on GPUs).",
@@ -56,6 +59,7 @@ HELP = {
 _DEPENDENT = {
     "lr": f"{LR:g}; {FINETUNE_LR:g} with --finetune",
     "lr_final": f"{LR_FINAL:g}; = --lr with --finetune",
+    "bn_momentum": "auto",
 }
 
 
@@ -157,6 +161,7 @@ def _run(
     from wmi.errors import WmiError
     from wmi.train import make_config, resume_config
     from wmi.train import train as run_training
+    from wmi.training.config import missing_options
 
     if resume:
         if config is not None:
@@ -166,6 +171,9 @@ def _run(
         cfg = resume_config(overrides["out"], overrides)
     else:
         cfg = make_config(config, overrides)
+        missing = missing_options(cfg)
+        if missing:
+            raise WmiError(f"missing {', '.join(missing)} (see wmi train --help)")
     result = run_training(cfg, resume=resume, overwrite=overwrite, progress=progress)
     if result.rank != 0:  # under torchrun, rank 0 speaks for all
         raise typer.Exit(130 if result.status == "interrupted" else 0)

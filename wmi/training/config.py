@@ -26,6 +26,11 @@ LR, LR_FINAL, FINETUNE_LR = 5e-4, 1e-5, 5e-5
 RESUME_MUTABLE = frozenset(
     {"data", "out", "workers", "val_every", "val_images", "save_every", "log_every", "device"}
 )
+#: What a resumed run may raise (not lower): its length; the lr cosine is then re-planned.
+RESUME_EXTENDABLE = frozenset({"steps", "epochs"})
+#: The paper's batch-norm momentum (decay 0.999), kept for runs of at least
+#: BN_SETTLE / BN_PAPER_MOMENTUM steps; shorter runs get BN_SETTLE / steps, up to BN_MAX.
+BN_PAPER_MOMENTUM, BN_MAX_MOMENTUM, BN_SETTLE = 0.001, 0.1, 5.0
 
 
 @dataclass
@@ -41,8 +46,9 @@ class TrainConfig:
         size: training crop side in pixels; a multiple of ``2**layers``.
         layers: encoder depth (7 for 256², 8 for 512²).
         base_channels: channels of the first layer (64 in the paper).
-        bn_momentum: running-statistics rate of the batch norms; the paper's decay 0.999 is
-            0.001, which needs thousands of steps to settle: short runs use more (0.1).
+        bn_momentum: running-statistics rate of the batch norms; None = from the run's
+            length (:func:`auto_bn_momentum`): the paper's 0.001 (decay 0.999) for runs of
+            5000 steps or more, 5 / steps for shorter ones (at most 0.1).
         batch_size: images per step per process (25 in the paper).
         steps: optimizer steps; exactly one of ``steps`` and ``epochs`` is set.
         epochs: passes over the training split (the last partial batch is dropped).
@@ -72,7 +78,7 @@ class TrainConfig:
     size: int = 256
     layers: int = 7
     base_channels: int = 64
-    bn_momentum: float = 0.001
+    bn_momentum: float | None = None
     batch_size: int = 25
     steps: int | None = None
     epochs: int | None = None
@@ -218,7 +224,8 @@ def resume_config(run_dir: str | os.PathLike[str], overrides: Mapping[str, Any])
     """The configuration of the run in ``run_dir``, for ``--resume``.
 
     Only the options in :data:`RESUME_MUTABLE` (data location, workers, validation and save
-    intervals, device) may differ from the saved ones.
+    intervals, device) may differ from the saved ones, and ``--steps`` (or ``--epochs``,
+    whichever the run was given) may be raised.
 
     Raises:
         WmiError: no run in ``run_dir``, or an option that would change what is computed.
@@ -237,8 +244,11 @@ def resume_config(run_dir: str | os.PathLike[str], overrides: Mapping[str, Any])
     difference = first_fixed_difference(saved.to_dict(), changed.to_dict())
     if difference is not None:
         name, old, new = difference
+        flag = f"--{name.replace('_', '-')}"
+        if name in RESUME_EXTENDABLE and old is not None and new is not None:
+            raise WmiError(f"--resume may raise {flag}, not lower it: it was {old}, now {new}")
         raise WmiError(
-            f"--resume continues the run as it was configured: --{name.replace('_', '-')} "
+            f"--resume continues the run as it was configured: {flag} "
             f"was {old!r}, now {new!r} (start a new run, or --finetune from its checkpoint)"
         )
     return dataclasses.replace(changed, out=str(run_dir))
@@ -247,12 +257,72 @@ def resume_config(run_dir: str | os.PathLike[str], overrides: Mapping[str, Any])
 def first_fixed_difference(
     saved: Mapping[str, Any], now: Mapping[str, Any]
 ) -> tuple[str, Any, Any] | None:
-    """The resume policy: ``(name, saved value, new value)`` of the first option outside
-    :data:`RESUME_MUTABLE` that differs, or None when ``now`` may continue ``saved``."""
+    """The resume policy: ``(name, saved value, new value)`` of the first option that ``now``
+    may not change, or None when ``now`` may continue ``saved``.
+
+    Options in :data:`RESUME_MUTABLE` may change; those in :data:`RESUME_EXTENDABLE` may
+    grow (a run of 1000 steps may continue to 3000, not stop at 500).
+    """
     for name, new in now.items():
-        if name not in RESUME_MUTABLE and saved.get(name) != new:
-            return name, saved.get(name), new
+        old = saved.get(name)
+        if name in RESUME_MUTABLE or old == new:
+            continue
+        extendable = name in RESUME_EXTENDABLE and isinstance(old, int) and isinstance(new, int)
+        if not (extendable and new > old):
+            return name, old, new
     return None
+
+
+def missing_options(cfg: TrainConfig) -> list[str]:
+    """The options a new run needs that ``cfg`` lacks (``--data``, ``--out``, its length)."""
+    missing = [
+        flag
+        for flag, value in (("--data DIR", cfg.data), ("--out RUN_DIR", cfg.out))
+        if value is None
+    ]
+    if cfg.steps is None and cfg.epochs is None:
+        missing.append("--steps N (or --epochs N)")
+    return missing
+
+
+def auto_bn_momentum(total_steps: int) -> float:
+    """The batch-norm momentum ``--bn-momentum`` defaults to for a run of ``total_steps``.
+
+    With momentum m the running statistics keep ``(1 - m) ** steps`` of their initial values
+    (mean 0, variance 1): the paper's 0.001 leaves 90 % of them after 100 steps, and a network
+    validated or used in eval mode with such statistics gives garbage. ``5 / steps`` leaves
+    under 1 % (e**-5) and still averages over the last fifth of the run; runs of 5000 steps
+    or more keep the paper's 0.001, and very short ones get at most 0.1.
+    """
+    return min(BN_MAX_MOMENTUM, max(BN_PAPER_MOMENTUM, BN_SETTLE / max(1, total_steps)))
+
+
+def resolve_bn_momentum(cfg: TrainConfig, total_steps: int) -> TrainConfig:
+    """``cfg`` with ``bn_momentum`` chosen from the run's length when it was not given."""
+    if cfg.bn_momentum is not None:
+        return cfg
+    return dataclasses.replace(cfg, bn_momentum=auto_bn_momentum(total_steps))
+
+
+def bn_momentum_warning(cfg: TrainConfig, total_steps: int) -> str | None:
+    """A warning when ``cfg.bn_momentum`` is too small for the statistics to settle in the run
+    (more than 5 % of their initial values left at the end) and below the automatic choice.
+
+    Returns:
+        the message (naming the value to use), or None when the momentum suits the run.
+    """
+    momentum, suggested = cfg.bn_momentum, auto_bn_momentum(total_steps)
+    if momentum is None or momentum >= suggested:
+        return None
+    left = (1.0 - momentum) ** total_steps
+    if left <= 0.05:
+        return None
+    return (
+        f"--bn-momentum {momentum:g} is too small for a run of {total_steps} steps: the "
+        f"batch-norm running statistics will still hold {left:.0%} of their initial values "
+        f"at the end, so validation and inference will look broken; use --bn-momentum "
+        f"{suggested:.3g} (or leave it out: it is then chosen from the run's length)"
+    )
 
 
 def check_choice(option: str, value: str, allowed: Iterable[str]) -> None:
@@ -278,14 +348,16 @@ def _check_numbers(cfg: TrainConfig) -> None:
     for name in ("layers", "base_channels", "batch_size", "val_every", "save_every", "log_every"):
         if getattr(cfg, name) < 1:
             raise WmiError(f"--{name.replace('_', '-')} must be at least 1")
-    if not 0.0 < cfg.bn_momentum <= 1.0:
+    if cfg.bn_momentum is not None and not 0.0 < cfg.bn_momentum <= 1.0:
         raise WmiError(f"--bn-momentum must be in (0, 1], got {cfg.bn_momentum}")
     if cfg.workers < 0 or cfg.val_images < 0:
         raise WmiError("--workers and --val-images must not be negative")
     if (cfg.steps is None) == (cfg.epochs is None):
         raise WmiError("give exactly one of --steps N and --epochs N")
-    if (cfg.steps or 1) < 1 or (cfg.epochs or 1) < 1:
-        raise WmiError("--steps and --epochs must be at least 1")
+    for name in ("steps", "epochs"):
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise WmiError(f"--{name} must be at least 1, got {value}")
     check_size(cfg.size, cfg.layers)
 
 

@@ -23,10 +23,18 @@ from wmi.device import resolve_device
 from wmi.errors import WmiError
 from wmi.io import atomic_path
 from wmi.kinds import DEVICES
-from wmi.training.config import check_choice
+from wmi.training.config import TrainConfig, check_choice
 
 #: Files and folders of a run; --overwrite removes exactly these.
 RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "train.log", "previews")
+#: The checkpoints whose presence makes a folder hold a run (one that cannot just be replaced).
+CHECKPOINTS = ("last.pt", "best.pt")
+#: The temporary files of an interrupted write (``wmi.io.atomic_path`` names), per folder.
+STALE_TEMPS = {
+    ".": (".config.*.tmp.json", ".metrics.*.tmp.jsonl"),
+    "checkpoints": (".last.*.tmp.pt", ".best.*.tmp.pt"),
+    "previews": (".step-*.tmp.png",),
+}
 
 
 # ------------------------------------------------------------------------ devices and ranks
@@ -89,12 +97,21 @@ def all_ranks_ok(dist: Dist, error: BaseException | None, device: torch.device) 
 # ------------------------------------------------------------------------------- run folder
 
 
+def has_checkpoint(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a checkpoint of a run (``last.pt`` or ``best.pt``)."""
+    return any((run_dir / "checkpoints" / name).exists() for name in CHECKPOINTS)
+
+
 def check_run_dir(out: str | None, resume: bool, overwrite: bool) -> Path:
     """Check (without writing) that RUN_DIR can hold this run.
 
+    A folder with the files of a run that saved no checkpoint (stopped by a bad mask file,
+    killed in its first steps) is not "a run": a new run replaces those files without
+    ``--overwrite``, as there is nothing to resume or lose.
+
     Raises:
-        WmiError: no --out, --out is a file, a run is already there (without --resume or
-            --overwrite), or --resume with no checkpoint to continue from.
+        WmiError: no --out, --out is a file, a run with a checkpoint is already there
+            (without --resume or --overwrite), or --resume with no checkpoint to continue from.
     """
     if out is None:
         raise WmiError("--out is required: the folder of this run (RUN_DIR)")
@@ -106,7 +123,7 @@ def check_run_dir(out: str | None, resume: bool, overwrite: bool) -> Path:
     if resume:
         if not (run_dir / "checkpoints" / "last.pt").is_file():
             raise WmiError(f"--resume: {run_dir} holds no checkpoints/last.pt to continue from")
-    elif not overwrite and any((run_dir / name).exists() for name in RUN_FILES):
+    elif not overwrite and has_checkpoint(run_dir):
         raise WmiError(
             f"--out {run_dir}: already holds a run; pass --resume to continue it or "
             "--overwrite to start over"
@@ -114,11 +131,54 @@ def check_run_dir(out: str | None, resume: bool, overwrite: bool) -> Path:
     return run_dir
 
 
-def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
-    """Make RUN_DIR writable and, with --overwrite, remove the previous run's files (only those).
+def remove_stale_temps(run_dir: Path) -> list[Path]:
+    """Remove the temporary files that a killed run left (``.last.*.tmp.pt`` and the like).
+
+    Only wmi's own names (:data:`STALE_TEMPS`) are touched. A run holds no lock on RUN_DIR:
+    do not start a second process on a RUN_DIR in use.
+
+    Returns:
+        the files removed.
+    """
+    removed = []
+    for folder, patterns in STALE_TEMPS.items():
+        for pattern in patterns:
+            for path in (run_dir / folder).glob(pattern):
+                if path.is_file():
+                    path.unlink()
+                    removed.append(path)
+    return removed
+
+
+def _check_writable(run_dir: Path) -> None:
+    """Fail now, not at the first save, when a part of RUN_DIR cannot be written."""
+    folders = [run_dir / "checkpoints"]  # made here: every run saves
+    folders += [run_dir / "previews"] if (run_dir / "previews").is_dir() else []
+    logs = [p for p in (run_dir / "train.log", run_dir / "metrics.jsonl") if p.is_file()]
+    where = run_dir
+    try:
+        for where in folders:
+            where.mkdir(exist_ok=True)
+            with tempfile.TemporaryFile(dir=where):
+                pass
+        for where in logs:
+            with open(where, "a", encoding="utf-8"):
+                pass
+    except OSError as exc:
+        raise WmiError(f"{where}: cannot write there ({exc.strerror or exc})") from None
+
+
+def prepare_run_dir(run_dir: Path, fresh: bool) -> None:
+    """Make RUN_DIR and check that it can be written; remove what a stopped run left.
+
+    Args:
+        run_dir: the run folder.
+        fresh: a new run (not ``--resume``): remove the files of an earlier run (only those of
+            :data:`RUN_FILES`; :func:`check_run_dir` has allowed it).
 
     Raises:
-        WmiError: RUN_DIR cannot be created or written.
+        WmiError: RUN_DIR, its ``checkpoints/`` or ``previews/`` folder, or its logs cannot be
+            written (a read-only folder is found here, before the first step).
     """
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -126,24 +186,44 @@ def prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
             pass
     except OSError as exc:
         raise WmiError(f"--out {run_dir}: cannot write there ({exc.strerror or exc})") from None
-    if overwrite:
-        for name in RUN_FILES:
-            target = run_dir / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
+    try:
+        if fresh:
+            for name in RUN_FILES:
+                target = run_dir / name
+                if target.is_dir():
+                    shutil.rmtree(target)
+                elif target.exists():
+                    target.unlink()
+        remove_stale_temps(run_dir)
+    except OSError as exc:
+        where = exc.filename or run_dir
+        raise WmiError(f"{where}: cannot remove ({exc.strerror or exc})") from None
+    _check_writable(run_dir)
 
 
-def claim_run_dir(run_dir: Path, overwrite: bool, dist: Dist, device: torch.device) -> None:
+def claim_run_dir(run_dir: Path, fresh: bool, dist: Dist, device: torch.device) -> None:
     """:func:`prepare_run_dir` on rank 0; every rank raises if it failed."""
     error = None
     if dist.main:
         try:
-            prepare_run_dir(run_dir, overwrite)
+            prepare_run_dir(run_dir, fresh)
         except WmiError as exc:
             error = exc
     all_ranks_ok(dist, error, device)
+
+
+def write_config(run_dir: Path, cfg: TrainConfig) -> None:
+    """Write RUN_DIR/config.json, the effective configuration (atomically).
+
+    Raises:
+        WmiError: the file cannot be written (full disk), naming it.
+    """
+    path = run_dir / "config.json"
+    try:
+        with atomic_path(path) as tmp:
+            tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise WmiError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def truncate_metrics(path: Path, step: int) -> None:
@@ -178,16 +258,23 @@ class RunLog:
         if not self.enabled:
             return
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        with open(self.log_path, "a", encoding="utf-8") as f:
-            f.write(f"{stamp} {message}\n")
+        _append(self.log_path, f"{stamp} {message}\n")
         if self.console is not None:
             self.console.print(message, markup=False)
 
     def metrics(self, record: dict[str, Any]) -> None:
         """A line of metrics.jsonl."""
         if self.enabled:
-            with open(self.metrics_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record, allow_nan=True) + "\n")
+            _append(self.metrics_path, json.dumps(record, allow_nan=True) + "\n")
+
+
+def _append(path: Path, text: str) -> None:
+    """Append ``text`` to ``path``; a full disk is a WmiError naming the file."""
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise WmiError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 # ------------------------------------------------------------------------ Ctrl-C, progress

@@ -13,6 +13,7 @@ from wmi.checkpoint import build_model, load_checkpoint, model_config, save_chec
 from wmi.errors import WmiError
 from wmi.kinds import paper_norm
 from wmi.training.config import TrainConfig, first_fixed_difference
+from wmi.training.step import lr_at
 from wmi.unet import InpaintingUNet
 
 #: What a training checkpoint holds beyond the model (``load_state`` checks them).
@@ -44,14 +45,24 @@ def set_train_mode(model: InpaintingUNet, frozen_encoder_norms: bool) -> None:
 def load_finetune_weights(model: InpaintingUNet, path: str) -> None:
     """Load the weights of a trained checkpoint of the same architecture into ``model``.
 
+    Args:
+        model: the network of the fine-tuning run.
+        path: a checkpoint file or an export folder (``wmi export``).
+
     Raises:
         WmiError: unreadable or foreign checkpoint, or another architecture.
     """
-    payload = load_checkpoint(path)
-    try:
-        source = build_model(payload)
-    except WmiError as exc:
-        raise WmiError(f"--finetune {path}: {exc}") from None
+    from wmi.export import is_export_dir, load_exported
+
+    if is_export_dir(path):
+        source, _ = load_exported(path)
+    else:
+        try:
+            source = build_model(load_checkpoint(path))
+        except WmiError as exc:
+            message = str(exc)
+            where = "" if message.startswith(str(path)) else f"{path}: "
+            raise WmiError(f"--finetune {where}{message}") from None
     # the running-statistics rate is a training setting, not part of the architecture
     want, have = model_config(model), model_config(source)
     want.pop("norm_momentum"), have.pop("norm_momentum")
@@ -80,6 +91,70 @@ class TrainState:
     last_val: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """The learning rate of every step: a cosine to ``lr_final``, re-planned when a run grows.
+
+    Each segment ``(first, lr, end)`` is a cosine from ``lr`` at step ``first`` down to
+    ``lr_final`` at step ``end - 1``; a step follows the last segment that starts at or before
+    it. A new run has one segment; ``--resume`` with more ``--steps`` adds one that starts
+    where the run stopped, at the rate it had reached there.
+
+    Attributes:
+        lr_final: the rate at the last step.
+        segments: ``(first step, lr at that step, total steps planned)``, in order.
+    """
+
+    lr_final: float
+    segments: tuple[tuple[int, float, int], ...]
+
+    @classmethod
+    def new(cls, lr: float, lr_final: float, total: int) -> Schedule:
+        """The schedule of a new run: one cosine from ``lr`` over ``total`` steps."""
+        return cls(lr_final, ((0, lr, total),))
+
+    @property
+    def total(self) -> int:
+        """The number of steps the run is planned for."""
+        return self.segments[-1][2]
+
+    def lr(self, step: int) -> float:
+        """The learning rate of optimizer step ``step`` (counting from 0)."""
+        first, lr, end = next(seg for seg in reversed(self.segments) if seg[0] <= step)
+        return lr_at(step - first, end - first, lr, self.lr_final)
+
+    def extended(self, step: int, total: int) -> Schedule:
+        """The schedule continued from ``step`` (steps done) to ``total`` steps in all."""
+        if total == self.total:
+            return self
+        return Schedule(self.lr_final, (*self.segments, (step, self.lr(step), total)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The checkpoint's ``scheduler`` entry (``weights_only`` safe)."""
+        first_lr = self.segments[0][1]
+        return {
+            "kind": "cosine",
+            "lr": first_lr,
+            "lr_final": self.lr_final,
+            "total_steps": self.total,
+            "segments": [list(seg) for seg in self.segments],
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Schedule:
+        """Read a checkpoint's ``scheduler`` entry (older ones have one segment, no list)."""
+        segments = values.get("segments") or [[0, values["lr"], values["total_steps"]]]
+        return cls(
+            float(values["lr_final"]),
+            tuple((int(a), float(b), int(c)) for a, b, c in segments),
+        )
+
+
+def restore_schedule(payload: dict[str, Any], total: int) -> Schedule:
+    """The schedule of a resumed run of ``total`` steps (re-planned if the run grew)."""
+    return Schedule.from_dict(payload["scheduler"]).extended(int(payload["step"]), total)
+
+
 @dataclass
 class Optimization:
     """The optimizer and the fp16 gradient scaler (a no-op for other AMP modes)."""
@@ -100,12 +175,12 @@ def save_state(
     model: nn.Module,
     opt: Optimization,
     cfg: TrainConfig,
-    total_steps: int,
+    schedule: Schedule,
     state: TrainState,
 ) -> None:
     """Write a training checkpoint atomically (``weights_only``-loadable).
 
-    Holds the model, optimizer, scheduler (its parameters: the lr is a function of the step),
+    Holds the model, optimizer, schedule (its segments: the lr is a function of the step),
     GradScaler, step, the loader position (epoch and batches consumed in it), the RNG states,
     the effective config and the best validation so far.
     """
@@ -116,12 +191,7 @@ def save_state(
         path,
         unwrap(model),
         optimizer=opt.optimizer.state_dict(),
-        scheduler={
-            "kind": "cosine",
-            "lr": cfg.lr,
-            "lr_final": cfg.lr_final,
-            "total_steps": total_steps,
-        },
+        scheduler=schedule.to_dict(),
         scaler=opt.scaler.state_dict(),
         step=state.step,
         loader={"epoch": state.epoch, "position": state.position},
@@ -133,6 +203,9 @@ def save_state(
 
 def load_state(path: Path, cfg: TrainConfig) -> dict[str, Any]:
     """Read ``last.pt`` for ``--resume`` and check that it belongs to a run configured as ``cfg``.
+
+    ``cfg`` may ask for more steps than the checkpoint's run (see
+    :func:`~wmi.training.config.first_fixed_difference`).
 
     Raises:
         WmiError: corrupt or foreign file, not a training checkpoint, or another configuration.

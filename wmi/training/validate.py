@@ -8,6 +8,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from wmi.errors import WmiError
 from wmi.training.loader import to_device
 from wmi.unet import InpaintingUNet
 
@@ -63,11 +64,18 @@ def validate(
 
 
 def save_preview(path: Path, tiles: list[np.ndarray]) -> None:
-    """A contact sheet of :func:`validate`'s tiles, one image per row."""
+    """A contact sheet of :func:`validate`'s tiles, one image per row.
+
+    Raises:
+        WmiError: the file cannot be written (full disk), naming it.
+    """
     if not tiles:
         return
     from wmi.preview import save_contact_sheet
 
     columns = len(PREVIEW_LABELS)
     labels = list(PREVIEW_LABELS) * (len(tiles) // columns)
-    save_contact_sheet(path, tiles, columns=columns, labels=labels)
+    try:
+        save_contact_sheet(path, tiles, columns=columns, labels=labels)
+    except OSError as exc:
+        raise WmiError(f"{path}: cannot write ({exc.strerror or exc})") from None
