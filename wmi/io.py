@@ -141,6 +141,19 @@ def read_image(path: str | os.PathLike[str]) -> np.ndarray:
     return np.asarray(open_rgb(path), dtype=np.float32) / 255.0
 
 
+def read_image_compact(path: str | os.PathLike[str]) -> np.ndarray:
+    """:func:`read_image`'s pixels in a quarter of the memory where that loses nothing.
+
+    Returns:
+        uint8 ``(H, W, 3)`` for an 8-bit file (``read_image`` is this / 255 in float32), or
+        what :func:`read_image` returns for a 16-bit one.
+    """
+    path = Path(path)
+    if _is_16bit(path):
+        return read_image(path)
+    return np.asarray(open_rgb(path))
+
+
 def _is_16bit(path: Path) -> bool:
     """Whether a PNG or TIFF stores 16 bits per sample, from its header alone."""
     suffix = path.suffix.lower()

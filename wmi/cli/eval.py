@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from wmi.cli import err_console, notify, progress_bar
+from wmi.cli import choice, err_console, notify, progress_bar
 from wmi.errors import WmiError
+from wmi.kinds import DEFAULT_SSIM_WINDOW, SSIM_WINDOWS
 
 if TYPE_CHECKING:
     from wmi.metrics import Results
@@ -71,6 +72,8 @@ def _check_outputs(outputs: dict[str, Path | None], inputs: Sequence[Path]) -> N
 
     folders = {folder.resolve() for folder in inputs}
     given = {opt: p for opt, p in outputs.items() if p is not None}
+    if given.get("--html") is not None and str(given["--html"]) == "-":
+        raise WmiError("--html -: the HTML report is a file; give it a name")
     if sum(str(p) == "-" for p in given.values()) > 1:
         raise WmiError("only one of --json/--csv/--markdown/--latex can go to stdout ('-')")
     seen: dict[Path, str] = {}
@@ -165,24 +168,39 @@ def eval_command(
         help="Fail when a ground truth, mask or prediction has no counterpart "
         "(default: list them and evaluate the complete images).",
     ),
+    ssim_window: str = choice(
+        SSIM_WINDOWS, DEFAULT_SSIM_WINDOW, "--ssim-window", help="SSIM's window."
+    ),
     json_path: Path | None = _report_option("--json", "as JSON"),
     csv_path: Path | None = _report_option("--csv", "as CSV"),
     markdown_path: Path | None = _report_option("--markdown", "as a Markdown table"),
     latex_path: Path | None = _report_option("--latex", "as a LaTeX booktabs table"),
+    html_path: Path | None = typer.Option(
+        None,
+        "--html",
+        metavar="FILE",
+        help="Write a self-contained HTML report (Table I, charts, image strips, per-image "
+        "table) to FILE.",
+        show_default=False,
+    ),
 ) -> None:
-    """Table I metrics of inpainted images: L1, L2, TV, PSNR over the hole, SSIM.
+    """Table I metrics of inpainted images: L1, L2, TV, hole PSNR, SSIM.
 
-    Files are paired by stem. Every method is scored on the same images with a hole.
-    An unreadable file is named and its image left out for all methods; exit code then 1.
+    Files are paired by stem; LaMa's layout (x.png beside x_mask000.png, x_mask001.png, and a
+    prediction per mask named after it) gives one row per mask. Every method is scored on the
+    same images with a hole. A mask of another size is resized (nearest neighbour). An
+    unreadable file or a prediction of the wrong size is named and its image left out for all
+    methods; exit code then 1.
     """
-    from wmi.metrics import score_folders
+    from wmi.scoring import score_folders
 
     preds = _parse_predictions(pred_dirs or [], pred or [])
     for option, folder in (("--gt", gt), ("--masks", masks)):
         if not folder.is_dir():
             raise WmiError(f"{option} {folder}: not a folder")
     writers = _writers(json_path, csv_path, markdown_path, latex_path)
-    _check_outputs({opt: path for opt, (path, _) in writers.items()}, [gt, masks, *preds.values()])
+    outputs = {opt: path for opt, (path, _) in writers.items()}
+    _check_outputs({**outputs, "--html": html_path}, [gt, masks, *preds.values()])
 
     with progress_bar(transient=True, disable=not err_console.is_terminal) as bar:
         task = bar.add_task("scoring", total=None)
@@ -193,15 +211,20 @@ def eval_command(
             buckets=buckets,
             workers=workers,
             strict=strict,
+            ssim_window=ssim_window,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             notify=notify,
         )
     _print_and_write(scored.results, writers)
+    if html_path is not None:
+        from wmi.html_report import write_eval_report
+
+        write_eval_report(html_path, scored)
     if scored.unreadable:
         n = len(scored.unreadable)
         has, verb = ("1 image has", "is") if n == 1 else (f"{n} images have", "are")
         notify(
             "warning",
-            f"{has} a file that could not be read (named above) and {verb} not in the report",
+            f"{has} a file that could not be used (named above) and {verb} not in the report",
         )
         raise typer.Exit(1)
