@@ -6,13 +6,15 @@
   is downloaded. Per image, on float images in [0, 1] (scaled to [-1, 1] as ``lpips`` expects).
 * **FID** (Heusel et al. 2017) is pytorch-fid's: its ``InceptionV3([3])`` (2048-d pool3
   features, input resized bilinearly to 299x299, scaled to [-1, 1]) with the FID Inception
-  weights loaded from the local file, features stored in float64, and the Fréchet distance of
-  pytorch-fid's ``calculate_frechet_distance`` between the features' means and covariances.
-  Features are computed once per image (:func:`fid_features`); FID of any subset (a method, a
-  hole-ratio bucket) is then :func:`frechet_distance` of the cached rows (:func:`fid_by_group`).
+  weights loaded from the local file, features stored in float64, and the value of pytorch-fid's
+  ``calculate_frechet_distance`` on the features' means and covariances (computed through a
+  low-rank factorization instead of SciPy's ``sqrtm`` of a 2048x2048 matrix, which takes minutes
+  on two cores; see :func:`frechet_distance`). Features are computed once per image
+  (:func:`fid_features`); FID of any subset (a method, a hole-ratio bucket) is then
+  :func:`frechet_distance` of the cached rows (:func:`fid_by_group`).
 * **Gaussian SSIM** (Wang et al. 2004, 11x11 window, sigma 1.5): :func:`ssim_gaussian` equals
   ``skimage.metrics.structural_similarity(a, b, gaussian_weights=True, sigma=1.5,
-  use_sample_covariance=False, data_range=1, channel_axis=2)`` at about a tenth of its time.
+  use_sample_covariance=False, data_range=1, channel_axis=2)`` in about half its time.
 
 Weight files are found by :mod:`wmi.weights`; :func:`perceptual_availability` says which
 metrics can run and gives the one-line notices for the others. ``lpips`` and ``pytorch-fid``
@@ -311,7 +313,9 @@ def frechet_distance_from_statistics(
     finite, ``eps`` is added to both diagonals and it is taken again; a small imaginary part is
     dropped. Differs from pytorch-fid only in what it does not do: it prints nothing (our JSON
     may go to stdout), calls SciPy's ``sqrtm`` without the ``disp`` argument SciPy 1.18 removes,
-    and returns NaN where pytorch-fid raises ``ValueError("Imaginary component …")``.
+    and returns NaN where pytorch-fid raises ``ValueError("Imaginary component …")``. For
+    precomputed statistics only: on 2048-d statistics SciPy's ``sqrtm`` takes minutes on two
+    cores; from features, use :func:`frechet_distance`.
     """
     mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
     sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
