@@ -60,7 +60,7 @@ def _results() -> Results:
                     }
                 ],
             },
-        ]
+        ],
     }
 
 

@@ -329,6 +329,27 @@ METRICS.register(
 )
 
 
+#: Metrics computed by pretrained networks over many images at once (``wmi.perceptual``), not
+#: per image by a ``fn``: the reports read their labels and directions here.
+NETWORK_METRICS: Registry[Metric] = Registry("network metric")
+NETWORK_METRICS.register(
+    Metric(
+        "lpips",
+        "LPIPS v0.1 of the composite (Zhang et al. 2018), mean over images",
+        label="LPIPS ↓",
+        latex=r"LPIPS $\downarrow$",
+    )
+)
+NETWORK_METRICS.register(
+    Metric(
+        "fid",
+        "FID of the composites against the ground truths (Heusel et al. 2017)",
+        label="FID ↓",
+        latex=r"FID $\downarrow$",
+    )
+)
+
+
 @dataclass(frozen=True)
 class SsimWindow(Entry):
     """How SSIM weighs a pixel's neighbourhood (``--ssim-window``).

@@ -1,4 +1,4 @@
-"""Perceptual metrics as the inpainting papers compute them: LPIPS, FID and gaussian SSIM.
+"""Perceptual metrics as the inpainting papers compute them: LPIPS and FID.
 
 * **LPIPS** (Zhang et al. 2018, v0.1) is the ``lpips`` package's own ``LPIPS`` module: its
   linear heads ship inside the package; the backbone (torchvision ``alexnet`` or ``vgg16``,
@@ -12,10 +12,6 @@
   on two cores; see :func:`frechet_distance`). Features are computed once per image
   (:func:`fid_features`); FID of any subset (a method, a hole-ratio bucket) is then
   :func:`frechet_distance` of the cached rows (:func:`fid_by_group`).
-* **Gaussian SSIM** (Wang et al. 2004, 11x11 window, sigma 1.5): :func:`ssim_gaussian` equals
-  ``skimage.metrics.structural_similarity(a, b, gaussian_weights=True, sigma=1.5,
-  use_sample_covariance=False, data_range=1, channel_axis=2)`` in about half its time.
-
 Weight files are found by :mod:`wmi.weights`; :func:`perceptual_availability` says which
 metrics can run and gives the one-line notices for the others. ``lpips`` and ``pytorch-fid``
 are optional dependencies (``wmi[perceptual]``), imported only when a network is loaded.
@@ -38,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from wmi.errors import WmiError
+from wmi.kinds import LPIPS_NETS
 from wmi.weights import (
     FID_INCEPTION_FILE,
     METRIC_LABELS,
@@ -51,13 +48,8 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-#: LPIPS backbones: ``--lpips-net`` choices.
-LPIPS_NETS = ("alex", "vgg")
 #: Dimension of pytorch-fid's pool3 features.
 FID_DIMS = 2048
-#: Gaussian SSIM window: sigma and side (scikit-image's truncate=3.5 gives radius 5).
-SSIM_SIGMA = 1.5
-SSIM_WIN = 11
 #: The pip packages each metric needs, by module name.
 _PACKAGES = {"lpips-alex": "lpips", "lpips-vgg": "lpips", "fid": "pytorch_fid"}
 _PIP_NAMES = {"lpips": "lpips", "pytorch_fid": "pytorch-fid"}
@@ -396,67 +388,6 @@ def fid_by_group(
         rows.setdefault(group, []).append(i)
     fp, fg = np.asarray(features_pred), np.asarray(features_gt)
     return {group: frechet_distance(fp[idx], fg[idx]) for group, idx in rows.items()}
-
-
-# --------------------------------------------------------------------------------------------
-# Gaussian SSIM
-
-
-def _gaussian_kernel() -> np.ndarray:
-    """SciPy's ``gaussian_filter`` weights for sigma 1.5, truncate 3.5 (radius 5), float64."""
-    radius = SSIM_WIN // 2
-    x = np.arange(-radius, radius + 1, dtype=np.float64)
-    kernel = np.exp(-0.5 / SSIM_SIGMA**2 * x**2)
-    return kernel / kernel.sum()
-
-
-def ssim_gaussian(a: np.ndarray, b: np.ndarray, data_range: float = 1.0) -> float:
-    """SSIM of Wang et al. 2004: 11x11 gaussian window, sigma 1.5, K1 0.01, K2 0.03.
-
-    Equals ``skimage.metrics.structural_similarity(a, b, gaussian_weights=True, sigma=1.5,
-    use_sample_covariance=False, data_range=data_range, channel_axis=2)`` to 1e-6 (computed in
-    float64 with separable OpenCV filters; the mean runs over the pixels at least 5 from the
-    border, where the border mode does not matter, as scikit-image crops).
-
-    Args:
-        a, b: float ``(H, W, 3)`` (or ``(H, W)``), same shape, at least 11x11.
-
-    Raises:
-        WmiError: shapes differ or the image is smaller than the window.
-    """
-    import cv2
-
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise WmiError(f"SSIM: images differ in shape, {a.shape} vs {b.shape}")
-    if a.ndim not in (2, 3) or min(a.shape[:2]) < SSIM_WIN:
-        raise WmiError(
-            f"SSIM: gaussian window needs an (H, W[, C]) image of at least {SSIM_WIN}x{SSIM_WIN}, "
-            f"got {a.shape}"
-        )
-    kernel = _gaussian_kernel()
-    pad = SSIM_WIN // 2
-
-    def blur(image: np.ndarray) -> np.ndarray:
-        out = cv2.sepFilter2D(image, cv2.CV_64F, kernel, kernel, borderType=cv2.BORDER_REFLECT)
-        return out[pad:-pad, pad:-pad]
-
-    def channels(image: np.ndarray) -> list[np.ndarray]:
-        return [image] if image.ndim == 2 else [image[..., c] for c in range(image.shape[2])]
-
-    c1 = (0.01 * data_range) ** 2
-    c2 = (0.03 * data_range) ** 2
-    means = []
-    for x, y in zip(channels(a), channels(b), strict=True):
-        x, y = np.ascontiguousarray(x), np.ascontiguousarray(y)
-        ux, uy = blur(x), blur(y)
-        vx = blur(x * x) - ux * ux
-        vy = blur(y * y) - uy * uy
-        vxy = blur(x * y) - ux * uy
-        s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux * ux + uy * uy + c1) * (vx + vy + c2))
-        means.append(s.mean())
-    return float(np.mean(means))
 
 
 # --------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from wmi.kinds import METRICS, SSIM_WINDOWS
+from wmi.kinds import METRICS, NETWORK_METRICS, SSIM_WINDOWS, Metric
 from wmi.metrics import BUCKETS, PSNR_CAP, Results
 
 TITLE = "Table I: hole metrics"
@@ -43,10 +43,15 @@ MISSING = "-"
 CSV_FIXED_COLUMNS = ("method", "range", "images", "psnr_infinite")
 
 
+def metric_entry(key: str) -> Metric:
+    """The registry entry of a metric key: :data:`wmi.kinds.METRICS` or ``NETWORK_METRICS``."""
+    return NETWORK_METRICS[key] if key in NETWORK_METRICS and key not in METRICS else METRICS[key]
+
+
 def metric_keys(results: Results) -> list[str]:
-    """The metrics the results hold, in :data:`wmi.kinds.METRICS` order."""
+    """The metrics the results hold: :data:`wmi.kinds.METRICS` order, then LPIPS and FID."""
     held = results["methods"][0]["metrics"] if results["methods"] else {}
-    return [key for key in METRICS if key in held]
+    return [key for key in (*METRICS, *NETWORK_METRICS) if key in held]
 
 
 def csv_columns(results: Results) -> tuple[str, ...]:
@@ -124,16 +129,16 @@ def _rows(results: Results) -> Iterator[tuple[str, str, list[tuple[str, bool]]]]
 
 def _label(key: str) -> str:
     """The terminal / Markdown row label of "images" or a metric."""
-    return key if key == "images" else METRICS[key].label or key
+    return key if key == "images" else metric_entry(key).label or key
 
 
 def _latex_label(key: str) -> str:
     """The LaTeX row label of "images" or a metric (its plain label, escaped, if none)."""
-    return key if key == "images" else METRICS[key].latex or _tex_escape(_label(key))
+    return key if key == "images" else metric_entry(key).latex or _tex_escape(_label(key))
 
 
 def _best(values: dict[str, float], metric: str) -> set[str]:
-    target = (max if METRICS[metric].higher_is_better else min)(values.values())
+    target = (max if metric_entry(metric).higher_is_better else min)(values.values())
     return {n for n, v in values.items() if v == target}
 
 

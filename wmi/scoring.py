@@ -15,11 +15,17 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from wmi.errors import WmiError
 from wmi.inference import Notify, Progress
 from wmi.io import PairedImage, format_names
 from wmi.metrics import DEFAULT_SSIM_WINDOW, ImageScore, Results, score_files, summarize_scores
+
+if TYPE_CHECKING:
+    from wmi.perceptual import PerceptualNets
 
 
 def _has(n: int, noun: str) -> str:
@@ -188,6 +194,7 @@ def score_folders(
     workers: int = 0,
     strict: bool = False,
     ssim_window: str = DEFAULT_SSIM_WINDOW,
+    perceptual: PerceptualNets | None = None,
     progress: Progress | None = None,
     notify: Notify | None = None,
 ) -> FolderScores:
@@ -208,6 +215,10 @@ def score_folders(
         workers: parallel image workers; 0 = one per CPU core.
         strict: any unmatched file is an error before scoring.
         ssim_window: a name of :data:`wmi.kinds.SSIM_WINDOWS`.
+        perceptual: the LPIPS and FID networks (:meth:`wmi.perceptual.PerceptualNets.load`);
+            each runs once per scored image, in batches, after the Table I metrics: ``lpips``
+            joins every image's metrics (and so the means), ``fid`` each method's and each
+            bucket's metrics. None: neither.
         progress: ``progress(done, total)``; notify: ``notify(level, message)``.
 
     Raises:
@@ -233,5 +244,100 @@ def score_folders(
             "not be used (named above)"
             + (f" and {_has(len(empty), 'mask')} no hole" if empty else "")
         )
+    order, features = [], {}
+    if perceptual is not None and perceptual.metrics:
+        start = time.perf_counter()
+        order, features = _perceptual(scores, list(preds), perceptual)
+        notify(
+            "info",
+            f"{' and '.join(perceptual.metrics).upper()} in {time.perf_counter() - start:.1f} s",
+        )
     results = summarize_scores(scores, list(preds), buckets=buckets, ssim_window=ssim_window)
+    if features:
+        _add_fid(results, order, features)
     return FolderScores(results, scores, broken, empty, seconds)
+
+
+# ---------------------------------------------------------------------------- LPIPS and FID
+
+
+@dataclass
+class _Batch:
+    """Images of one size waiting for the networks: ground truths and each method's composite."""
+
+    scores: list[ImageScore]
+    gts: list[np.ndarray]
+    comps: dict[str, list[np.ndarray]]
+
+
+def _load_for_networks(
+    score: ImageScore, methods: Sequence[str]
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The ground truth (float32) and each method's composite of a scored image."""
+    from wmi.inference import composite, resize_hole
+    from wmi.io import read_image, read_mask
+
+    gt = read_image(score.paths["gt"])
+    hole = resize_hole(read_mask(score.paths["mask"]), gt.shape[0], gt.shape[1])
+    return gt, {m: composite(gt, hole, read_image(score.paths[m])) for m in methods}
+
+
+def _run_networks(
+    batch: _Batch, nets: PerceptualNets, features: dict[str, list[np.ndarray]]
+) -> None:
+    """LPIPS of each composite into its score; FID features appended to ``features``."""
+    gts = np.stack(batch.gts)
+    if "fid" in nets.metrics:
+        features["gt"].append(nets.fid_features(gts))
+    for method, comps in batch.comps.items():
+        stacked = np.stack(comps)
+        if "lpips" in nets.metrics:
+            for score, value in zip(batch.scores, nets.lpips(stacked, gts), strict=True):
+                score.metrics[method]["lpips"] = float(value)
+        if "fid" in nets.metrics:
+            features[method].append(nets.fid_features(stacked))
+
+
+def _perceptual(
+    scores: Sequence[ImageScore], methods: Sequence[str], nets: PerceptualNets
+) -> tuple[list[ImageScore], dict[str, np.ndarray]]:
+    """Run the networks once per image, in batches of one image size.
+
+    Returns:
+        The scored images in the order of the FID feature rows, and the FID features of the
+        ground truths (``"gt"``) and of each method's composites (empty without FID).
+    """
+    scored = sorted((s for s in scores if not s.skipped), key=lambda s: s.name)
+    pending: dict[tuple[int, ...], _Batch] = {}
+    order: list[ImageScore] = []
+    features: dict[str, list[np.ndarray]] = {key: [] for key in ("gt", *methods)}
+    for score in scored:
+        gt, comps = _load_for_networks(score, methods)
+        batch = pending.setdefault(gt.shape, _Batch([], [], {m: [] for m in methods}))
+        batch.scores.append(score)
+        batch.gts.append(gt)
+        for method in methods:
+            batch.comps[method].append(comps[method])
+        if len(batch.scores) == nets.batch_size:
+            _run_networks(pending.pop(gt.shape), nets, features)
+            order += batch.scores
+    for batch in pending.values():
+        _run_networks(batch, nets, features)
+        order += batch.scores
+    return order, {k: np.concatenate(v) for k, v in features.items() if v}
+
+
+def _add_fid(
+    results: Results, order: Sequence[ImageScore], features: Mapping[str, np.ndarray]
+) -> None:
+    """FID per method, overall and per hole-ratio bucket, into ``results``."""
+    from wmi.masks import hole_ratio_bucket
+    from wmi.perceptual import fid_by_group, frechet_distance
+
+    buckets = [hole_ratio_bucket(s.hole_ratio) for s in order]
+    for method in results["methods"]:
+        pred = features[method["name"]]
+        method["metrics"]["fid"] = frechet_distance(pred, features["gt"])
+        by_bucket = fid_by_group(pred, features["gt"], buckets)
+        for bucket in method["buckets"]:
+            bucket["metrics"]["fid"] = by_bucket[bucket["range"]]
