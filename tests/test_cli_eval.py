@@ -473,3 +473,33 @@ def test_help_lists_the_new_options_with_defaults() -> None:
     assert "--ssim-window" in text and "gaussian" in text and "uniform" in text
     assert "[default: gaussian]" in text
     assert "--html" in text
+
+
+def test_html_report_of_an_eval(folders: Path) -> None:
+    from tests.test_html_report import decode, parse
+
+    out = folders / "rep" / "r.html"
+    result = _eval(folders, "--pred", f"A={folders / 'a'}", "--pred", f"B={folders / 'b'}",
+                   "--html", str(out), "--ssim-window", "uniform")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r.html"]
+    text = out.read_text(encoding="utf-8")
+    assert "SSIM window: uniform 7x7" in text
+    root = parse(text)
+    (table_one,) = root.find("table", id="table-one")
+    assert [th.text for th in table_one.iter("thead")[0].iter("th")][2:] == ["A", "B"]
+    rows = table_one.find("tr")
+    assert [tr.attrs["data-metric"] for tr in rows if "data-metric" in tr.attrs][:5] == [
+        "l1", "l2", "tv", "ssim", "psnr"
+    ]  # fmt: skip
+    (per_image,) = root.find("table", id="per-image")
+    assert len(per_image.iter("tbody")[0].iter("tr")) == 4
+    images = [img.attrs["src"] for img in root.iter("img") if img.attrs.get("src")]
+    assert images and all(decode(src).size == (SIZE, SIZE) for src in images)
+
+
+def test_html_path_is_checked_before_scoring(folders: Path) -> None:
+    (folders / "out").mkdir()
+    result = _eval(folders, str(folders / "a"), "--html", str(folders / "out"))
+    assert "--html" in _one_line_error(result) and "is a folder" in result.stderr
+    assert "scored" not in result.stderr

@@ -350,3 +350,96 @@ def test_fid_on_2048_features_equals_pytorch_fid(fid_case: dict[str, np.ndarray]
     )
     ours = perceptual.frechet_distance(fid_case["comp"], fid_case["gt"])
     assert ours == pytest.approx(reference, rel=1e-5)
+
+
+# --------------------------------------------------------------------------------------------
+# wmi eval
+
+
+def _eval_folders(root: Path, n: int = 6, size: int = 48) -> None:
+    """gt/, masks/ and two prediction folders; hole ratios in two buckets."""
+    rng = np.random.default_rng(5)
+    for folder in ("gt", "masks", "a", "b"):
+        (root / folder).mkdir(parents=True)
+    for i in range(n):
+        gt = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+        hole = np.zeros((size, size), bool)
+        side = size // 4 if i % 2 else size // 2  # 6 % and 25 %
+        hole[4 : 4 + side, 4 : 4 + side] = True
+        Image.fromarray(gt).save(root / "gt" / f"{i}.png")
+        Image.fromarray((hole * 255).astype(np.uint8)).save(root / "masks" / f"{i}.png")
+        for folder, noise in (("a", 20), ("b", 60)):
+            pred = np.clip(gt + rng.normal(0, noise, gt.shape), 0, 255).astype(np.uint8)
+            Image.fromarray(pred).save(root / folder / f"{i}.png")
+
+
+def test_eval_reports_lpips_and_fid_overall_and_per_bucket(hub: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from wmi.cli import app
+    from wmi.inference import composite
+    from wmi.io import read_image, read_mask
+
+    _eval_folders(tmp_path)
+    args = ["eval", "--gt", str(tmp_path / "gt"), "--masks", str(tmp_path / "masks")]
+    args += [str(tmp_path / "a"), str(tmp_path / "b"), "--weights-dir", str(hub)]
+    result = CliRunner().invoke(app, [*args, "--json", "-", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "left out" not in result.stderr
+    data = json.loads(result.stdout)
+    names = [f"{i}.png" for i in range(6)]
+    gts = np.stack([read_image(tmp_path / "gt" / n) for n in names])
+    holes = [read_mask(tmp_path / "masks" / n) for n in names]
+    reference = lpips.LPIPS(net="alex", version="0.1", verbose=False)
+    nets, _ = perceptual.PerceptualNets.load("alex", True, hub)
+    gt_features = nets.fid_features(gts)
+    for method, folder in zip(data["methods"], ("a", "b"), strict=True):
+        assert list(method["metrics"])[-2:] == ["lpips", "fid"]
+        comps = np.stack(
+            [
+                composite(gts[i], holes[i], read_image(tmp_path / folder / n))
+                for i, n in enumerate(names)
+            ]
+        )
+        to_t = lambda x: torch.from_numpy(x).permute(0, 3, 1, 2)  # noqa: E731
+        with torch.no_grad():
+            expected = reference(to_t(comps), to_t(gts), normalize=True).reshape(-1).numpy()
+        assert method["metrics"]["lpips"] == pytest.approx(float(expected.mean()), rel=1e-5)
+        features = nets.fid_features(comps)
+        fid = perceptual.frechet_distance(features, gt_features)
+        assert method["metrics"]["fid"] == pytest.approx(fid, rel=1e-6)
+        for bucket in method["buckets"]:
+            rows = [i for i in range(6) if (i % 2 == 1) == (bucket["range"] == "0-10%")]
+            expected_fid = perceptual.frechet_distance(features[rows], gt_features[rows])
+            assert bucket["metrics"]["fid"] == pytest.approx(expected_fid, rel=1e-6)
+            assert bucket["metrics"]["lpips"] == pytest.approx(
+                float(expected[rows].mean()), rel=1e-5
+            )
+    table = result.stderr
+    assert "LPIPS ↓" in table and "FID ↓" in table
+
+
+def test_eval_without_weights_leaves_the_columns_out_with_one_line(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from wmi.cli import app
+
+    _eval_folders(tmp_path, n=2)
+    (tmp_path / "empty").mkdir()
+    args = ["eval", "--gt", str(tmp_path / "gt"), "--masks", str(tmp_path / "masks")]
+    args += [str(tmp_path / "a"), "--weights-dir", str(tmp_path / "empty"), "--json", "-"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.stderr.splitlines() if "left out" in line]
+    assert len(lines) == 1, result.stderr
+    assert ALEXNET_FILE in lines[0] and FID_INCEPTION_FILE in lines[0]
+    assert str(tmp_path / "empty") in lines[0]
+    metrics = json.loads(result.stdout)["methods"][0]["metrics"]
+    assert "lpips" not in metrics and "fid" not in metrics
+    quiet = CliRunner().invoke(app, [*args, "--no-perceptual"])
+    assert quiet.exit_code == 0 and "left out" not in quiet.stderr

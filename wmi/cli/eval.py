@@ -16,10 +16,55 @@ from rich.console import Console
 
 from wmi.cli import choice, err_console, notify, progress_bar
 from wmi.errors import WmiError
-from wmi.kinds import DEFAULT_SSIM_WINDOW, SSIM_WINDOWS
+from wmi.kinds import DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, SSIM_WINDOWS
 
 if TYPE_CHECKING:
     from wmi.metrics import Results
+    from wmi.perceptual import PerceptualNets
+
+#: The options of the perceptual metrics (LPIPS, FID), defined once to keep the command short.
+PERCEPTUAL = typer.Option(
+    True,
+    "--perceptual/--no-perceptual",
+    help="Also LPIPS and FID (pretrained networks; left out with one line when their weight "
+    "files are missing).",
+)
+LPIPS_NET = choice(LPIPS_NETS, "alex", "--lpips-net", help="LPIPS backbone.")
+WEIGHTS_DIR = typer.Option(
+    None,
+    "--weights-dir",
+    metavar="DIR",
+    help="Folder of the weight files (alexnet-owt-7be5be79.pth, vgg16-397923af.pth, "
+    "pt_inception-2015-12-05-6726825d.pth).  [default: torch.hub.get_dir()/checkpoints]",
+    show_default=False,
+)
+DOWNLOAD = typer.Option(
+    False, "--download-weights", help="Download missing weight files (needs a network)."
+)
+DEVICE = choice(DEVICES, "auto", "--device", help="Where LPIPS and FID run.")
+HTML = typer.Option(
+    None,
+    "--html",
+    metavar="FILE",
+    help="Write a self-contained HTML report (Table I, charts, image strips, per-image "
+    "table) to FILE.",
+    show_default=False,
+)
+
+
+def _networks(
+    lpips_net: str, weights_dir: Path | None, download: bool, device: str
+) -> PerceptualNets:
+    """The LPIPS and FID networks whose weights are there; one line for those left out."""
+    from wmi.device import resolve_device
+    from wmi.perceptual import PerceptualNets
+
+    nets, notices = PerceptualNets.load(
+        lpips_net, True, weights_dir, download, str(resolve_device(device))
+    )
+    if notices:
+        notify("info", "; ".join(notices))
+    return nets
 
 
 def _parse_predictions(positional: Sequence[Path], options: Sequence[str]) -> dict[str, Path]:
@@ -171,20 +216,18 @@ def eval_command(
     ssim_window: str = choice(
         SSIM_WINDOWS, DEFAULT_SSIM_WINDOW, "--ssim-window", help="SSIM's window."
     ),
+    perceptual: bool = PERCEPTUAL,
+    lpips_net: str = LPIPS_NET,
+    weights_dir: Path | None = WEIGHTS_DIR,
+    download_weights: bool = DOWNLOAD,
+    device: str = DEVICE,
     json_path: Path | None = _report_option("--json", "as JSON"),
     csv_path: Path | None = _report_option("--csv", "as CSV"),
     markdown_path: Path | None = _report_option("--markdown", "as a Markdown table"),
     latex_path: Path | None = _report_option("--latex", "as a LaTeX booktabs table"),
-    html_path: Path | None = typer.Option(
-        None,
-        "--html",
-        metavar="FILE",
-        help="Write a self-contained HTML report (Table I, charts, image strips, per-image "
-        "table) to FILE.",
-        show_default=False,
-    ),
+    html_path: Path | None = HTML,
 ) -> None:
-    """Table I metrics of inpainted images: L1, L2, TV, hole PSNR, SSIM.
+    """Table I metrics of inpainted images: L1, L2, TV, hole PSNR, SSIM; LPIPS and FID.
 
     Files are paired by stem; LaMa's layout (x.png beside x_mask000.png, x_mask001.png, and a
     prediction per mask named after it) gives one row per mask. Every method is scored on the
@@ -201,6 +244,9 @@ def eval_command(
     writers = _writers(json_path, csv_path, markdown_path, latex_path)
     outputs = {opt: path for opt, (path, _) in writers.items()}
     _check_outputs({**outputs, "--html": html_path}, [gt, masks, *preds.values()])
+    if weights_dir is not None and not weights_dir.is_dir():
+        raise WmiError(f"--weights-dir {weights_dir}: not a folder")
+    nets = _networks(lpips_net, weights_dir, download_weights, device) if perceptual else None
 
     with progress_bar(transient=True, disable=not err_console.is_terminal) as bar:
         task = bar.add_task("scoring", total=None)
@@ -212,6 +258,7 @@ def eval_command(
             workers=workers,
             strict=strict,
             ssim_window=ssim_window,
+            perceptual=nets,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             notify=notify,
         )
