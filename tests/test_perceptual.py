@@ -443,3 +443,52 @@ def test_eval_without_weights_leaves_the_columns_out_with_one_line(tmp_path: Pat
     assert "lpips" not in metrics and "fid" not in metrics
     quiet = CliRunner().invoke(app, [*args, "--no-perceptual"])
     assert quiet.exit_code == 0 and "left out" not in quiet.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"TORCH_HOME": "/x/th"}, {"XDG_CACHE_HOME": "/x/xdg"}, {"TORCH_HOME": "~/th"}],
+)
+def test_hub_folder_without_torch_is_torchs(env: dict[str, str]) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, wmi.weights as w; a = w.hub_checkpoints_dir(); "
+        "assert 'torch' not in sys.modules; import torch; "
+        "print(a == w.hub_checkpoints_dir(), a)"
+    )
+    clean = {k: v for k, v in os.environ.items() if k not in ("TORCH_HOME", "XDG_CACHE_HOME")}
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[1],
+        env={**clean, **env},
+    )
+    assert out.stdout.startswith("True"), out.stdout
+
+
+def test_eval_without_weights_does_not_import_torch(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    _eval_folders(tmp_path, n=2)
+    (tmp_path / "empty").mkdir()
+    code = (
+        "import sys\nfrom typer.testing import CliRunner\nfrom wmi.cli import app\n"
+        f"r = CliRunner().invoke(app, ['eval', '--gt', {str(tmp_path / 'gt')!r}, '--masks', "
+        f"{str(tmp_path / 'masks')!r}, {str(tmp_path / 'a')!r}, '--weights-dir', "
+        f"{str(tmp_path / 'empty')!r}])\n"
+        "assert r.exit_code == 0, r.output\nprint('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[1],
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False"

@@ -8,12 +8,13 @@ A metric whose file is missing is left out with the one line of :func:`missing_w
 :func:`fetch_weights` lets torch download it on a machine with a network
 (``--download-weights``).
 
-This module imports torch only inside :func:`hub_checkpoints_dir` and :func:`fetch_weights`.
+This module imports torch only inside :func:`fetch_weights`.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,10 +78,18 @@ METRIC_LABELS: dict[str, str] = {
 
 
 def hub_checkpoints_dir() -> Path:
-    """torch's download cache for weights: ``torch.hub.get_dir()/checkpoints``."""
-    import torch
+    """torch's download cache for weights: ``torch.hub.get_dir()/checkpoints``.
 
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    Without importing torch (hundreds of MB and seconds, for a folder name): torch's rule,
+    ``$TORCH_HOME/hub``, else ``$XDG_CACHE_HOME/torch/hub``, else ``~/.cache/torch/hub``. When
+    torch is already imported, its own answer (which honours ``torch.hub.set_dir``).
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "hub"):
+        return Path(torch.hub.get_dir()) / "checkpoints"
+    cache = os.getenv("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    home = os.path.expanduser(os.getenv("TORCH_HOME", os.path.join(cache, "torch")))
+    return Path(home) / "hub" / "checkpoints"
 
 
 def weights_search_dir(weights_dir: str | os.PathLike[str] | None = None) -> Path:

@@ -54,16 +54,28 @@ HTML = typer.Option(
 
 def _networks(
     lpips_net: str, weights_dir: Path | None, download: bool, device: str
-) -> PerceptualNets:
-    """The LPIPS and FID networks whose weights are there; one line for those left out."""
-    from wmi.device import resolve_device
-    from wmi.perceptual import PerceptualNets
+) -> PerceptualNets | None:
+    """The LPIPS and FID networks whose weights are there; one line for those left out.
 
-    nets, notices = PerceptualNets.load(
-        lpips_net, True, weights_dir, download, str(resolve_device(device))
+    torch is imported only when some network can run.
+    """
+    from wmi.perceptual import PerceptualNets, perceptual_availability
+
+    available, notices = perceptual_availability(
+        [f"lpips-{lpips_net}", "fid"], weights_dir, download
     )
     if notices:
         notify("info", "; ".join(notices))
+    if not available:
+        return None
+    from wmi.device import resolve_device
+
+    nets, _ = PerceptualNets.load(
+        lpips_net if f"lpips-{lpips_net}" in available else None,
+        "fid" in available,
+        weights_dir,
+        device=str(resolve_device(device)),
+    )
     return nets
 
 
