@@ -395,47 +395,27 @@ def render_html(
     rank_metric: str = "l1",
 ) -> str:
     """The report as one HTML string; see :func:`write_html_report` for the arguments."""
-    facts = _as_facts(metric_facts)
-    keys = _metric_keys(results, images)
-    for key in keys:
-        facts.setdefault(key, MetricFact(key, key, False))
+    facts, keys, rank = _facts_keys_rank(results, images, metric_facts, rank_metric)
     methods = [m["name"] for m in results["methods"]]
-    if rank_metric in facts:
-        rank = facts[rank_metric]
-    elif keys:
-        rank = facts[keys[0]]
-    else:
-        rank = MetricFact(rank_metric, rank_metric, False)
 
     sections = select_images(images, methods, rank, per_section, seed) if keys else []
+    sizes = (thumb_size, full_size, jpeg_quality)
     ordered = sorted(images, key=lambda im: im.name)
     rows = {id(im): f"row-{i}" for i, im in enumerate(ordered)}
     anchors: dict[int, str] = {}  # id(image) -> its strip's id; each image is inlined once
-    parts_strips = []
-    for heading, chosen in sections:
-        parts_strips.append(f"<h3>{esc(heading)}</h3>")
-        for im in chosen:
-            if id(im) not in anchors:
-                anchor = anchors[id(im)] = f"img-{len(anchors)}"
-                shown = tiles(im, methods, thumb_size, full_size, jpeg_quality)
-                parts_strips.append(_strip(im, anchor, rows[id(im)], shown, methods, keys, facts))
-            else:
-                # Shown in an earlier section: a link, not a second copy of the pictures.
-                parts_strips.append(
-                    f'<div class="strip dup"><a href="#{anchors[id(im)]}" class="nm">'
-                    f'{esc(im.name)}</a> <span class="mu">shown above · '
-                    f"{_numbers_all(im, methods, rank)}</span></div>"
-                )
-
+    parts_strips = [
+        part
+        for heading, chosen in sections
+        for part in (
+            f"<h3>{esc(heading)}</h3>",
+            *(
+                _strip_or_link(im, anchors, rows, methods, keys, facts, rank, sizes)
+                for im in chosen
+            ),
+        )
+    ]
+    notes = _page_notes(results, ssim_window)
     n_images = len(images)
-    exact = ", ".join(
-        f"{esc(m['name'])} {m['psnr_infinite']}"
-        for m in results["methods"]
-        if m.get("psnr_infinite")
-    )
-    notes = [f"SSIM window: {esc(ssim_window)}"]
-    if exact:
-        notes.append(f"hole PSNR capped at 100 dB; exact holes: {exact}")
     body = [
         f"<h1>{esc(title)}</h1>",
         f'<p class="meta">{len(methods)} methods · {n_images} images · {" · ".join(notes)}</p>',
@@ -474,6 +454,58 @@ def render_html(
         f"<title>{esc(title)}</title><style>{CSS}</style></head>\n"
         "<body>\n" + "\n".join(body) + f"\n<script>{JS}</script>\n</body></html>\n"
     )
+
+
+def _facts_keys_rank(
+    results: Mapping[str, Any],
+    images: Sequence[ReportImage],
+    metric_facts: Iterable[FactLike],
+    rank_metric: str,
+) -> tuple[dict[str, MetricFact], list[str], MetricFact]:
+    """Every key's fact (a key without one: labelled with the key, lower is better), the keys
+    shown, and the fact of the metric that ranks images (the first key if ``rank_metric`` is
+    not there)."""
+    facts = _as_facts(metric_facts)
+    keys = _metric_keys(results, images)
+    for key in keys:
+        facts.setdefault(key, MetricFact(key, key, False))
+    if rank_metric in facts:
+        return facts, keys, facts[rank_metric]
+    if keys:
+        return facts, keys, facts[keys[0]]
+    return facts, keys, MetricFact(rank_metric, rank_metric, False)
+
+
+def _strip_or_link(
+    image: ReportImage,
+    anchors: dict[int, str],
+    rows: Mapping[int, str],
+    methods: Sequence[str],
+    keys: Sequence[str],
+    facts: Mapping[str, MetricFact],
+    rank: MetricFact,
+    sizes: tuple[int, int, int],
+) -> str:
+    """An image's strip, or a link to it when an earlier section showed it (``anchors``)."""
+    if id(image) in anchors:  # a link, not a second copy of the pictures
+        return (
+            f'<div class="strip dup"><a href="#{anchors[id(image)]}" class="nm">'
+            f'{esc(image.name)}</a> <span class="mu">shown above · '
+            f"{_numbers_all(image, methods, rank)}</span></div>"
+        )
+    anchor = anchors[id(image)] = f"img-{len(anchors)}"
+    shown = tiles(image, methods, *sizes)
+    return _strip(image, anchor, rows[id(image)], shown, methods, keys, facts)
+
+
+def _page_notes(results: Mapping[str, Any], ssim_window: str) -> list[str]:
+    """The SSIM window, and the exact holes (hole PSNR capped at 100 dB) when there are any."""
+    counts = [(m["name"], m.get("psnr_infinite")) for m in results["methods"]]
+    exact = ", ".join(f"{esc(name)} {n}" for name, n in counts if n)
+    notes = [f"SSIM window: {esc(ssim_window)}"]
+    if exact:
+        notes.append(f"hole PSNR capped at 100 dB; exact holes: {exact}")
+    return notes
 
 
 def _numbers_all(image: ReportImage, methods: Sequence[str], rank: MetricFact) -> str:

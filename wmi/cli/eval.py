@@ -22,7 +22,42 @@ if TYPE_CHECKING:
     from wmi.metrics import Results
     from wmi.perceptual import PerceptualNets
 
-#: The options of the perceptual metrics (LPIPS, FID), defined once to keep the command short.
+#: The options of ``wmi eval``, defined once here so that the command stays short.
+PRED_DIRS = typer.Argument(
+    None,
+    metavar="PRED_DIR",
+    help="Folder of predictions, named after the folder in the report.",
+    show_default=False,
+)
+GT = typer.Option(
+    ..., "--gt", metavar="DIR", help="Folder of ground-truth images.", show_default=False
+)
+MASKS = typer.Option(
+    ...,
+    "--masks",
+    metavar="DIR",
+    help="Folder of mask PNGs (white = hole), named {stem}.png or {stem}_mask*.png.",
+    show_default=False,
+)
+PRED = typer.Option(
+    None,
+    "--pred",
+    metavar="NAME=DIR",
+    help="A method's name and its folder of predictions (same stems as the ground truth); "
+    "repeat for a side-by-side report.",
+    show_default=False,
+)
+BUCKETS = typer.Option(
+    True, "--buckets/--no-buckets", help="Also report per hole-ratio bucket (0-10%, ...)."
+)
+WORKERS = typer.Option(0, "--workers", min=0, help="Parallel image workers; 0 = one per CPU core.")
+STRICT = typer.Option(
+    False,
+    "--strict",
+    help="Fail when a ground truth, mask or prediction has no counterpart "
+    "(default: list them and evaluate the complete images).",
+)
+SSIM_WINDOW = choice(SSIM_WINDOWS, DEFAULT_SSIM_WINDOW, "--ssim-window", help="SSIM's window.")
 PERCEPTUAL = typer.Option(
     True,
     "--perceptual/--no-perceptual",
@@ -189,45 +224,14 @@ def _writers(*paths: Path | None) -> dict[str, tuple[Path | None, Any]]:
 
 
 def eval_command(
-    pred_dirs: list[Path] = typer.Argument(
-        None,
-        metavar="PRED_DIR",
-        help="Folder of predictions, named after the folder in the report.",
-        show_default=False,
-    ),
-    gt: Path = typer.Option(
-        ..., "--gt", metavar="DIR", help="Folder of ground-truth images.", show_default=False
-    ),
-    masks: Path = typer.Option(
-        ...,
-        "--masks",
-        metavar="DIR",
-        help="Folder of mask PNGs (white = hole), named {stem}.png or {stem}_mask*.png.",
-        show_default=False,
-    ),
-    pred: list[str] = typer.Option(
-        None,
-        "--pred",
-        metavar="NAME=DIR",
-        help="A method's name and its folder of predictions (same stems as the ground truth); "
-        "repeat for a side-by-side report.",
-        show_default=False,
-    ),
-    buckets: bool = typer.Option(
-        True, "--buckets/--no-buckets", help="Also report per hole-ratio bucket (0-10%, ...)."
-    ),
-    workers: int = typer.Option(
-        0, "--workers", min=0, help="Parallel image workers; 0 = one per CPU core."
-    ),
-    strict: bool = typer.Option(
-        False,
-        "--strict",
-        help="Fail when a ground truth, mask or prediction has no counterpart "
-        "(default: list them and evaluate the complete images).",
-    ),
-    ssim_window: str = choice(
-        SSIM_WINDOWS, DEFAULT_SSIM_WINDOW, "--ssim-window", help="SSIM's window."
-    ),
+    pred_dirs: list[Path] = PRED_DIRS,
+    gt: Path = GT,
+    masks: Path = MASKS,
+    pred: list[str] = PRED,
+    buckets: bool = BUCKETS,
+    workers: int = WORKERS,
+    strict: bool = STRICT,
+    ssim_window: str = SSIM_WINDOW,
     perceptual: bool = PERCEPTUAL,
     lpips_net: str = LPIPS_NET,
     weights_dir: Path | None = WEIGHTS_DIR,
