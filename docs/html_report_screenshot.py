@@ -23,7 +23,7 @@ from PIL import Image
 
 from wmi.html_report import ReportImage, facts_from_registry, write_html_report
 from wmi.masks import IRREGULAR_BUCKETS, hole_ratio_bucket, irregular
-from wmi.metrics import score_files, summarize
+from wmi.metrics import score_files, summarize_scores
 
 SIZE = 256
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "cat")
@@ -77,13 +77,13 @@ def make(folder: Path) -> Path:
                 metrics=score.metrics,
             )
         )
-    results = summarize(scores, list(methods))
+    results = summarize_scores(scores, list(methods))
     return write_html_report(
         folder / "report.html",
         results,
         images,
         facts_from_registry(),
-        ssim_window="uniform 7x7 (scikit-image default)",
+        ssim_window="gaussian 11x11 σ=1.5",
         title="wmi eval: 30 photographs, 3 classical methods",
         per_section=3,
     )

@@ -119,14 +119,31 @@ def test_no_buckets(folders: Path) -> None:
     assert "0-10%" not in result.stderr
 
 
-def test_size_mismatch_is_named(folders: Path) -> None:
+def test_wrong_sized_prediction_is_named_and_left_out_for_every_method(folders: Path) -> None:
     _save(folders / "b" / "img2.png", np.zeros((SIZE, SIZE + 1, 3), np.uint8))
     result = _eval(
         folders, str(folders / "a"), str(folders / "b"), "--json", str(folders / "r.json")
     )
-    line = _one_line_error(result)
+    assert result.exit_code == 1, result.output
+    (line,) = _error_lines(result)
     assert "img2.png: prediction is 17x16" in line and "is 16x16" in line
-    assert not (folders / "r.json").exists()
+    assert "left out for every method" in line
+    data = json.loads((folders / "r.json").read_text())
+    assert [m["images"] for m in data["methods"]] == [3, 3]
+    expected = _expected(folders, "a", ["img0.png", "img1.png", "img3.png"])
+    assert data["methods"][0]["metrics"]["l1"] == pytest.approx(expected["l1"], rel=1e-9)
+
+
+def test_masks_of_another_size_are_resized_and_said_once(folders: Path) -> None:
+    for i in (1, 3):  # half-size masks: nearest neighbour x2 gives the full-size holes
+        full = np.asarray(Image.open(folders / "masks" / f"img{i}.png"))
+        _save(folders / "masks" / f"img{i}.png", full[::2, ::2])
+    result = _eval(folders, str(folders / "a"), "--json", "-", "--workers", "1")
+    assert result.exit_code == 0, result.output
+    notes = [line for line in result.stderr.splitlines() if "resized" in line]
+    assert len(notes) == 1 and "2 masks had another size" in notes[0], result.stderr
+    assert "nearest neighbour" in notes[0] and "img1.png" in notes[0] and "img3.png" in notes[0]
+    assert json.loads(result.stdout)["methods"][0]["images"] == 4
 
 
 def test_missing_counterparts_are_listed_and_strict_fails(folders: Path) -> None:
@@ -149,12 +166,16 @@ def test_missing_counterparts_are_listed_and_strict_fails(folders: Path) -> None
 
 def test_mask_without_hole_is_left_out(folders: Path) -> None:
     _save(folders / "masks" / "img0.png", np.zeros((SIZE, SIZE), np.uint8))
+    _save(folders / "masks" / "img2.png", np.full((SIZE, SIZE), 100, np.uint8))  # below 127
     result = _eval(folders, str(folders / "a"), "--json", "-")
     assert result.exit_code == 0, result.output
-    assert "1 mask has no hole" in result.stderr and "img0.png" in result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "selects nothing" in line]
+    assert len(warnings) == 2, result.stderr  # one per file, each naming it
+    assert str(folders / "masks" / "img0.png") in warnings[0]
+    assert str(folders / "masks" / "img2.png") in warnings[1]
     method = json.loads(result.stdout)["methods"][0]
-    assert method["images"] == 3
-    expected = _expected(folders, "a", ["img1.png", "img2.png", "img3.png"])
+    assert method["images"] == 2
+    expected = _expected(folders, "a", ["img1.png", "img3.png"])
     assert method["metrics"]["l2"] == pytest.approx(expected["l2"])
 
 
@@ -166,22 +187,28 @@ def test_all_masks_empty_is_an_error(folders: Path) -> None:
     )
 
 
-def test_exact_reproduction_shows_infinite_psnr(folders: Path) -> None:
+def test_exact_reproduction_gives_a_finite_psnr_and_is_counted(folders: Path) -> None:
     exact = folders / "exact"
     exact.mkdir()
     for i in range(4):
-        (exact / f"img{i}.png").write_bytes((folders / "gt" / f"img{i}.png").read_bytes())
+        source = folders / ("gt" if i < 3 else "a") / f"img{i}.png"
+        (exact / f"img{i}.png").write_bytes(source.read_bytes())
     result = _eval(
         folders, str(exact), "--json", str(folders / "r.json"), "--csv", str(folders / "r.csv")
     )
     assert result.exit_code == 0, result.output
     text = (folders / "r.json").read_text()
-    assert "Infinity" not in text
+    assert "Infinity" not in text and "null" not in text
     method = json.loads(text)["methods"][0]
-    assert method["metrics"]["psnr"] is None and method["psnr_infinite"] == 4
-    assert method["metrics"]["l1"] == 0.0 and method["metrics"]["ssim"] == pytest.approx(1.0)
-    assert "inf" in result.stdout
-    assert math.isinf(float((folders / "r.csv").read_text().splitlines()[1].split(",")[-1]))
+    last = _expected(folders, "a", ["img3.png"])["psnr"]
+    assert method["metrics"]["psnr"] == pytest.approx((3 * 100.0 + last) / 4)
+    assert method["psnr_infinite"] == 3
+    assert [b["psnr_infinite"] for b in method["buckets"]] == [1, 1, 1, 0]
+    assert method["metrics"]["ssim"] < 1.0 and method["buckets"][0]["metrics"]["l1"] == 0.0
+    flat = " ".join(result.stdout.split())
+    assert "capped at 100 dB" in flat and "exact holes: exact 3" in flat
+    assert "inf" not in result.stdout
+    assert math.isfinite(float((folders / "r.csv").read_text().splitlines()[1].split(",")[-1]))
 
 
 def test_no_pairs_names_the_folders(folders: Path, tmp_path: Path) -> None:
@@ -335,7 +362,7 @@ def test_nothing_readable_is_one_line_and_no_report(folders: Path) -> None:
     lines = _error_lines(result)
     assert len(lines) == 5, result.stderr  # each file, then why there is no report
     assert (
-        "nothing could be scored: 4 paired images have a file that could not be read" in lines[-1]
+        "nothing could be scored: 4 paired images have a file that could not be used" in lines[-1]
     )
     assert not out.exists()
     assert "PSNR" not in result.stdout
@@ -345,8 +372,10 @@ def test_unreadable_file_does_not_hide_a_size_mismatch(folders: Path) -> None:
     _corrupt(folders / "a" / "img0.png")
     _save(folders / "a" / "img3.png", np.zeros((SIZE + 2, SIZE, 3), np.uint8))
     result = _eval(folders, str(folders / "a"), "--workers", "1")
-    assert result.exit_code == 2, result.output
-    assert "img3.png: prediction is 16x18" in result.stderr
+    assert result.exit_code == 1, result.output
+    lines = _error_lines(result)
+    assert len(lines) == 2 and "img0.png: not a readable image" in lines[0]
+    assert "img3.png: prediction is 16x18" in lines[1]
 
 
 @pytest.mark.parametrize("option", ["--json", "--csv", "--markdown", "--latex"])
@@ -368,3 +397,109 @@ def test_report_path_that_is_a_folder_fails_before_scoring(folders: Path) -> Non
     result = _eval(folders, str(folders / "a"), "--csv", "-", "--latex", str(folders / "out"))
     assert "--latex" in _one_line_error(result) and "is a folder" in result.stderr
     assert "scored" not in result.stderr and result.stdout == ""
+
+
+def test_lama_layout_one_row_per_mask_predictions_named_after_masks(folders: Path) -> None:
+    """photo.png, photo_mask000.png, photo_mask001.png side by side; a prediction per mask."""
+    lama, preds = folders / "lama", folders / "lama_out"
+    rng = np.random.default_rng(3)
+    gt = rng.integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    _save(lama / "photo.png", gt)
+    holes = {}
+    for k, (y, x) in enumerate([(2, 2), (8, 6)]):
+        holes[k] = np.zeros((SIZE, SIZE), bool)
+        holes[k][y : y + 6, x : x + 6] = True
+        _save(lama / f"photo_mask{k:03d}.png", (holes[k] * 255).astype(np.uint8))
+        pred = np.clip(gt + rng.normal(0, 20 * (k + 1), gt.shape), 0, 255).astype(np.uint8)
+        _save(preds / f"photo_mask{k:03d}.png", pred)
+    result = runner.invoke(
+        app, ["eval", "--gt", str(lama), "--masks", str(lama), str(preds), "--json", "-"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
+    method = json.loads(result.stdout)["methods"][0]
+    assert method["images"] == 2  # one row per mask
+    expected = np.mean(
+        [
+            hole_metrics(read_image(preds / f"photo_mask{k:03d}.png"), gt / 255.0, holes[k])["l1"]
+            for k in range(2)
+        ]
+    )
+    assert method["metrics"]["l1"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_two_predictions_of_one_image_is_an_error_naming_both(folders: Path) -> None:
+    Image.open(folders / "a" / "img1.png").save(folders / "a" / "img1.jpg", quality=95)
+    line = _one_line_error(_eval(folders, str(folders / "a"), "--json", "-"))
+    assert "img1.jpg and img1.png are predictions of the same image" in line
+    assert str(folders / "a") in line
+
+
+@pytest.mark.parametrize(("window", "label"), [("gaussian", "gaussian 11x11 σ=1.5"),
+                                               ("uniform", "uniform 7x7")])  # fmt: skip
+def test_ssim_window_is_chosen_and_named_in_every_report(
+    folders: Path, window: str, label: str
+) -> None:
+    from skimage.metrics import structural_similarity
+
+    out = folders / "r"
+    args = ["--json", str(out / "r.json"), "--markdown", str(out / "r.md")]
+    args += ["--latex", str(out / "r.tex"), "--ssim-window", window]
+    result = _eval(folders, str(folders / "a"), *args)
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "r.json").read_text())
+    assert data["ssim_window"] == window
+    assert f"SSIM window: {label}." in " ".join(result.stdout.split())
+    assert f"SSIM window: {label}." in (out / "r.md").read_text()
+    assert "SSIM window: " + label.replace("σ", r"$\sigma$") in (out / "r.tex").read_text()
+    kwargs = (
+        {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
+        if window == "gaussian"
+        else {}
+    )
+    ssims = []
+    for i in range(4):
+        gt = read_image(folders / "gt" / f"img{i}.png")
+        hole = read_mask(folders / "masks" / f"img{i}.png")
+        comp = np.where(hole[..., None], read_image(folders / "a" / f"img{i}.png"), gt)
+        ssims.append(structural_similarity(comp, gt, data_range=1, channel_axis=2, **kwargs))
+    assert data["methods"][0]["metrics"]["ssim"] == pytest.approx(np.mean(ssims), rel=1e-6)
+
+
+def test_help_lists_the_new_options_with_defaults() -> None:
+    result = runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "--ssim-window" in text and "gaussian" in text and "uniform" in text
+    assert "[default: gaussian]" in text
+    assert "--html" in text
+
+
+def test_html_report_of_an_eval(folders: Path) -> None:
+    from tests.test_html_report import decode, parse
+
+    out = folders / "rep" / "r.html"
+    result = _eval(folders, "--pred", f"A={folders / 'a'}", "--pred", f"B={folders / 'b'}",
+                   "--html", str(out), "--ssim-window", "uniform")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.parent.iterdir()) == ["r.html"]
+    text = out.read_text(encoding="utf-8")
+    assert "SSIM window: uniform 7x7" in text
+    root = parse(text)
+    (table_one,) = root.find("table", id="table-one")
+    assert [th.text for th in table_one.iter("thead")[0].iter("th")][2:] == ["A", "B"]
+    rows = table_one.find("tr")
+    assert [tr.attrs["data-metric"] for tr in rows if "data-metric" in tr.attrs][:5] == [
+        "l1", "l2", "tv", "ssim", "psnr"
+    ]  # fmt: skip
+    (per_image,) = root.find("table", id="per-image")
+    assert len(per_image.iter("tbody")[0].iter("tr")) == 4
+    images = [img.attrs["src"] for img in root.iter("img") if img.attrs.get("src")]
+    assert images and all(decode(src).size == (SIZE, SIZE) for src in images)
+
+
+def test_html_path_is_checked_before_scoring(folders: Path) -> None:
+    (folders / "out").mkdir()
+    result = _eval(folders, str(folders / "a"), "--html", str(folders / "out"))
+    assert "--html" in _one_line_error(result) and "is a folder" in result.stderr
+    assert "scored" not in result.stderr

@@ -14,10 +14,12 @@ from typer.testing import CliRunner
 
 from wmi import report
 from wmi.cli import app
+from wmi.errors import WmiError
 from wmi.inference import ClassicalInpainter, inpaint_folder
 from wmi.io import format_names, pair_folders, read_image
 from wmi.kinds import METRICS, Metric
-from wmi.metrics import hole_metrics, score_folders
+from wmi.metrics import hole_metrics
+from wmi.scoring import score_folders
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -206,3 +208,28 @@ def test_inpaint_and_eval_commands_do_not_import_torch() -> None:
         "wmi.classical, wmi.io\nassert 'torch' not in sys.modules, 'torch was imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_pair_folders_every_mask_and_two_predictions(tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    folder = tmp_path / "lama"
+    _save(folder / "x.png", _photo(rng))
+    _save(folder / "y.png", _photo(rng))
+    for name in ("x_mask000.png", "x_mask001.png", "y_mask000.png"):
+        _save(folder / name, _mask(_hole()))
+    _save(tmp_path / "p" / "x_mask000.png", _photo(rng))
+    _save(tmp_path / "p" / "x_mask001.png", _photo(rng))
+    _save(tmp_path / "p" / "y.png", _photo(rng))  # one mask: the image's stem will do
+    one = pair_folders(folder, folder, {"P": tmp_path / "p"})
+    assert [p.mask.name for p in one.complete] == ["x_mask000.png", "y_mask000.png"]
+    assert [p.name for p in one.masks_without_image] == ["x_mask001.png"]
+    every = pair_folders(folder, folder, {"P": tmp_path / "p"}, every_mask=True)
+    assert [(p.name, p.mask.name, p.predictions["P"].name) for p in every.complete] == [
+        ("x_mask000.png", "x_mask000.png", "x_mask000.png"),
+        ("x_mask001.png", "x_mask001.png", "x_mask001.png"),
+        ("y.png", "y_mask000.png", "y.png"),
+    ]
+    assert every.masks_without_image == [] and every.stray_predictions["P"] == []
+    _save(tmp_path / "p" / "y.jpg", _photo(rng))
+    with pytest.raises(WmiError, match=r"y\.jpg and y\.png are predictions of the same image"):
+        pair_folders(folder, folder, {"P": tmp_path / "p"})

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from wmi.inference import composite
 from wmi.masks import hole_ratio_bucket
 from wmi.metrics import (
     BUCKETS,
+    PSNR_CAP,
     ImageScore,
     dilate_hole_3x3,
     hole_metrics,
@@ -37,7 +39,7 @@ def _two_pixel_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def test_l1_l2_psnr_by_hand() -> None:
     pred, gt, hole = _two_pixel_case()
-    m = hole_metrics(pred, gt, hole)
+    m = hole_metrics(pred, gt, hole, ssim_window="uniform")
     # 6 values over the hole: |d| = 0.1, 0.2 and four zeros; d² = 0.01, 0.04.
     assert m["l1"] == pytest.approx(100 * 0.3 / 6)
     assert m["l2"] == pytest.approx(100 * 0.05 / 6)
@@ -47,7 +49,9 @@ def test_l1_l2_psnr_by_hand() -> None:
 def test_pixels_outside_the_hole_do_not_count() -> None:
     pred, gt, hole = _two_pixel_case()
     other = np.where(hole[..., None], pred, 0.0)  # same hole pixels, different elsewhere
-    assert hole_metrics(other, gt, hole) == hole_metrics(pred, gt, hole)
+    assert hole_metrics(other, gt, hole, ssim_window="uniform") == hole_metrics(
+        pred, gt, hole, ssim_window="uniform"
+    )
 
 
 def test_ssim_is_scikit_image_on_the_composite() -> None:
@@ -58,20 +62,78 @@ def test_ssim_is_scikit_image_on_the_composite() -> None:
     hole[5:15, 4:12] = True
     comp = np.where(hole[..., None], pred, gt)
     expected = structural_similarity(comp, gt, data_range=1.0, channel_axis=2)
-    got = hole_metrics(pred, gt, hole)["ssim"]
+    got = hole_metrics(pred, gt, hole, ssim_window="uniform")["ssim"]
     assert got == pytest.approx(expected, abs=1e-12)
     assert got != pytest.approx(structural_similarity(pred, gt, data_range=1.0, channel_axis=2))
     np.testing.assert_array_equal(composite(gt, hole, pred), comp)
 
 
-def test_exact_reproduction_gives_infinite_psnr() -> None:
+GAUSSIAN = {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gaussian_ssim_is_scikit_image_wang_et_al(dtype: type) -> None:
+    rng = np.random.default_rng(11)
+    gt = rng.random((40, 33, 3)).astype(dtype)
+    pred = rng.random((40, 33, 3)).astype(dtype)
+    hole = np.zeros((40, 33), bool)
+    hole[8:30, 5:20] = True
+    comp = np.where(hole[..., None], pred, gt)
+    expected = structural_similarity(comp, gt, data_range=1, channel_axis=2, **GAUSSIAN)
+    got = hole_metrics(pred, gt, hole)["ssim"]  # the default window
+    assert got == pytest.approx(expected, rel=1e-6)
+    uniform = structural_similarity(comp, gt, data_range=1, channel_axis=2)
+    assert abs(expected - uniform) > 1e-3  # the two windows do differ here
+
+
+@pytest.mark.parametrize("window", ["gaussian", "uniform"])
+def test_strips_give_the_whole_image_numbers(window: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tall image measured in many strips of rows equals the one-strip measurement."""
+    import wmi.metrics
+
+    rng = np.random.default_rng(12)
+    gt = rng.integers(0, 256, (97, 31, 3), dtype=np.uint8)
+    pred = rng.integers(0, 256, (97, 31, 3), dtype=np.uint8)
+    hole = rng.random((97, 31)) < 0.3
+    whole = hole_metrics(pred, gt, hole, ssim_window=window)
+    floats = hole_metrics(pred / np.float32(255), gt / np.float32(255), hole, ssim_window=window)
+    monkeypatch.setattr(wmi.metrics, "STRIP_PIXELS", 31 * 5)  # 20 strips of 5 rows
+    strips = hole_metrics(pred, gt, hole, ssim_window=window)
+    for key, value in whole.items():
+        assert strips[key] == pytest.approx(value, rel=1e-9), key
+        assert floats[key] == pytest.approx(value, rel=1e-9), key
+    kwargs = GAUSSIAN if window == "gaussian" else {}
+    comp = composite(gt, hole, pred).astype(np.float32) / 255
+    expected = structural_similarity(
+        comp, gt.astype(np.float32) / 255, data_range=1, channel_axis=2, **kwargs
+    )
+    assert strips["ssim"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_each_registered_function_gives_hole_metrics_value() -> None:
+    from wmi.kinds import METRICS
+    from wmi.registry import load
+
+    rng = np.random.default_rng(13)
+    gt, pred = rng.random((20, 20, 3)), rng.random((20, 20, 3))
+    hole = rng.random((20, 20)) < 0.4
+    comp = composite(gt, hole, pred)
+    values = hole_metrics(pred, gt, hole)
+    for metric in METRICS.entries():
+        assert load(metric.fn)(pred, gt, hole, comp) == pytest.approx(values[metric.name])
+
+
+def test_exact_reproduction_gives_the_capped_psnr() -> None:
     rng = np.random.default_rng(2)
     gt = rng.random((9, 9, 3)).astype(np.float32)
     hole = np.zeros((9, 9), bool)
     hole[3:6, 3:6] = True
     pred = np.where(hole[..., None], gt, 0.0).astype(np.float32)
-    m = hole_metrics(pred, gt, hole)
-    assert m["psnr"] == math.inf
+    m = hole_metrics(pred, gt, hole, ssim_window="uniform")
+    assert m["psnr"] == PSNR_CAP == 100.0
+    tiny = pred.copy()
+    tiny[4, 4, 0] += 1e-7  # not exact, but above the cap
+    assert hole_metrics(tiny, gt, hole, ssim_window="uniform")["psnr"] == PSNR_CAP
     assert m["l1"] == 0.0 and m["l2"] == 0.0
     assert m["ssim"] == pytest.approx(1.0)
 
@@ -114,7 +176,7 @@ def test_tv_metric_on_a_single_hole_pixel() -> None:
     pred[4, 4] = v
     hole = np.zeros((8, 8), bool)
     hole[4, 4] = True
-    m = hole_metrics(pred, gt, hole)
+    m = hole_metrics(pred, gt, hole, ssim_window="uniform")
     assert m["tv"] == pytest.approx(100 * 4 * 3 * v / (3 * 64))
     comp = composite(gt, hole, pred)
     assert m["tv"] == pytest.approx(100 * total_variation(comp, dilate_hole_3x3(hole)))
@@ -125,7 +187,7 @@ def test_tv_metric_on_a_single_hole_pixel() -> None:
     [
         ((8, 9, 3), True, np.float64, "prediction is"),
         ((8, 8, 3), False, np.float64, "hole is empty"),
-        ((8, 8, 3), True, np.uint8, "expected a float image"),
+        ((8, 8, 3), True, np.int64, "expected a float image"),
     ],
 )
 def test_hole_metrics_rejects_bad_input(
@@ -135,14 +197,18 @@ def test_hole_metrics_rejects_bad_input(
     pred = np.zeros(pred_shape, dtype)
     hole = np.full((8, 8), hole_value)
     with pytest.raises(WmiError, match=match):
-        hole_metrics(pred, gt, hole)
+        hole_metrics(pred, gt, hole, ssim_window="uniform")
 
 
 def test_hole_metrics_rejects_values_outside_unit_range_and_tiny_images() -> None:
     with pytest.raises(WmiError, match=r"outside \[0, 1\]"):
         hole_metrics(np.full((8, 8, 3), 255.0), np.zeros((8, 8, 3)), np.ones((8, 8), bool))
-    with pytest.raises(WmiError, match="SSIM needs at least 7x7"):
-        hole_metrics(np.zeros((6, 8, 3)), np.zeros((6, 8, 3)), np.ones((6, 8), bool))
+    with pytest.raises(WmiError, match="uniform window needs at least 7x7"):
+        hole_metrics(
+            np.zeros((6, 8, 3)), np.zeros((6, 8, 3)), np.ones((6, 8), bool), ssim_window="uniform"
+        )
+    with pytest.raises(WmiError, match="gaussian window needs at least 11x11"):
+        hole_metrics(np.zeros((10, 12, 3)), np.zeros((10, 12, 3)), np.ones((10, 12), bool))
 
 
 @pytest.mark.parametrize(
@@ -163,8 +229,10 @@ def test_bucket_boundaries(ratio: float, bucket: str) -> None:
     assert hole_ratio_bucket(ratio) == bucket
 
 
-def _score(name: str, ratio: float, **metrics: dict[str, float]) -> ImageScore:
-    return ImageScore(name, ratio, dict(metrics))
+def _score(
+    name: str, ratio: float, exact: tuple[str, ...] = (), **metrics: dict[str, float]
+) -> ImageScore:
+    return ImageScore(name, ratio, dict(metrics), exact=list(exact))
 
 
 def _m(value: float, psnr: float = 20.0) -> dict[str, float]:
@@ -174,7 +242,7 @@ def _m(value: float, psnr: float = 20.0) -> dict[str, float]:
 def test_summarize_scores_averages_over_images_per_bucket() -> None:
     scores = [
         _score("a.png", 0.05, A=_m(1.0), B=_m(2.0)),
-        _score("b.png", 0.08, A=_m(3.0), B=_m(4.0, psnr=math.inf)),
+        _score("b.png", 0.08, ("B",), A=_m(3.0), B=_m(4.0, psnr=PSNR_CAP)),
         _score("c.png", 0.45, A=_m(8.0), B=_m(8.0)),
         ImageScore("d.png", 0.0, skipped="mask has no hole"),
     ]
@@ -187,9 +255,10 @@ def test_summarize_scores_averages_over_images_per_bucket() -> None:
     assert [bk["images"] for bk in a["buckets"]] == [2, 1]
     assert a["buckets"][0]["metrics"]["l1"] == pytest.approx(2.0)
     assert a["psnr_infinite"] == 0 and a["metrics"]["psnr"] == pytest.approx(20.0)
-    # One exact reproduction makes the mean PSNR infinite; it is counted.
-    assert b["metrics"]["psnr"] == math.inf and b["psnr_infinite"] == 1
+    # One exact reproduction counts as 100 dB, so the mean stays finite; it is counted.
+    assert b["metrics"]["psnr"] == pytest.approx((20 + 100 + 20) / 3) and b["psnr_infinite"] == 1
     assert b["buckets"][0]["psnr_infinite"] == 1 and b["buckets"][1]["psnr_infinite"] == 0
+    assert results["ssim_window"] == "gaussian"
     assert b["buckets"][1]["metrics"]["psnr"] == pytest.approx(20.0)
 
 
@@ -222,12 +291,12 @@ def test_score_files_reads_16bit_png_and_jpeg(tmp_path: Path) -> None:
     import cv2
 
     rng = np.random.default_rng(5)
-    deep = rng.integers(0, 65536, (12, 10, 3), dtype=np.uint16)
+    deep = rng.integers(0, 65536, (12, 11, 3), dtype=np.uint16)
     cv2.imwrite(str(tmp_path / "gt.png"), deep[..., ::-1])  # OpenCV writes BGR
-    hole = np.zeros((12, 10), bool)
+    hole = np.zeros((12, 11), bool)
     hole[2:9, 3:8] = True
     mask = _write(tmp_path / "mask.png", (hole * 255).astype(np.uint8))
-    pred8 = rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    pred8 = rng.integers(0, 256, (12, 11, 3), dtype=np.uint8)
     Image.fromarray(pred8).save(tmp_path / "pred.jpg", quality=90)
     decoded = np.asarray(Image.open(tmp_path / "pred.jpg").convert("RGB"))
 
@@ -241,15 +310,40 @@ def test_score_files_reads_16bit_png_and_jpeg(tmp_path: Path) -> None:
     assert score.hole_ratio == pytest.approx(hole.mean())
 
 
-def test_score_files_size_mismatch_names_the_file(tmp_path: Path) -> None:
-    gt = _write(tmp_path / "gt.png", np.zeros((10, 10, 3), np.uint8))
-    mask = _write(tmp_path / "m.png", np.full((10, 10), 255, np.uint8))
-    pred = _write(tmp_path / "pred.png", np.zeros((10, 12, 3), np.uint8))
-    with pytest.raises(WmiError, match=r"pred\.png: prediction is 12x10, .*gt\.png is 10x10"):
-        score_files(gt, mask, [("m", pred)])
-    small_mask = _write(tmp_path / "small.png", np.full((8, 8), 255, np.uint8))
-    with pytest.raises(WmiError, match=r"small\.png: mask is 8x8"):
-        score_files(gt, small_mask, [("m", gt)])
+def test_score_files_wrong_sized_prediction_is_a_per_file_problem(tmp_path: Path) -> None:
+    gt = _write(tmp_path / "gt.png", np.zeros((12, 12, 3), np.uint8))
+    mask = _write(tmp_path / "m.png", np.full((12, 12), 255, np.uint8))
+    pred = _write(tmp_path / "pred.png", np.zeros((12, 14, 3), np.uint8))
+    score = score_files(gt, mask, [("ok", gt), ("m", pred)])
+    assert score.skipped == "unreadable file" and score.metrics == {}
+    (message,) = score.unreadable
+    assert re.search(r"pred\.png: prediction is 14x12, .*gt\.png is 12x12", message)
+
+
+def test_score_files_resizes_a_mask_of_another_size(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    gt = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    pred = rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)
+    small = np.zeros((12, 12), bool)
+    small[3:7, 2:9] = True
+    big = np.repeat(np.repeat(small, 2, axis=0), 2, axis=1)  # nearest neighbour, x2
+    paths = [_write(tmp_path / n, a) for n, a in (("gt.png", gt), ("p.png", pred))]
+    mask = _write(tmp_path / "m.png", (small * 255).astype(np.uint8))
+    score = score_files(paths[0], mask, [("m", paths[1])])
+    assert score.mask_resized and score.hole_ratio == pytest.approx(big.mean())
+    assert score.metrics["m"] == hole_metrics(pred, gt, big)
+    same = _write(tmp_path / "m2.png", (big * 255).astype(np.uint8))
+    assert not score_files(paths[0], same, [("m", paths[1])]).mask_resized
+
+
+def test_score_files_counts_exact_holes(tmp_path: Path) -> None:
+    rng = np.random.default_rng(7)
+    gt = _write(tmp_path / "gt.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    mask = _write(tmp_path / "m.png", np.full((16, 16), 255, np.uint8))
+    noisy = _write(tmp_path / "n.png", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8))
+    score = score_files(gt, mask, [("copy", gt), ("noisy", noisy)])
+    assert score.exact == ["copy"] and score.metrics["copy"]["psnr"] == PSNR_CAP
+    assert score.metrics["noisy"]["psnr"] < 20
 
 
 def test_score_files_skips_a_mask_without_hole(tmp_path: Path) -> None:

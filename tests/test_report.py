@@ -24,18 +24,19 @@ def _metrics(l1: float, l2: float, tv: float, ssim: float, psnr: float) -> dict[
 def _results() -> Results:
     """Two methods; WConv reproduced one hole exactly; PConv has no image in 50-60 %."""
     return {
+        "ssim_window": "gaussian",
         "methods": [
             {
                 "name": "WConv",
                 "images": 3,
                 "psnr_infinite": 1,
-                "metrics": _metrics(7.755, 2.494, 2.4, 0.854, math.inf),
+                "metrics": _metrics(7.755, 2.494, 2.4, 0.854, 43.0),
                 "buckets": [
                     {
                         "range": "0-10%",
                         "images": 2,
                         "psnr_infinite": 1,
-                        "metrics": _metrics(3.0, 1.0, 1.25, 0.95, math.inf),
+                        "metrics": _metrics(3.0, 1.0, 1.25, 0.95, 57.0),
                     },
                     {
                         "range": "50-60%",
@@ -59,7 +60,7 @@ def _results() -> Results:
                     }
                 ],
             },
-        ]
+        ],
     }
 
 
@@ -80,14 +81,18 @@ def test_rendering_matches_the_golden_file() -> None:
 
 def test_table_content() -> None:
     text = _render(_results())
-    for label in ("L1 (%) ↓", "L2 (%) ↓", "TV ↓", "SSIM ↑", "PSNR (dB) ↑", "images"):
+    for label in ("L1 (%) ↓", "L2 (%) ↓", "TV ↓", "SSIM ↑", "hole PSNR (dB) ↑", "images"):
         assert label in text
     assert "10.464" in text and "10.4644" not in text  # three decimals
-    assert "inf" in text  # WConv's PSNR
-    assert text.rstrip().endswith(report.INF_NOTE)
-    finite = _results()
-    finite["methods"] = finite["methods"][1:]
-    assert report.INF_NOTE not in _render(finite)
+    assert "inf" not in text  # means are finite
+    flat = " ".join(text.split())
+    assert "SSIM window: gaussian 11x11 σ=1.5." in flat
+    assert "capped at 100 dB" in flat and "exact holes: WConv 1" in flat
+    no_exact = _results()
+    no_exact["methods"] = no_exact["methods"][1:]
+    assert "capped" not in _render(no_exact) and "SSIM window" in _render(no_exact)
+    uniform = {**_results(), "ssim_window": "uniform"}
+    assert "SSIM window: uniform 7x7" in " ".join(_render(uniform).split())
     lines = text.splitlines()
     row = next(x for x in lines if "50-60%" in x)
     assert [cell.strip() for cell in row.split("│")[3:5]] == ["1", "-"]  # PConv has none
@@ -116,7 +121,7 @@ def test_best_of_each_row_is_bold() -> None:
     bold = _bold_cells(_results())
     assert ("all", "L1 (%) ↓", "WConv") in bold  # lower is better
     assert ("all", "L1 (%) ↓", "PConv") not in bold
-    assert ("all", "PSNR (dB) ↑", "WConv") in bold  # inf beats 17.411
+    assert ("all", "hole PSNR (dB) ↑", "WConv") in bold  # 43 beats 17.411
     assert {("all", "SSIM ↑", "WConv"), ("all", "SSIM ↑", "PConv")} <= bold  # a tie
     assert not any(row == "images" for _, row, _ in bold)
     assert not any(rng == "50-60%" for rng, _, _ in bold)  # only one method there
@@ -125,7 +130,7 @@ def test_best_of_each_row_is_bold() -> None:
 
 
 def test_single_method_has_no_bold() -> None:
-    one: Results = {"methods": _results()["methods"][:1]}
+    one: Results = {"ssim_window": "gaussian", "methods": _results()["methods"][:1]}
     assert _bold_cells(one) == set()
 
 
@@ -136,9 +141,11 @@ def _strict_json(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
-def test_json_schema_and_infinite_psnr_as_null() -> None:
-    data = _strict_json(report.to_json(_results()))
-    assert list(data) == ["methods"]
+def test_json_schema_and_undefined_values_as_null() -> None:
+    results = _results()
+    results["methods"][1]["metrics"]["tv"] = math.nan  # not finite: null
+    data = _strict_json(report.to_json(results))
+    assert list(data) == ["ssim_window", "methods"] and data["ssim_window"] == "gaussian"
     for method in data["methods"]:
         assert isinstance(method["name"], str)
         assert isinstance(method["images"], int) and isinstance(method["psnr_infinite"], int)
@@ -147,11 +154,12 @@ def test_json_schema_and_infinite_psnr_as_null() -> None:
             assert set(bucket) == {"range", "images", "psnr_infinite", "metrics"}
             assert set(bucket["metrics"]) == set(METRICS)
     wconv, pconv = data["methods"]
-    assert wconv["metrics"]["psnr"] is None and wconv["psnr_infinite"] == 1
+    assert wconv["metrics"]["psnr"] == 43.0 and wconv["psnr_infinite"] == 1
+    assert pconv["metrics"]["tv"] is None
     assert wconv["buckets"][1]["metrics"]["psnr"] == 15.0
     assert pconv["metrics"]["l1"] == 10.4644  # full precision, not the table's rounding
     for method in data["methods"]:
-        for key in ("l1", "l2", "tv", "ssim"):
+        for key in ("l1", "l2", "ssim", "psnr"):
             assert isinstance(method["metrics"][key], float)
 
 
@@ -165,7 +173,7 @@ def test_csv_carries_every_method_and_range() -> None:
         ("PConv", "0-10%"),
     ]
     assert list(rows[0]) == list(report.csv_columns(_results()))
-    assert rows[0]["psnr"] == "inf" and float(rows[0]["psnr"]) == math.inf
+    assert rows[0]["psnr"] == "43.000" and rows[0]["psnr_infinite"] == "1"
     assert rows[2]["l1"] == "17.265" and rows[2]["images"] == "1"
     assert rows[3]["l1"] == "10.464"
 
@@ -175,12 +183,15 @@ def test_markdown_table() -> None:
     lines = text.splitlines()
     assert lines[0] == "| holes | metric | WConv | PConv |"
     assert lines[1] == "|---|---|---:|---:|"
-    assert len(lines) == 2 + 3 * 6  # three sections of an images row and five metric rows
+    assert len(lines) == 2 + 3 * 6 + 3  # three sections of an images row and five metric
+    # rows, then a blank line and the notes: the SSIM window and the exact holes
+    assert lines[-2:] == report.notes(_results()) and lines[-3] == ""
+    assert lines[-2] == "SSIM window: gaussian 11x11 σ=1.5."
     assert "| all | images | 3 | 2 |" in lines
     assert "|  | L1 (%) ↓ | **7.755** | 10.464 |" in lines
-    assert "|  | PSNR (dB) ↑ | **inf** | 17.411 |" in lines
+    assert "|  | hole PSNR (dB) ↑ | **43.000** | 17.411 |" in lines
     assert "| 50-60% | images | 1 | - |" in lines
-    assert all(line.count("|") == 5 for line in lines)
+    assert all(line.count("|") == 5 for line in lines[:-3])
 
 
 def test_latex_table_escapes_and_marks_best() -> None:
@@ -188,7 +199,9 @@ def test_latex_table_escapes_and_marks_best() -> None:
     results["methods"][1]["name"] = "P_Conv & 50%"
     text = report.to_latex(results)
     assert r"Holes & Metric & WConv & P\_Conv \& 50\% \\" in text
-    assert r"\textbf{$\infty$}" in text
+    assert r"\textbf{43.000}" in text
+    assert r"SSIM window: gaussian 11x11 $\sigma$=1.5." in text
+    assert r"capped at 100 dB" in text
     assert r"\textbf{7.755} & 10.464" in text
     assert r"50-60\% & images & 1 & -- \\" in text
     assert text.count(r"\begin{") == text.count(r"\end{") == 2

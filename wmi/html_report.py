@@ -20,102 +20,104 @@ passed in (:func:`facts_from_registry` builds them from :data:`wmi.kinds.METRICS
 
 from __future__ import annotations
 
-import base64
-import html
-import io
-import math
 import os
-import random
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-from PIL import Image
-
-from wmi.errors import WmiError
-from wmi.io import atomic_path, read_image, read_mask
-from wmi.masks import BUCKET_LABELS
-
-MISSING = "-"
-#: Line colours of the methods, in column order (Tableau 10, readable on white).
-PALETTE = (
-    "#4e79a7",
-    "#f28e2b",
-    "#e15759",
-    "#76b7b2",
-    "#59a14f",
-    "#edc948",
-    "#b07aa1",
-    "#ff9da7",
-    "#9c755f",
-    "#bab0ac",
+from wmi.html_parts import (
+    MISSING,
+    PALETTE,
+    FactLike,
+    MetricFact,
+    ReportImage,
+    Tile,
+    best_of,
+    chart,
+    esc,
+    fmt_value,
+    legend,
+    sections,
+    select_images,
+    short_label,
+    tiles,
+    value_of,
 )
-#: Colour of the hole in the masked input (white, as in the PConv and LaMa figures).
-HOLE_FILL = (255, 255, 255)
+from wmi.io import atomic_path
 
+if TYPE_CHECKING:
+    from wmi.scoring import FolderScores
 
-@dataclass(frozen=True)
-class MetricFact:
-    """How to show one metric key.
-
-    Attributes:
-        key: the key in ``metrics`` dicts (``"l1"``).
-        label: the row / column label, with its direction arrow (``"L1 (%) ↓"``).
-        higher_is_better: which direction is better (the best value is marked).
-    """
-
-    key: str
-    label: str
-    higher_is_better: bool = False
-
-
-@dataclass
-class ReportImage:
-    """One evaluated image: its files and the metrics of every method on it.
-
-    Attributes:
-        name: what the report calls it (usually the ground-truth file name).
-        gt_path: the ground-truth image file.
-        mask_path: its mask file (white = hole).
-        preds: method name -> that method's prediction file; a method may be absent.
-        hole_ratio: fraction of hole pixels in [0, 1].
-        bucket: its hole-ratio bucket label (``"10-20%"``).
-        metrics: method name -> metric key -> value; an unscored image has ``{}``.
-    """
-
-    name: str
-    gt_path: Path
-    mask_path: Path
-    preds: dict[str, Path]
-    hole_ratio: float
-    bucket: str
-    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
-
-
-FactLike = MetricFact | tuple[str, str, bool]
+__all__ = [
+    "MetricFact",
+    "ReportImage",
+    "facts_from_registry",
+    "render_html",
+    "select_images",
+    "write_eval_report",
+    "write_html_report",
+]
 
 
 def facts_from_registry(
     extra: Mapping[str, tuple[str, bool]] | None = None,
 ) -> list[MetricFact]:
-    """The metric facts of :data:`wmi.kinds.METRICS`, plus ``extra`` (key -> (label, higher)).
-
-    ``extra`` entries win over registry entries of the same key, so a caller can add
-    ``{"fid": ("FID ↓", False), "lpips": ("LPIPS ↓", False)}`` before those are registered.
+    """The metric facts of :data:`wmi.kinds.METRICS` and ``NETWORK_METRICS`` (LPIPS, FID),
+    plus ``extra`` (key -> (label, higher)), which win over registry entries of the same key.
     """
-    from wmi.kinds import METRICS
+    from wmi.kinds import METRICS, NETWORK_METRICS
 
     facts = {
-        e.name: MetricFact(e.name, e.label or e.name, e.higher_is_better) for e in METRICS.entries()
+        e.name: MetricFact(e.name, e.label or e.name, e.higher_is_better)
+        for e in (*METRICS.entries(), *NETWORK_METRICS.entries())
     }
     for key, (label, higher) in (extra or {}).items():
         facts[key] = MetricFact(key, label, higher)
     return list(facts.values())
 
 
-# ------------------------------------------------------------------------------ helpers
+def report_images(scored: FolderScores) -> list[ReportImage]:
+    """One :class:`ReportImage` per image of a ``wmi eval`` run, masks without a hole left out.
+
+    Images with a file that could not be used are kept (without metrics): their strip names the
+    problem.
+    """
+    from wmi.masks import hole_ratio_bucket
+
+    methods = [m["name"] for m in scored.results["methods"]]
+    return [
+        ReportImage(
+            name=s.name,
+            gt_path=s.paths["gt"],
+            mask_path=s.paths["mask"],
+            preds={m: s.paths[m] for m in methods if m in s.paths},
+            hole_ratio=s.hole_ratio,
+            bucket=hole_ratio_bucket(s.hole_ratio),
+            metrics=s.metrics,
+        )
+        for s in scored.scores
+        if s.unreadable or not s.skipped
+    ]
+
+
+def write_eval_report(path: str | os.PathLike[str], scored: FolderScores, **options: Any) -> Path:
+    """The HTML report of a :func:`wmi.scoring.score_folders` result (``wmi eval --html``).
+
+    Args:
+        path: the ``.html`` file to write.
+        scored: what :func:`wmi.scoring.score_folders` returned.
+        options: :func:`write_html_report`'s keyword arguments (``title``, ``seed``, ...).
+    """
+    from wmi.report import ssim_window_label
+
+    return write_html_report(
+        path,
+        scored.results,
+        report_images(scored),
+        facts_from_registry(),
+        ssim_window=ssim_window_label(scored.results),
+        **options,
+    )
 
 
 def _as_facts(metric_facts: Iterable[FactLike]) -> dict[str, MetricFact]:
@@ -141,187 +143,7 @@ def _metric_keys(results: Mapping[str, Any], images: Sequence[ReportImage]) -> l
     return list(keys)
 
 
-def _finite(value: Any) -> bool:
-    return isinstance(value, int | float) and not math.isnan(value)
-
-
-def _fmt(value: Any) -> str:
-    """Three decimals as in the paper; ``inf`` for an infinite PSNR; ``-`` when missing."""
-    if not _finite(value):
-        return MISSING
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:.3f}"
-
-
-def _best(values: Mapping[str, float], higher_is_better: bool) -> set[str]:
-    """The methods with the best value; none unless at least two methods have a value."""
-    present = {k: v for k, v in values.items() if _finite(v)}
-    if len(present) < 2:
-        return set()
-    target = (max if higher_is_better else min)(present.values())
-    return {k for k, v in present.items() if v == target}
-
-
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
-# ------------------------------------------------------------------------------ images
-
-
-def _jpeg_data_uri(img: Image.Image, quality: int) -> str:
-    buffer = io.BytesIO()
-    img.convert("RGB").save(buffer, format="JPEG", quality=quality, optimize=True)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _fit(img: Image.Image, size: int) -> Image.Image:
-    """A copy no larger than ``size`` on its long side (never enlarged)."""
-    if max(img.size) <= size:
-        return img
-    out = img.copy()
-    out.thumbnail((size, size), Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return out
-
-
-@dataclass
-class _Tile:
-    caption: str
-    thumb: str = ""  # data URI; "" when the file could not be read
-    full: str = ""  # data URI of the larger copy; "" = the thumbnail is the full size
-    error: str = ""
-
-
-def _encode(img: Image.Image, thumb_size: int, full_size: int, quality: int) -> tuple[str, str]:
-    thumb = _fit(img, thumb_size)
-    thumb_uri = _jpeg_data_uri(thumb, quality)
-    full = _fit(img, full_size) if full_size > 0 else thumb
-    if full.size == thumb.size:
-        return thumb_uri, ""
-    return thumb_uri, _jpeg_data_uri(full, quality)
-
-
-def _load_rgb(path: Path) -> Image.Image:
-    return Image.fromarray((np.clip(read_image(path), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8))
-
-
-def _tiles(
-    image: ReportImage, methods: Sequence[str], thumb_size: int, full_size: int, quality: int
-) -> list[_Tile]:
-    """Masked input, each method's prediction, ground truth; unreadable files become errors."""
-    tiles: list[_Tile] = []
-    gt: Image.Image | None = None
-    masked = _Tile("masked input")
-    try:
-        gt = _load_rgb(Path(image.gt_path))
-        hole = read_mask(image.mask_path)
-        if hole.shape != (gt.height, gt.width):
-            raise WmiError(
-                f"{image.mask_path}: mask is {hole.shape[1]}x{hole.shape[0]}, image is "
-                f"{gt.width}x{gt.height}"
-            )
-        arr = np.asarray(gt).copy()
-        arr[hole] = HOLE_FILL
-        masked.thumb, masked.full = _encode(Image.fromarray(arr), thumb_size, full_size, quality)
-    except (WmiError, OSError, ValueError) as exc:
-        masked.error = str(exc)
-    tiles.append(masked)
-    for method in methods:
-        tile = _Tile(method)
-        path = image.preds.get(method)
-        if path is None:
-            tile.error = "no prediction"
-        else:
-            try:
-                tile.thumb, tile.full = _encode(
-                    _load_rgb(Path(path)), thumb_size, full_size, quality
-                )
-            except (WmiError, OSError, ValueError) as exc:
-                tile.error = str(exc)
-        tiles.append(tile)
-    truth = _Tile("ground truth")
-    if gt is None:
-        truth.error = masked.error
-    else:
-        truth.thumb, truth.full = _encode(gt, thumb_size, full_size, quality)
-    tiles.append(truth)
-    return tiles
-
-
-# ------------------------------------------------------------------------------ selection
-
-
-def _value(image: ReportImage, method: str, key: str) -> float | None:
-    value = image.metrics.get(method, {}).get(key)
-    return value if _finite(value) else None
-
-
-def select_images(
-    images: Sequence[ReportImage],
-    methods: Sequence[str],
-    rank: MetricFact,
-    per_section: int,
-    seed: int,
-) -> list[tuple[str, list[ReportImage]]]:
-    """The strip sections: (heading, images) in report order; empty sections are left out.
-
-    * "methods differ most": the largest spread (max - min) of ``rank`` across methods
-      (only with two or more methods; images scored by fewer than two are left out);
-    * per method, its worst then its best images by ``rank`` (direction respected);
-    * a random sample drawn with ``random.Random(seed)`` from the images sorted by name.
-
-    Ties are broken by image name, so the selection does not depend on input order.
-    """
-    ordered = sorted(images, key=lambda im: im.name)
-    sections: list[tuple[str, list[ReportImage]]] = []
-    if per_section <= 0 or not ordered:
-        return sections
-    key = rank.key
-    if len(methods) >= 2:
-        spread = []
-        for im in ordered:
-            values = [v for m in methods if (v := _value(im, m, key)) is not None]
-            if len(values) >= 2 and all(not math.isinf(v) for v in values):
-                spread.append((max(values) - min(values), im))
-        spread.sort(key=lambda t: -t[0])  # stable: ties stay in name order
-        if spread:
-            sections.append(
-                (
-                    f"Where the methods differ most (spread of {rank.label})",
-                    [im for _, im in spread[:per_section]],
-                )
-            )
-    sign = 1.0 if rank.higher_is_better else -1.0  # sign * value: larger is better
-    for method in methods:
-        scored = [(v, im) for im in ordered if (v := _value(im, method, key)) is not None]
-        if not scored:
-            continue
-        worst = sorted(scored, key=lambda t: sign * t[0])[:per_section]
-        best = sorted(scored, key=lambda t: -sign * t[0])[:per_section]
-        sections.append((f"{method}: worst by {rank.label}", [im for _, im in worst]))
-        sections.append((f"{method}: best by {rank.label}", [im for _, im in best]))
-    sample = random.Random(seed).sample(ordered, min(per_section, len(ordered)))
-    sections.append((f"Random sample (seed {seed})", sample))
-    return sections
-
-
 # ------------------------------------------------------------------------------ HTML parts
-
-
-def _sections(results: Mapping[str, Any]) -> list[tuple[str, dict[str, Mapping[str, Any]]]]:
-    methods = results["methods"]
-    out: list[tuple[str, dict[str, Mapping[str, Any]]]] = [("all", {m["name"]: m for m in methods})]
-    labels = list(BUCKET_LABELS)
-    for m in methods:  # buckets the caller names that wmi.masks does not, in their order
-        labels += [b["range"] for b in m.get("buckets", []) if b["range"] not in labels]
-    for label in labels:
-        blocks = {
-            m["name"]: b for m in methods for b in m.get("buckets", []) if b["range"] == label
-        }
-        if blocks:
-            out.append((label, blocks))
-    return out
 
 
 def _table_one(
@@ -330,33 +152,35 @@ def _table_one(
     names = [m["name"] for m in results["methods"]]
     head = "".join(
         f'<th class="num"><span class="sw" style="background:{PALETTE[i % len(PALETTE)]}"></span>'
-        f"{_e(n)}</th>"
+        f"{esc(n)}</th>"
         for i, n in enumerate(names)
     )
     rows = []
-    for label, blocks in _sections(results):
+    for label, blocks in sections(results):
         present = [k for k in keys if any(k in b["metrics"] for b in blocks.values())]
         span = 1 + len(present)
         cells = "".join(
-            f'<td class="num">{_e(blocks[n]["images"]) if n in blocks else MISSING}</td>'
+            f'<td class="num">{esc(blocks[n]["images"]) if n in blocks else MISSING}</td>'
             for n in names
         )
         rows.append(
-            f'<tr class="sec"><th rowspan="{span}" scope="rowgroup">{_e(label)}</th>'
+            f'<tr class="sec"><th rowspan="{span}" scope="rowgroup">{esc(label)}</th>'
             f"<td>images</td>{cells}</tr>"
         )
         for key in present:
             fact = facts[key]
             values = {n: blocks[n]["metrics"].get(key) for n in names if n in blocks}
-            best = _best(values, fact.higher_is_better)
+            best = best_of(values, fact.higher_is_better)
             tds = []
             for n in names:
-                text = _fmt(values.get(n))
+                text = fmt_value(values.get(n))
                 if n in best:
                     tds.append(f'<td class="num best"><b>{text}</b></td>')
                 else:
                     tds.append(f'<td class="num">{text}</td>')
-            rows.append(f'<tr data-metric="{_e(key)}"><td>{_e(fact.label)}</td>{"".join(tds)}</tr>')
+            rows.append(
+                f'<tr data-metric="{esc(key)}"><td>{esc(fact.label)}</td>{"".join(tds)}</tr>'
+            )
     return (
         '<table id="table-one" class="grid">'
         f"<thead><tr><th>holes</th><th>metric</th>{head}</tr></thead>"
@@ -364,128 +188,14 @@ def _table_one(
     )
 
 
-def _nice_ticks(lo: float, hi: float, count: int = 4) -> list[float]:
-    if hi <= lo:
-        pad = abs(lo) * 0.05 or 1.0
-        lo, hi = lo - pad, hi + pad
-    raw = (hi - lo) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(s * magnitude for s in (1, 2, 2.5, 5, 10) if s * magnitude >= raw)
-    start = math.floor(lo / step) * step
-    ticks = []
-    t = start
-    while t <= hi + step * 1e-9 or len(ticks) < 2:
-        ticks.append(round(t, 12))
-        t += step
-    if ticks[-1] < hi:
-        ticks.append(round(t, 12))
-    return ticks
-
-
-def _tick_text(value: float, ticks: Sequence[float]) -> str:
-    """The tick label with as many decimals as the step needs (0.25 -> 2, 5 -> 0)."""
-    step = abs(ticks[1] - ticks[0]) if len(ticks) > 1 else 1.0
-    decimals = 0
-    while decimals < 6 and abs(step * 10**decimals - round(step * 10**decimals)) > 1e-6:
-        decimals += 1
-    return f"{value:.{decimals}f}"
-
-
-def _chart(key: str, fact: MetricFact, results: Mapping[str, Any]) -> str:
-    """One inline SVG: x = bucket, y = mean of ``key``, one polyline per method."""
-    methods = results["methods"]
-    labels = [label for label, _ in _sections(results)[1:]]
-    series: list[tuple[str, str, list[float | None]]] = []
-    for i, m in enumerate(methods):
-        by_range = {b["range"]: b["metrics"].get(key) for b in m.get("buckets", [])}
-        ys = [by_range.get(label) for label in labels]
-        ys = [y if _finite(y) and not math.isinf(y) else None for y in ys]
-        series.append((m["name"], PALETTE[i % len(PALETTE)], ys))
-    values = [y for _, _, ys in series for y in ys if y is not None]
-    width, height = 300, 200
-    left, right, top, bottom = 46, 10, 26, 38
-    pw, ph = width - left - right, height - top - bottom
-    parts = [
-        f'<svg class="chart" data-metric="{_e(key)}" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" xmlns="http://www.w3.org/2000/svg">',
-        f"<title>{_e(fact.label)} per hole ratio</title>",
-        f'<text x="{width / 2}" y="16" text-anchor="middle" class="ct">{_e(fact.label)}</text>',
-    ]
-    if not labels or not values:
-        parts.append(
-            f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" class="cn">'
-            "no per-bucket values</text></svg>"
-        )
-        return "".join(parts)
-    ticks = _nice_ticks(min(values), max(values))
-    y0, y1 = ticks[0], ticks[-1]
-
-    def x_of(i: int) -> float:
-        return left + (pw * (i + 0.5) / len(labels))
-
-    def y_of(v: float) -> float:
-        return top + ph * (1.0 - (v - y0) / (y1 - y0))
-
-    for t in ticks:
-        y = y_of(t)
-        parts.append(
-            f'<line x1="{left}" x2="{left + pw}" y1="{y:.1f}" y2="{y:.1f}" class="gl"/>'
-            f'<text x="{left - 5}" y="{y + 4:.1f}" text-anchor="end" class="tk">'
-            f"{_tick_text(t, ticks)}</text>"
-        )
-    for i, label in enumerate(labels):
-        parts.append(
-            f'<text x="{x_of(i):.1f}" y="{top + ph + 15}" text-anchor="middle" class="tk">'
-            f"{_e(label)}</text>"
-        )
-    parts.append(
-        f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle" class="tk">'
-        "hole ratio</text>"
-    )
-    for name, colour, ys in series:
-        run: list[str] = []
-        runs: list[list[str]] = []
-        for i, y in enumerate(ys):
-            if y is None:
-                if run:
-                    runs.append(run)
-                run = []
-                continue
-            run.append(f"{x_of(i):.1f},{y_of(y):.1f}")
-        if run:
-            runs.append(run)
-        parts.append(f'<g class="series" data-method="{_e(name)}">')
-        for points in runs:
-            parts.append(
-                f'<polyline points="{" ".join(points)}" fill="none" stroke="{colour}" '
-                'stroke-width="2"/>'
-            )
-        for i, y in enumerate(ys):
-            if y is not None:
-                parts.append(
-                    f'<circle cx="{x_of(i):.1f}" cy="{y_of(y):.1f}" r="3" fill="{colour}">'
-                    f"<title>{_e(name)}, {_e(labels[i])}: {_fmt(y)}</title></circle>"
-                )
-        parts.append("</g>")
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _legend(results: Mapping[str, Any]) -> str:
-    items = "".join(
-        f'<span class="li"><span class="sw" style="background:{PALETTE[i % len(PALETTE)]}">'
-        f"</span>{_e(m['name'])}</span>"
-        for i, m in enumerate(results["methods"])
-    )
-    return f'<div class="legend">{items}</div>'
-
-
 def _numbers(
     image: ReportImage, method: str, keys: Sequence[str], facts: Mapping[str, MetricFact]
 ) -> str:
     values = image.metrics.get(method, {})
     return " · ".join(
-        f"{_e(facts[k].label.split(' ')[0])} {_fmt(values.get(k))}" for k in keys if k in values
+        f"{esc(short_label(facts[k].label))} {fmt_value(values.get(k))}"
+        for k in keys
+        if k in values
     )
 
 
@@ -493,7 +203,7 @@ def _strip(
     image: ReportImage,
     anchor: str,
     row: str,
-    tiles: Sequence[_Tile],
+    tiles: Sequence[Tile],
     methods: Sequence[str],
     keys: Sequence[str],
     facts: Mapping[str, MetricFact],
@@ -507,22 +217,22 @@ def _strip(
         if tile.thumb:
             full = f' data-full="{tile.full}"' if tile.full else ""
             body = (
-                f'<img src="{tile.thumb}"{full} alt="{_e(caption)}" '
-                f'data-cap="{_e(caption + (" — " + numbers if numbers else ""))}" loading="lazy">'
+                f'<img src="{tile.thumb}"{full} alt="{esc(caption)}" '
+                f'data-cap="{esc(caption + (" — " + numbers if numbers else ""))}" loading="lazy">'
             )
         else:
-            body = f'<div class="err" title="{_e(tile.error)}">unreadable</div>'
+            body = f'<div class="err" title="{esc(tile.error)}">unreadable</div>'
         figs.append(
-            f'<figure><div class="frame">{body}</div><figcaption><b>{_e(tile.caption)}</b>'
+            f'<figure><div class="frame">{body}</div><figcaption><b>{esc(tile.caption)}</b>'
             f"{'<br>' + numbers if numbers else ''}</figcaption></figure>"
         )
     head = (
         f'<div class="sh"><a href="#{row}" class="nm" title="its row in the per-image table">'
-        f"{_e(image.name)}</a> "
-        f'<span class="mu">hole {100 * image.hole_ratio:.1f}% · {_e(image.bucket)}</span></div>'
+        f"{esc(image.name)}</a> "
+        f'<span class="mu">hole {100 * image.hole_ratio:.1f}% · {esc(image.bucket)}</span></div>'
     )
     return (
-        f'<div class="strip" id="{anchor}" data-image="{_e(image.name)}">{head}'
+        f'<div class="strip" id="{anchor}" data-image="{esc(image.name)}">{head}'
         f'<div class="tiles">{"".join(figs)}</div></div>'
     )
 
@@ -542,31 +252,31 @@ def _image_table(
     ]
     sub = []
     for key in keys:
-        top.append(f'<th colspan="{len(methods)}" class="grp">{_e(facts[key].label)}</th>')
+        top.append(f'<th colspan="{len(methods)}" class="grp">{esc(facts[key].label)}</th>')
         for method in methods:
             sub.append(
-                f'<th class="num" data-metric="{_e(key)}" data-method="{_e(method)}" '
-                f'data-higher="{int(facts[key].higher_is_better)}">{_e(method)}</th>'
+                f'<th class="num" data-metric="{esc(key)}" data-method="{esc(method)}" '
+                f'data-higher="{int(facts[key].higher_is_better)}">{esc(method)}</th>'
             )
     rows = []
     for im in ordered:
         # Lean cells (1,000 rows x methods x metrics): the sorting script reads the text.
         anchor = anchors.get(id(im))
-        name = _e(im.name)
+        name = esc(im.name)
         cell = f'<a href="#{anchor}">{name}</a>' if anchor else name
         tds = [
             f'<td id="{rows_ids[id(im)]}">{cell}</td>',
             f"<td>{100 * im.hole_ratio:.1f}</td>",
-            f"<td>{_e(im.bucket)}</td>",
+            f"<td>{esc(im.bucket)}</td>",
         ]
         for key in keys:
             values = {m: im.metrics.get(m, {}).get(key) for m in methods}
-            best = _best(values, facts[key].higher_is_better)
+            best = best_of(values, facts[key].higher_is_better)
             for m in methods:
                 tds.append(
-                    f'<td class="best">{_fmt(values[m])}</td>'
+                    f'<td class="best">{fmt_value(values[m])}</td>'
                     if m in best
-                    else f"<td>{_fmt(values[m])}</td>"
+                    else f"<td>{fmt_value(values[m])}</td>"
                 )
         rows.append(f"<tr>{''.join(tds)}</tr>")
     # A thicker line before each metric's first method, without a class on every cell.
@@ -685,45 +395,29 @@ def render_html(
     rank_metric: str = "l1",
 ) -> str:
     """The report as one HTML string; see :func:`write_html_report` for the arguments."""
-    facts = _as_facts(metric_facts)
-    keys = _metric_keys(results, images)
-    for key in keys:
-        facts.setdefault(key, MetricFact(key, key, False))
+    facts, keys, rank = _facts_keys_rank(results, images, metric_facts, rank_metric)
     methods = [m["name"] for m in results["methods"]]
-    if rank_metric in facts:
-        rank = facts[rank_metric]
-    elif keys:
-        rank = facts[keys[0]]
-    else:
-        rank = MetricFact(rank_metric, rank_metric, False)
 
     sections = select_images(images, methods, rank, per_section, seed) if keys else []
+    sizes = (thumb_size, full_size, jpeg_quality)
     ordered = sorted(images, key=lambda im: im.name)
     rows = {id(im): f"row-{i}" for i, im in enumerate(ordered)}
     anchors: dict[int, str] = {}  # id(image) -> its strip's id; each image is inlined once
-    parts_strips = []
-    for heading, chosen in sections:
-        parts_strips.append(f"<h3>{_e(heading)}</h3>")
-        for im in chosen:
-            if id(im) not in anchors:
-                anchor = anchors[id(im)] = f"img-{len(anchors)}"
-                tiles = _tiles(im, methods, thumb_size, full_size, jpeg_quality)
-                parts_strips.append(_strip(im, anchor, rows[id(im)], tiles, methods, keys, facts))
-            else:
-                # Shown in an earlier section: a link, not a second copy of the pictures.
-                parts_strips.append(
-                    f'<div class="strip dup"><a href="#{anchors[id(im)]}" class="nm">'
-                    f'{_e(im.name)}</a> <span class="mu">shown above · '
-                    f"{_numbers_all(im, methods, rank)}</span></div>"
-                )
-
+    parts_strips = [
+        part
+        for heading, chosen in sections
+        for part in (
+            f"<h3>{esc(heading)}</h3>",
+            *(
+                _strip_or_link(im, anchors, rows, methods, keys, facts, rank, sizes)
+                for im in chosen
+            ),
+        )
+    ]
+    notes = _page_notes(results, ssim_window)
     n_images = len(images)
-    infinite = any(m.get("psnr_infinite") for m in results["methods"])
-    notes = [f"SSIM window: {_e(ssim_window)}"]
-    if infinite:
-        notes.append("inf: a hole reproduced exactly")
     body = [
-        f"<h1>{_e(title)}</h1>",
+        f"<h1>{esc(title)}</h1>",
         f'<p class="meta">{len(methods)} methods · {n_images} images · {" · ".join(notes)}</p>',
         '<nav><a href="#s-table">Table I</a><a href="#s-charts">Charts</a>'
         '<a href="#s-strips">Images</a><a href="#s-per-image">Per image</a></nav>',
@@ -732,15 +426,15 @@ def render_html(
         '<h2 id="s-table">Table I: hole metrics</h2>',
         _table_one(results, keys, facts),
         f'<p class="mu">Best of each row in <b style="color:var(--best)">bold green</b>. '
-        f"SSIM window: {_e(ssim_window)}.</p>",
+        f"SSIM window: {esc(ssim_window)}.</p>",
         '</section><section class="grow">',
         '<h2 id="s-charts">Metric vs hole ratio</h2>',
-        _legend(results),
-        '<div class="charts">' + "".join(_chart(k, facts[k], results) for k in keys) + "</div>",
+        legend(results),
+        '<div class="charts">' + "".join(chart(k, facts[k], results) for k in keys) + "</div>",
         "</section></div>",
         '<h2 id="s-strips">Images</h2>',
         '<p class="mu">masked input | '
-        + " | ".join(_e(m) for m in methods)
+        + " | ".join(esc(m) for m in methods)
         + " | ground truth. Click a picture to enlarge it; ← → step through the strip.</p>",
         "".join(parts_strips) if parts_strips else '<p class="mu">No per-image records.</p>',
         '<h2 id="s-per-image">Per image</h2>',
@@ -757,14 +451,66 @@ def render_html(
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{_e(title)}</title><style>{CSS}</style></head>\n"
+        f"<title>{esc(title)}</title><style>{CSS}</style></head>\n"
         "<body>\n" + "\n".join(body) + f"\n<script>{JS}</script>\n</body></html>\n"
     )
 
 
+def _facts_keys_rank(
+    results: Mapping[str, Any],
+    images: Sequence[ReportImage],
+    metric_facts: Iterable[FactLike],
+    rank_metric: str,
+) -> tuple[dict[str, MetricFact], list[str], MetricFact]:
+    """Every key's fact (a key without one: labelled with the key, lower is better), the keys
+    shown, and the fact of the metric that ranks images (the first key if ``rank_metric`` is
+    not there)."""
+    facts = _as_facts(metric_facts)
+    keys = _metric_keys(results, images)
+    for key in keys:
+        facts.setdefault(key, MetricFact(key, key, False))
+    if rank_metric in facts:
+        return facts, keys, facts[rank_metric]
+    if keys:
+        return facts, keys, facts[keys[0]]
+    return facts, keys, MetricFact(rank_metric, rank_metric, False)
+
+
+def _strip_or_link(
+    image: ReportImage,
+    anchors: dict[int, str],
+    rows: Mapping[int, str],
+    methods: Sequence[str],
+    keys: Sequence[str],
+    facts: Mapping[str, MetricFact],
+    rank: MetricFact,
+    sizes: tuple[int, int, int],
+) -> str:
+    """An image's strip, or a link to it when an earlier section showed it (``anchors``)."""
+    if id(image) in anchors:  # a link, not a second copy of the pictures
+        return (
+            f'<div class="strip dup"><a href="#{anchors[id(image)]}" class="nm">'
+            f'{esc(image.name)}</a> <span class="mu">shown above · '
+            f"{_numbers_all(image, methods, rank)}</span></div>"
+        )
+    anchor = anchors[id(image)] = f"img-{len(anchors)}"
+    shown = tiles(image, methods, *sizes)
+    return _strip(image, anchor, rows[id(image)], shown, methods, keys, facts)
+
+
+def _page_notes(results: Mapping[str, Any], ssim_window: str) -> list[str]:
+    """The SSIM window, and the exact holes (hole PSNR capped at 100 dB) when there are any."""
+    counts = [(m["name"], m.get("psnr_infinite")) for m in results["methods"]]
+    exact = ", ".join(f"{esc(name)} {n}" for name, n in counts if n)
+    notes = [f"SSIM window: {esc(ssim_window)}"]
+    if exact:
+        notes.append(f"hole PSNR capped at 100 dB; exact holes: {exact}")
+    return notes
+
+
 def _numbers_all(image: ReportImage, methods: Sequence[str], rank: MetricFact) -> str:
-    label = _e(rank.label.split(" ")[0])
-    return ", ".join(f"{_e(m)} {label} {_fmt(_value(image, m, rank.key))}" for m in methods)
+    label = esc(short_label(rank.label))
+    return ", ".join(f"{esc(m)} {label} {fmt_value(value_of(image, m, rank.key))}" for m in methods)
 
 
 def write_html_report(

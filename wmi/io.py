@@ -290,6 +290,19 @@ def read_image(path: str | os.PathLike[str], max_pixels: int = DEFAULT_MAX_PIXEL
     return image if image.dtype == np.float32 else image.astype(np.float32) / 255.0
 
 
+def read_image_compact(path: str | os.PathLike[str]) -> np.ndarray:
+    """:func:`read_image`'s pixels in a quarter of the memory where that loses nothing.
+
+    Returns:
+        uint8 ``(H, W, 3)`` for an 8-bit file (``read_image`` is this / 255 in float32), or
+        what :func:`read_image` returns for a 16-bit one.
+    """
+    path = Path(path)
+    if _is_16bit(path):
+        return read_image(path)
+    return np.asarray(open_rgb(path))
+
+
 def _is_16bit(path: Path) -> bool:
     """Whether a PNG or TIFF stores 16 bits per sample, from its header alone."""
     suffix = path.suffix.lower()
@@ -551,11 +564,6 @@ def format_names(paths: Sequence[str | os.PathLike[str]], limit: int = 5) -> str
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def prediction_patterns() -> tuple[str, ...]:
-    """A prediction has its image's stem and any image extension (either case)."""
-    return tuple(f"{{stem}}{ext}" for e in IMAGE_EXTENSIONS for ext in (e, e.upper()))
-
-
 def split_one_folder(
     files: Sequence[Path], patterns: Sequence[str] = DEFAULT_MASK_PATTERNS
 ) -> tuple[list[Path], list[Path]]:
@@ -576,11 +584,19 @@ def split_one_folder(
 
 @dataclass
 class PairedImage:
-    """One image with its mask and, for each prediction folder, its prediction."""
+    """One image with its mask and, for each prediction folder, its prediction.
+
+    ``name`` is what reports call it: the image's file name, or the mask's when the image has
+    several masks (LaMa's layout, one row per mask; ``pair_folders(every_mask=True)``).
+    """
 
     image: Path
     mask: Path
     predictions: dict[str, Path] = field(default_factory=dict)
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.image.name
 
 
 @dataclass
@@ -593,7 +609,8 @@ class FolderPairing:
         masks: how many mask files were found.
         images_without_mask: images that no mask fits.
         masks_without_image: masks that fit no image.
-        missing_predictions: folder name -> images with a mask but no prediction there.
+        missing_predictions: folder name -> images with a mask but no prediction there (the
+            mask, for an image with several masks under ``every_mask``).
         stray_predictions: folder name -> predictions of no image with a mask.
     """
 
@@ -606,11 +623,62 @@ class FolderPairing:
     stray_predictions: dict[str, list[Path]] = field(default_factory=dict)
 
 
+def _more_masks(
+    pairs: Sequence[tuple[Path, Path]], masks: Sequence[Path], patterns: Sequence[str]
+) -> list[tuple[Path, Path, bool]]:
+    """Every (image, mask) pair: each image's first mask plus the unused masks that fit it.
+
+    The third item says whether the image has several masks.
+    """
+    used = {mask.name for _, mask in pairs}
+    names = sorted(m.name for m in masks if m.name not in used)
+    by_name = {m.name: m for m in masks}
+    out = []
+    for image, first in pairs:
+        more = [n for p in patterns for n in match_pattern(p, image.stem, names) if n not in used]
+        used.update(more)
+        out += [(image, mask, bool(more)) for mask in (first, *(by_name[n] for n in more))]
+    return out
+
+
+def match_predictions(
+    stems: Sequence[Sequence[str]], files: Sequence[Path]
+) -> tuple[list[Path | None], list[Path]]:
+    """The prediction of each job: the one file whose stem is one of the job's stems.
+
+    Args:
+        stems: per job, the stems its prediction may have (any image extension).
+        files: the prediction folder's image files.
+
+    Returns:
+        The file of each job (None when there is none) and the files of no job.
+
+    Raises:
+        WmiError: two files fit one job (``g1.png`` and ``g1.jpg``): never a silent pick.
+    """
+    by_stem: dict[str, list[Path]] = {}
+    for f in files:
+        by_stem.setdefault(f.stem, []).append(f)
+    used: set[Path] = set()
+    found: list[Path | None] = []
+    for job in stems:
+        hits = [f for stem in dict.fromkeys(job) for f in by_stem.get(stem, [])]
+        if len(hits) > 1:
+            raise WmiError(
+                f"{hits[0].parent}: {' and '.join(h.name for h in hits)} are predictions of the "
+                "same image; keep one"
+            )
+        found.append(hits[0] if hits else None)
+        used.update(hits)
+    return found, [f for f in files if f not in used]
+
+
 def pair_folders(
     image_dir: str | os.PathLike[str],
     mask_dir: str | os.PathLike[str],
     predictions: Mapping[str, str | os.PathLike[str]] | None = None,
     mask_patterns: Sequence[str] = DEFAULT_MASK_PATTERNS,
+    every_mask: bool = False,
 ) -> FolderPairing:
     """Pair the images of a folder with their masks and predictions, by file stem.
 
@@ -621,7 +689,11 @@ def pair_folders(
     - ``image_dir`` and ``mask_dir`` may be one folder (LaMa's layout, ``x.png`` beside
       ``x_mask000.png``): then a file that fits a pattern for another file's stem is a mask,
       every other file an image (:func:`split_one_folder`);
-    - a prediction is ``STEM`` with any image extension (:func:`prediction_patterns`);
+    - with ``every_mask``, an image with several masks (``x_mask000.png``, ``x_mask001.png``)
+      gives one :class:`PairedImage` per mask, named after the mask;
+    - a prediction is ``STEM`` with any image extension, where STEM is the mask's stem
+      (LaMa names a prediction after its mask) or, for an image with one mask, the image's;
+      two files that fit one image are an error (:func:`match_predictions`);
     - a mask set's ``preview.png`` (beside its ``manifest.csv``) is never a mask.
 
     Args:
@@ -629,6 +701,10 @@ def pair_folders(
         mask_dir: folder of masks (white = hole); may be ``image_dir``.
         predictions: name -> folder of predictions; an image is complete only with all.
         mask_patterns: mask file names for ``{stem}``, shell wildcards allowed.
+        every_mask: one pair per mask instead of per image (``wmi eval``).
+
+    Raises:
+        WmiError: a prediction folder holds two predictions of one image.
     """
     image_dir, mask_dir = Path(image_dir), Path(mask_dir)
     if image_dir.resolve() == mask_dir.resolve():
@@ -636,23 +712,33 @@ def pair_folders(
     else:
         images, masks = list_images(image_dir), list_masks(mask_dir)
     pairing = pair_by_stem(images, masks, mask_patterns)
+    jobs = (
+        _more_masks(pairing.pairs, masks, mask_patterns)
+        if every_mask
+        else [(image, mask, False) for image, mask in pairing.pairs]
+    )
+    in_jobs = {mask for _, mask, _ in jobs}
     result = FolderPairing(
         images=len(images),
         masks=len(masks),
         images_without_mask=pairing.unmatched_images,
-        masks_without_image=pairing.unmatched_masks,
+        masks_without_image=[m for m in pairing.unmatched_masks if m not in in_jobs],
     )
-    with_mask = [image for image, _ in pairing.pairs]
-    found: dict[Path, dict[str, Path]] = {image: {} for image in with_mask}
-    for name, folder in (predictions or {}).items():
-        preds = pair_by_stem(with_mask, list_images(folder), prediction_patterns())
-        for image, pred in preds.pairs:
-            found[image][name] = pred
-        result.missing_predictions[name] = preds.unmatched_images
-        result.stray_predictions[name] = preds.unmatched_masks
-    result.complete = [
-        PairedImage(image, mask, found[image])
-        for image, mask in pairing.pairs
-        if len(found[image]) == len(predictions or {})
+    paired = [
+        PairedImage(image, mask, name=mask.name if several else "") for image, mask, several in jobs
     ]
+    stems = [
+        [p.mask.stem] if several else [p.image.stem, p.mask.stem]
+        for p, (_, _, several) in zip(paired, jobs, strict=True)
+    ]
+    for name, folder in (predictions or {}).items():
+        found, stray = match_predictions(stems, list_images(folder))
+        missing = result.missing_predictions[name] = []
+        for job, pred in zip(paired, found, strict=True):
+            if pred is None:
+                missing.append(job.image if job.name == job.image.name else job.mask)
+            else:
+                job.predictions[name] = pred
+        result.stray_predictions[name] = stray
+    result.complete = [p for p in paired if len(p.predictions) == len(predictions or {})]
     return result

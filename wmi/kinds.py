@@ -321,10 +321,75 @@ METRICS.register(
 METRICS.register(
     Metric(
         "psnr",
-        "PSNR over the hole",
+        "PSNR over the hole, capped at 100 dB",
         "wmi.metrics:hole_psnr",
-        label="PSNR (dB) ↑",
-        latex=r"PSNR (dB) $\uparrow$",
+        label="hole PSNR (dB) ↑",
+        latex=r"hole PSNR (dB) $\uparrow$",
         higher_is_better=True,
     )
 )
+
+
+#: Metrics computed by pretrained networks over many images at once (``wmi.perceptual``), not
+#: per image by a ``fn``: the reports read their labels and directions here.
+NETWORK_METRICS: Registry[Metric] = Registry("network metric")
+NETWORK_METRICS.register(
+    Metric(
+        "lpips",
+        "LPIPS v0.1 of the composite (Zhang et al. 2018), mean over images",
+        label="LPIPS ↓",
+        latex=r"LPIPS $\downarrow$",
+    )
+)
+NETWORK_METRICS.register(
+    Metric(
+        "fid",
+        "FID of the composites against the ground truths (Heusel et al. 2017)",
+        label="FID ↓",
+        latex=r"FID $\downarrow$",
+    )
+)
+
+
+@dataclass(frozen=True)
+class SsimWindow(Entry):
+    """How SSIM weighs a pixel's neighbourhood (``--ssim-window``).
+
+    Attributes:
+        size: the window's side in pixels (images must be at least this large).
+        gaussian: Gaussian weights (sigma 1.5, population covariance) instead of a uniform
+            window with sample covariance; scikit-image's ``structural_similarity`` arguments.
+        label: how every report names it.
+    """
+
+    size: int = 7
+    gaussian: bool = False
+    label: str = ""
+
+
+SSIM_WINDOWS: Registry[SsimWindow] = Registry("SSIM window")
+#: The default of ``wmi eval --ssim-window`` and of the metrics: the paper cites Wang et al.
+#: 2004 for SSIM, whose window this is, and the papers wmi is compared with report it.
+DEFAULT_SSIM_WINDOW = "gaussian"
+SSIM_WINDOWS.register(
+    SsimWindow(
+        "gaussian",
+        "11x11 Gaussian, sigma 1.5: Wang et al. 2004, as LaMa, mmagic, torchmetrics, piq",
+        size=11,
+        gaussian=True,
+        label="gaussian 11x11 σ=1.5",
+    )
+)
+SSIM_WINDOWS.register(
+    SsimWindow("uniform", "7x7 uniform, scikit-image's default", size=7, label="uniform 7x7")
+)
+
+
+@dataclass(frozen=True)
+class LpipsNet(Entry):
+    """An LPIPS backbone (``--lpips-net``); the lpips package ships its linear heads."""
+
+
+LPIPS_NETS: Registry[LpipsNet] = Registry("LPIPS network")
+LPIPS_NETS.register(LpipsNet("alex", "AlexNet, LPIPS v0.1's default"))
+LPIPS_NETS.register(LpipsNet("vgg", "VGG16"))

@@ -1,31 +1,33 @@
 """The paper's Table I metrics over the hole region, and their averages over images.
 
-All functions take images as float arrays ``(H, W, 3)`` with values in [0, 1] and a boolean
-``hole`` array ``(H, W)`` where True marks a hole pixel. The definitions are written out in
-``docs/metrics.md``; in short, for the hole pixels ``Ω`` (all channels):
+All functions take images as ``(H, W, 3)`` arrays, float in [0, 1] or uint8 (read as / 255),
+and a boolean ``hole`` array ``(H, W)`` where True marks a hole pixel. The definitions are
+written out in ``docs/metrics.md``; in short, for the hole pixels ``Ω`` (all channels):
 
 * ``l1 = 100 · mean_Ω |pred - gt|``, ``l2 = 100 · mean_Ω (pred - gt)²`` (percent);
-* ``psnr = 10 · log10(1 / mean_Ω (pred - gt)²)`` dB, ``+inf`` when the hole is reproduced
-  exactly;
-* ``ssim``: scikit-image's ``structural_similarity`` with its defaults (``data_range=1``,
-  colour) between the composite (hole from ``pred``, the rest from ``gt``) and ``gt``;
+* ``psnr = min(10 · log10(1 / mean_Ω (pred - gt)²), 100)`` dB: a hole reproduced exactly
+  counts as :data:`PSNR_CAP` (100 dB), so means stay finite;
+* ``ssim``: scikit-image's ``structural_similarity`` (``data_range=1``, colour) between the
+  composite (hole from ``pred``, the rest from ``gt``) and ``gt``, with the window of
+  :data:`wmi.kinds.SSIM_WINDOWS` (default gaussian 11x11, sigma 1.5, as Wang et al. 2004);
 * ``tv = 100 · L_tv(composite)``, the total-variation term of the PConv training loss on the
   hole dilated by one pixel (:func:`total_variation`).
 
+Every image is measured in strips of rows (:data:`STRIP_PIXELS` pixels each, with the rows
+around them that a window needs), so the memory an image costs beyond its pixels does not grow
+with its size; the strips give scikit-image's numbers.
+
 Which metrics exist, their labels and directions is :data:`wmi.kinds.METRICS`: each entry names
-its function here (``fn(pred, gt, hole, comp) -> float``), and :func:`hole_metrics`, the reports
+its function (``fn(pred, gt, hole, comp) -> float``), and :func:`hole_metrics`, the reports
 and ``wmi eval`` read that table. docs/metrics.md has the recipe for adding one.
-:func:`score_folders` scores whole folders (``wmi eval``).
+:func:`wmi.scoring.score_folders` scores whole folders (``wmi eval``).
 """
 
 from __future__ import annotations
 
-import ctypes
 import math
 import os
-import time
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
@@ -33,16 +35,17 @@ from typing import TypedDict
 import numpy as np
 
 from wmi.errors import WmiError
-from wmi.inference import Notify, Progress, composite
-from wmi.io import PairedImage, format_names
-from wmi.kinds import METRICS
+from wmi.inference import composite, resize_hole
+from wmi.kinds import DEFAULT_SSIM_WINDOW, METRICS, SSIM_WINDOWS, SsimWindow
 from wmi.masks import BUCKET_LABELS, hole_ratio_bucket
 from wmi.registry import load
 
 #: Hole-ratio buckets in report order.
 BUCKETS = BUCKET_LABELS
-#: scikit-image's default SSIM window is 7x7, so smaller images have no SSIM.
-MIN_SIDE = 7
+#: The PSNR of a hole reproduced exactly (and the most any image gets), dB.
+PSNR_CAP = 100.0
+#: Pixels per strip of rows (1 Mi: ~100 MB of SSIM temporaries, whatever the image size).
+STRIP_PIXELS = 1 << 20
 
 
 class BucketResult(TypedDict):
@@ -65,8 +68,13 @@ class MethodResult(TypedDict):
 
 
 class Results(TypedDict):
-    """What :func:`summarize_scores` returns and :mod:`wmi.report` renders."""
+    """What :func:`summarize_scores` returns and :mod:`wmi.report` renders.
 
+    ``psnr_infinite`` counts the images whose hole was reproduced exactly (their PSNR is
+    infinite and counted as :data:`PSNR_CAP`).
+    """
+
+    ssim_window: str
     methods: list[MethodResult]
 
 
@@ -91,6 +99,19 @@ def dilate_hole_3x3(hole: np.ndarray) -> np.ndarray:
         for dx in range(3):
             out |= padded[dy : dy + h, dx : dx + w]
     return out
+
+
+def _tv_sum(image: np.ndarray, region: np.ndarray, rows: int) -> float:
+    """The summed differences of :func:`total_variation`: horizontal pairs in the first
+    ``rows`` rows, vertical pairs between every two consecutive rows."""
+    both_h = region[:rows, 1:] & region[:rows, :-1]
+    both_v = region[1:, :] & region[:-1, :]
+    dh = np.abs(image[:rows, 1:] - image[:rows, :-1])
+    dv = np.abs(image[1:, :] - image[:-1, :])
+    return float(
+        np.einsum("ijc,ij->", dh, both_h.astype(np.float64))
+        + np.einsum("ijc,ij->", dv, both_v.astype(np.float64))
+    )
 
 
 def total_variation(image: np.ndarray, region: np.ndarray) -> float:
@@ -118,69 +139,97 @@ def total_variation(image: np.ndarray, region: np.ndarray) -> float:
             f"expected image (H, W, C) and region (H, W), got {image.shape} and {region.shape}"
         )
     h, w, c = image.shape
-    both_h = (region[:, 1:] & region[:, :-1]).astype(np.float64)
-    both_v = (region[1:, :] & region[:-1, :]).astype(np.float64)
-    dh = np.abs(image[:, 1:] - image[:, :-1])
-    dv = np.abs(image[1:, :] - image[:-1, :])
-    total = np.einsum("ijc,ij->", dh, both_h) + np.einsum("ijc,ij->", dv, both_v)
-    return float(total / (c * h * w))
+    return _tv_sum(image, region, h) / (c * h * w)
 
 
-def _hole_diff(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """``pred - gt`` over the hole pixels in float64, ``(n_hole, 3)``."""
-    return pred[hole].astype(np.float64) - gt[hole].astype(np.float64)
+def _unit(image: np.ndarray) -> np.ndarray:
+    """uint8 as float32 / 255 (bit for bit what :func:`wmi.io.read_image` gives); float as is."""
+    return image.astype(np.float32) / 255.0 if image.dtype == np.uint8 else image
 
 
-def hole_l1(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, comp: np.ndarray) -> float:
-    """``100 · mean_Ω |pred - gt|`` (percent)."""
-    return 100.0 * float(np.mean(np.abs(_hole_diff(pred, gt, hole))))
+@dataclass
+class _Sums:
+    """What the strips of one image add up: hole errors, TV pairs, SSIM map values."""
+
+    values: int = 0
+    abs_err: float = 0.0
+    sq_err: float = 0.0
+    tv: float = 0.0
+    ssim: float = 0.0
+    ssim_values: int = 0
+
+    def add_errors(self, pred: np.ndarray, gt: np.ndarray, hole: np.ndarray) -> None:
+        diff = _unit(pred[hole]).astype(np.float64) - _unit(gt[hole]).astype(np.float64)
+        self.values += diff.size
+        self.abs_err += float(np.abs(diff).sum())
+        self.sq_err += float(np.square(diff).sum())
+
+    def add_ssim(self, comp: np.ndarray, gt: np.ndarray, window: SsimWindow) -> None:
+        """SSIM map values of a strip, except the ``size // 2`` rows and columns at its edges."""
+        from skimage.metrics import structural_similarity
+
+        pad = window.size // 2
+        kwargs = (
+            {"gaussian_weights": True, "sigma": 1.5, "use_sample_covariance": False}
+            if window.gaussian
+            else {"win_size": window.size}
+        )
+        for c in range(gt.shape[2]):
+            _, full = structural_similarity(
+                comp[..., c], gt[..., c], data_range=1.0, full=True, **kwargs
+            )
+            kept = full[pad : full.shape[0] - pad, pad : full.shape[1] - pad]
+            self.ssim += float(kept.sum(dtype=np.float64))
+            self.ssim_values += kept.size
+
+    @property
+    def mse(self) -> float:
+        return self.sq_err / self.values
+
+    def results(self, shape: tuple[int, ...]) -> dict[str, float]:
+        """The built-in metrics of an image of ``shape`` (SSIM NaN when it was not measured)."""
+        mse = self.mse
+        psnr = PSNR_CAP if mse == 0.0 else min(PSNR_CAP, -10.0 * math.log10(mse))
+        return {
+            "l1": 100.0 * self.abs_err / self.values,
+            "l2": 100.0 * mse,
+            "tv": 100.0 * self.tv / math.prod(shape),
+            "ssim": self.ssim / self.ssim_values if self.ssim_values else math.nan,
+            "psnr": psnr,
+        }
 
 
-def hole_l2(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, comp: np.ndarray) -> float:
-    """``100 · mean_Ω (pred - gt)²`` (percent)."""
-    return 100.0 * float(np.mean(_hole_diff(pred, gt, hole) ** 2))
+def _strips(height: int, width: int) -> Iterator[tuple[int, int]]:
+    """Row ranges ``[r0, r1)`` of about :data:`STRIP_PIXELS` pixels covering the image."""
+    rows = max(1, STRIP_PIXELS // max(width, 1))
+    for r0 in range(0, height, rows):
+        yield r0, min(height, r0 + rows)
 
 
-def hole_tv(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, comp: np.ndarray) -> float:
-    """``100 · L_tv`` of the composite on the hole dilated by one pixel."""
-    return 100.0 * total_variation(comp, dilate_hole_3x3(hole))
+def _measure(
+    pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, window: SsimWindow | None
+) -> _Sums:
+    """Every built-in metric's sums, strip by strip (no ``window``: all but SSIM)."""
+    height, width = hole.shape
+    pad = window.size // 2 if window else 2  # >= 2: what TV pairs and the dilation need
+    sums = _Sums()
+    for r0, r1 in _strips(height, width):
+        lo, hi = max(r0 - pad, 0), min(r1 + pad, height)
+        sums.add_errors(pred[r0:r1], gt[r0:r1], hole[r0:r1])
+        gt_s, hole_s = _unit(gt[lo:hi]), hole[lo:hi]
+        comp = composite(gt_s, hole_s, _unit(pred[lo:hi]))
+        end = min(r1 + 1, height) - lo  # TV: this strip's rows and the next one's first
+        region = dilate_hole_3x3(hole_s)[r0 - lo : end]
+        sums.tv += _tv_sum(comp[r0 - lo : end].astype(np.float64), region, r1 - r0)
+        c0, c1 = max(r0, pad), min(r1, height - pad)  # SSIM: rows `pad` from the border
+        if window and c0 < c1:
+            rows = slice(c0 - pad - lo, c1 + pad - lo)
+            sums.add_ssim(comp[rows], gt_s[rows], window)
+    return sums
 
 
-def composite_ssim(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, comp: np.ndarray) -> float:
-    """scikit-image's SSIM (defaults, ``data_range=1``, colour) of the composite and ``gt``.
-
-    Computed in the images' own float type, as scikit-image does.
-    """
-    from skimage.metrics import structural_similarity
-
-    return float(structural_similarity(comp, gt, data_range=1.0, channel_axis=2))
-
-
-def hole_psnr(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, comp: np.ndarray) -> float:
-    """``10 · log10(1 / mean_Ω (pred - gt)²)`` dB; ``math.inf`` for an exact hole."""
-    mse = float(np.mean(_hole_diff(pred, gt, hole) ** 2))
-    return math.inf if mse == 0.0 else -10.0 * math.log10(mse)
-
-
-def hole_metrics(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray) -> dict[str, float]:
-    """Table I metrics of one prediction.
-
-    Args:
-        pred: float ``(H, W, 3)`` in [0, 1], the network output (only its hole pixels count).
-        gt: float ``(H, W, 3)`` in [0, 1], the ground truth.
-        hole: bool ``(H, W)``, True = hole; must contain at least one hole pixel.
-
-    Returns:
-        ``{key: value}`` for every metric of :data:`wmi.kinds.METRICS`, in its order (``l1``,
-        ``l2``, ``tv``, ``ssim``, ``psnr``, then any registered), as Python floats; ``psnr``
-        is ``math.inf`` when the hole pixels of ``pred`` equal ``gt`` exactly.
-
-    Raises:
-        WmiError: shapes disagree, an image is not float in [0, 1], the hole is empty, or
-            the image is smaller than 7x7 (scikit-image's SSIM window).
-    """
-    pred, gt = np.asarray(pred), np.asarray(gt)
-    hole = np.asarray(hole, dtype=bool)
+def _check(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, window: SsimWindow) -> None:
+    """Raise :class:`WmiError` unless the arrays fit :func:`hole_metrics`'s contract."""
     if gt.ndim != 3 or gt.shape[2] != 3:
         raise WmiError(f"ground truth: expected an (H, W, 3) image, got shape {gt.shape}")
     if pred.shape != gt.shape:
@@ -188,18 +237,88 @@ def hole_metrics(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray) -> dict[str
     if hole.shape != gt.shape[:2]:
         raise WmiError(f"hole is {hole.shape}, image is {gt.shape[:2]}")
     for name, image in (("prediction", pred), ("ground truth", gt)):
+        if image.dtype == np.uint8:
+            continue
         if not np.issubdtype(image.dtype, np.floating):
             raise WmiError(f"{name}: expected a float image in [0, 1], got {image.dtype}")
         if image.min() < 0.0 or image.max() > 1.0:
             raise WmiError(f"{name}: values outside [0, 1] ({image.min():g} to {image.max():g})")
     if not hole.any():
         raise WmiError("the hole is empty: hole metrics are undefined")
-    if min(gt.shape[:2]) < MIN_SIDE:
+    side = window.size
+    if min(gt.shape[:2]) < side:
         raise WmiError(
-            f"image is {gt.shape[0]}x{gt.shape[1]}; SSIM needs at least {MIN_SIDE}x{MIN_SIDE}"
+            f"image is {gt.shape[0]}x{gt.shape[1]}; SSIM's {window.name} window needs at "
+            f"least {side}x{side}"
         )
-    comp = composite(gt, hole, pred)
-    return {m.name: float(load(m.fn)(pred, gt, hole, comp)) for m in METRICS.entries()}
+
+
+def hole_l1(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, comp: np.ndarray) -> float:
+    """``100 · mean_Ω |pred - gt|`` (percent)."""
+    return _measure(pred, gt, hole, None).results(gt.shape)["l1"]
+
+
+def hole_l2(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, comp: np.ndarray) -> float:
+    """``100 · mean_Ω (pred - gt)²`` (percent)."""
+    return _measure(pred, gt, hole, None).results(gt.shape)["l2"]
+
+
+def hole_tv(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, comp: np.ndarray) -> float:
+    """``100 · L_tv`` of the composite on the hole dilated by one pixel."""
+    return _measure(pred, gt, hole, None).results(gt.shape)["tv"]
+
+
+def hole_psnr(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, comp: np.ndarray) -> float:
+    """``min(10 · log10(1 / mean_Ω (pred - gt)²), 100)`` dB; 100 for an exact hole."""
+    return _measure(pred, gt, hole, None).results(gt.shape)["psnr"]
+
+
+def composite_ssim(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, comp: np.ndarray) -> float:
+    """SSIM (:data:`DEFAULT_SSIM_WINDOW`, ``data_range=1``, colour) of the composite and ``gt``.
+
+    Computed in the images' own float type, as scikit-image does.
+    """
+    window = SSIM_WINDOWS[DEFAULT_SSIM_WINDOW]
+    return _measure(pred, gt, hole, window).results(gt.shape)["ssim"]
+
+
+#: The registry functions above (reference -> key): :func:`hole_metrics` computes them in one
+#: pass over the strips instead of one pass each.
+_BUILT_IN = {
+    "wmi.metrics:hole_l1": "l1",
+    "wmi.metrics:hole_l2": "l2",
+    "wmi.metrics:hole_tv": "tv",
+    "wmi.metrics:composite_ssim": "ssim",
+    "wmi.metrics:hole_psnr": "psnr",
+}
+
+
+def hole_metrics(
+    pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, *, ssim_window: str = DEFAULT_SSIM_WINDOW
+) -> dict[str, float]:
+    """Table I metrics of one prediction.
+
+    Args:
+        pred: ``(H, W, 3)`` float in [0, 1] or uint8, the network output (only its hole
+            pixels count).
+        gt: the ground truth, likewise.
+        hole: bool ``(H, W)``, True = hole; must contain at least one hole pixel.
+        ssim_window: a name of :data:`wmi.kinds.SSIM_WINDOWS`.
+
+    Returns:
+        ``{key: value}`` for every metric of :data:`wmi.kinds.METRICS`, in its order (``l1``,
+        ``l2``, ``tv``, ``ssim``, ``psnr``, then any registered), as Python floats; ``psnr``
+        is :data:`PSNR_CAP` when the hole pixels of ``pred`` equal ``gt`` exactly.
+
+    Raises:
+        WmiError: shapes disagree, an image is not float in [0, 1] (or uint8), the hole is
+            empty, or the image is smaller than the SSIM window.
+    """
+    pred, gt = np.asarray(pred), np.asarray(gt)
+    hole = np.asarray(hole, dtype=bool)
+    window = SSIM_WINDOWS[ssim_window]
+    _check(pred, gt, hole, window)
+    return _with_registered(_measure(pred, gt, hole, window).results(gt.shape), pred, gt, hole)
 
 
 @dataclass
@@ -207,12 +326,17 @@ class ImageScore:
     """The metrics of every method on one image.
 
     Attributes:
-        name: the ground-truth file name.
+        name: the ground-truth file name (the mask's, for one of several masks of an image).
         hole_ratio: fraction of hole pixels in [0, 1].
         metrics: method name -> :func:`hole_metrics` result; empty when ``skipped``.
         skipped: why the image was left out (``""`` when it was scored).
         unreadable: one message per file of this image (ground truth, mask or a prediction)
-            that could not be read; when any, the image is skipped for every method.
+            that could not be used: unreadable, or a prediction of another size than its
+            ground truth. When any, the image is skipped for every method.
+        exact: the methods that reproduced the hole exactly (PSNR counted as :data:`PSNR_CAP`).
+        mask_resized: the mask had another size than the ground truth and was resized to it
+            (nearest neighbour), as ``wmi inpaint`` does.
+        paths: the files that were scored: ``"gt"``, ``"mask"`` and each method's name.
     """
 
     name: str
@@ -220,111 +344,171 @@ class ImageScore:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     skipped: str = ""
     unreadable: list[str] = field(default_factory=list)
+    exact: list[str] = field(default_factory=list)
+    mask_resized: bool = False
+    paths: dict[str, Path] = field(default_factory=dict)
+
+
+def _read_all(
+    gt_path: Path, mask_path: Path, preds: Sequence[tuple[str, Path]], score: ImageScore
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Ground truth and hole, or None each when unreadable (named in ``score.unreadable``).
+
+    When either is unreadable the predictions are opened too, so that every broken file of
+    the image is named at once.
+    """
+    from wmi.io import read_image, read_image_compact, read_mask
+
+    gt = hole = None
+    try:
+        gt = read_image_compact(gt_path)
+    except WmiError as exc:
+        score.unreadable.append(str(exc))
+    try:
+        hole = read_mask(mask_path)
+    except WmiError as exc:
+        score.unreadable.append(str(exc))
+    if gt is None or hole is None:
+        for _, pred_path in preds:
+            try:
+                read_image(pred_path)
+            except WmiError as exc:
+                score.unreadable.append(str(exc))
+        return None, None
+    if hole.shape != gt.shape[:2]:
+        hole = resize_hole(hole, gt.shape[0], gt.shape[1])
+        score.mask_resized = True
+    return gt, hole
 
 
 def score_files(
     gt_path: str | os.PathLike[str],
     mask_path: str | os.PathLike[str],
     preds: Sequence[tuple[str, str | os.PathLike[str]]],
+    *,
+    ssim_window: str = DEFAULT_SSIM_WINDOW,
+    name: str = "",
 ) -> ImageScore:
     """Read one ground truth, its mask and each method's prediction, and score them.
 
-    A file that cannot be read (any :class:`~wmi.errors.WmiError` of
-    :func:`wmi.io.read_image` or :func:`wmi.io.read_mask`) does not raise: the image is
-    skipped for every method (so that all methods are averaged over the same images) and each
-    such file is named, with the reason, in ``unreadable``. Predictions are still opened when
-    the ground truth or the mask is unreadable, so that all broken files of the image are
-    named at once.
+    A file that cannot be used does not raise: the image is skipped for every method (so that
+    all methods are averaged over the same images) and each such file is named, with the
+    reason, in ``unreadable``. That is a file :func:`wmi.io.read_image` or
+    :func:`wmi.io.read_mask` cannot read, or a prediction of another size than its ground
+    truth. A mask of another size is resized to the ground truth's (nearest neighbour) and
+    ``mask_resized`` says so. 8-bit images are held as uint8 and measured in strips
+    (:func:`hole_metrics`), so an image costs little more memory than its pixels.
 
     Args:
         gt_path, mask_path: the ground-truth image and its mask file (white = hole).
         preds: ``(method name, prediction file)`` pairs.
+        ssim_window: a name of :data:`wmi.kinds.SSIM_WINDOWS`.
+        name: what reports call the image (default: the ground truth's file name).
 
     Returns:
         The scores, or an :class:`ImageScore` with ``skipped`` set when the mask has no hole
-        or a file is unreadable (then with ``unreadable`` set and ``metrics`` empty).
+        or a file cannot be used (then with ``unreadable`` set and ``metrics`` empty).
 
     Raises:
-        WmiError: a mask or prediction has another size than the ground truth (the message
-            names both files and sizes), or the image is smaller than SSIM's window.
+        WmiError: the image is smaller than the SSIM window.
     """
-    from wmi.io import read_image, read_mask
+    from wmi.io import read_image_compact
 
     gt_path, mask_path = Path(gt_path), Path(mask_path)
-    unreadable: list[str] = []
-    gt = hole = None
-    try:
-        gt = read_image(gt_path)
-    except WmiError as exc:
-        unreadable.append(str(exc))
-    try:
-        hole = read_mask(mask_path)
-    except WmiError as exc:
-        unreadable.append(str(exc))
+    preds = [(method, Path(path)) for method, path in preds]
+    score = ImageScore(name or gt_path.name, 0.0, paths={"gt": gt_path, "mask": mask_path})
+    gt, hole = _read_all(gt_path, mask_path, preds, score)
     if gt is None or hole is None:
-        for _, pred_path in preds:
-            try:
-                read_image(pred_path)
-            except WmiError as exc:
-                unreadable.append(str(exc))
-        return ImageScore(
-            gt_path.name,
-            float(hole.mean()) if hole is not None else 0.0,
-            skipped="unreadable file",
-            unreadable=unreadable,
-        )
-    size = f"{gt.shape[1]}x{gt.shape[0]}"
-    if hole.shape != gt.shape[:2]:
-        raise WmiError(
-            f"{mask_path}: mask is {hole.shape[1]}x{hole.shape[0]}, its ground truth "
-            f"{gt_path} is {size}"
-        )
-    score = ImageScore(gt_path.name, float(hole.mean()))
-    if not hole.any():
+        score.skipped = "unreadable file"
+        return score
+    score.hole_ratio = np.count_nonzero(hole) / hole.size
+    if not score.hole_ratio:
         score.skipped = "mask has no hole"
         return score
-    if min(gt.shape[:2]) < MIN_SIDE:
-        raise WmiError(f"{gt_path}: image is {size}; SSIM needs at least {MIN_SIDE}x{MIN_SIDE}")
-    for name, pred_path in preds:
+    window = SSIM_WINDOWS[ssim_window]
+    size = f"{gt.shape[1]}x{gt.shape[0]}"
+    if min(gt.shape[:2]) < window.size:
+        raise WmiError(
+            f"{gt_path}: image is {size}; SSIM's {window.name} window needs at least "
+            f"{window.size}x{window.size}"
+        )
+    for method, pred_path in preds:
+        score.paths[method] = pred_path
         try:
-            pred = read_image(pred_path)
+            pred = read_image_compact(pred_path)
         except WmiError as exc:
             score.unreadable.append(str(exc))
             continue
         if pred.shape != gt.shape:
-            raise WmiError(
+            score.unreadable.append(
                 f"{pred_path}: prediction is {pred.shape[1]}x{pred.shape[0]}, its ground "
                 f"truth {gt_path} is {size}"
             )
-        if not score.unreadable:  # once one is unreadable, the others are only checked
-            score.metrics[name] = hole_metrics(pred, gt, hole)
+        elif not score.unreadable:  # once one is unusable, the others are only checked
+            sums = _measure(pred, gt, hole, window)
+            score.metrics[method] = _with_registered(sums.results(gt.shape), pred, gt, hole)
+            if sums.sq_err == 0.0:
+                score.exact.append(method)
+        del pred
     if score.unreadable:
-        score.metrics = {}
+        score.metrics, score.exact = {}, []
         score.skipped = "unreadable file"
     return score
+
+
+def _with_registered(
+    built_in: dict[str, float], pred: np.ndarray, gt: np.ndarray, hole: np.ndarray
+) -> dict[str, float]:
+    """Every metric of :data:`wmi.kinds.METRICS` in its order; the built-in ones from
+    ``built_in``, others computed on float copies of the images."""
+    out: dict[str, float] = {}
+    comp = None
+    for metric in METRICS.entries():
+        if isinstance(metric.fn, str) and metric.fn in _BUILT_IN:
+            out[metric.name] = built_in[_BUILT_IN[metric.fn]]
+            continue
+        if comp is None:
+            comp = composite(_unit(gt), hole, _unit(pred))
+        out[metric.name] = float(load(metric.fn)(_unit(pred), _unit(gt), hole, comp))
+    return out
 
 
 def _mean(values: Sequence[dict[str, float]]) -> dict[str, float]:
     return {key: float(np.mean([v[key] for v in values])) for key in values[0]}
 
 
-def _count_inf(values: Sequence[dict[str, float]]) -> int:
-    return sum(math.isinf(v.get("psnr", 0.0)) for v in values)
+class _Block(TypedDict):
+    images: int
+    psnr_infinite: int
+    metrics: dict[str, float]
+
+
+def _block(scores: Sequence[ImageScore], method: str) -> _Block:
+    """Image count, exact holes and mean metrics of ``method`` over ``scores``."""
+    return {
+        "images": len(scores),
+        "psnr_infinite": sum(method in s.exact for s in scores),
+        "metrics": _mean([s.metrics[method] for s in scores]),
+    }
 
 
 def summarize_scores(
-    scores: Iterable[ImageScore], methods: Sequence[str], buckets: bool = True
+    scores: Iterable[ImageScore],
+    methods: Sequence[str],
+    buckets: bool = True,
+    ssim_window: str = DEFAULT_SSIM_WINDOW,
 ) -> Results:
     """Average per-image metrics over images, per method and per hole-ratio bucket.
 
     Images are sorted by name first, so the result does not depend on the order in which
-    parallel workers finished. One image with an infinite PSNR makes the average PSNR
-    infinite; ``psnr_infinite`` counts such images.
+    parallel workers finished. Every mean is finite: an exact hole's PSNR counts as
+    :data:`PSNR_CAP`, and ``psnr_infinite`` says how many images had one.
 
     Args:
         scores: per-image results; skipped ones are ignored.
         methods: method names in column order.
         buckets: also average per hole-ratio bucket (only buckets that have images).
+        ssim_window: the window the scores were computed with (recorded in the results).
 
     Returns:
         The results structure of the JSON report (see :mod:`wmi.report`).
@@ -333,220 +517,17 @@ def summarize_scores(
         WmiError: a method has no scored image.
     """
     scored = sorted((s for s in scores if not s.skipped), key=lambda s: s.name)
-    out: Results = {"methods": []}
+    out: Results = {"ssim_window": ssim_window, "methods": []}
     for method in methods:
-        rows = [(s.hole_ratio, s.metrics[method]) for s in scored if method in s.metrics]
-        values = [m for _, m in rows]
-        if not values:
+        rows = [s for s in scored if method in s.metrics]
+        if not rows:
             raise WmiError(f"method {method!r}: no image with a hole was scored")
-        bucket_rows: list[BucketResult] = []
-        if buckets:
-            grouped: dict[str, list[dict[str, float]]] = {}
-            for ratio, m in rows:
-                grouped.setdefault(hole_ratio_bucket(ratio), []).append(m)
-            bucket_rows = [
-                {
-                    "range": b,
-                    "images": len(grouped[b]),
-                    "psnr_infinite": _count_inf(grouped[b]),
-                    "metrics": _mean(grouped[b]),
-                }
-                for b in BUCKETS
-                if b in grouped
-            ]
-        out["methods"].append(
-            {
-                "name": method,
-                "images": len(values),
-                "psnr_infinite": _count_inf(values),
-                "metrics": _mean(values),
-                "buckets": bucket_rows,
-            }
-        )
-    return out
 
-
-# ------------------------------------------------------------------------------ folders
-
-
-def _has(n: int, noun: str) -> str:
-    """``1 mask has``, ``2 masks have``."""
-    return f"1 {noun} has" if n == 1 else f"{n} {noun}s have"
-
-
-def _quiet(level: str, message: str) -> None:
-    """The default ``notify``: say nothing (the result carries what matters)."""
-
-
-def _pair_for_scoring(
-    gt_dir: Path, mask_dir: Path, preds: Mapping[str, Path], strict: bool, notify: Notify
-) -> list[PairedImage]:
-    """Ground truths that have a mask and a prediction from every method; others are named."""
-    from wmi.io import DEFAULT_MASK_PATTERNS, pair_folders
-
-    pairing = pair_folders(gt_dir, mask_dir, preds)
-    found: list[tuple[str, list[Path]]] = [
-        (f"{_has(len(pairing.images_without_mask), 'ground truth')} no mask in {mask_dir}",
-         pairing.images_without_mask),
-        (f"{_has(len(pairing.masks_without_image), 'mask')} no ground truth in {gt_dir}",
-         pairing.masks_without_image),
-    ]  # fmt: skip
-    for name, folder in preds.items():
-        missing, stray = pairing.missing_predictions[name], pairing.stray_predictions[name]
-        found += [
-            (f"{_has(len(missing), 'ground truth')} no prediction in {folder} ({name})", missing),
-            (
-                f"{_has(len(stray), 'prediction')} no ground truth with a mask, in {folder} "
-                f"({name})",
-                stray,
-            ),
+        grouped: dict[str, list[ImageScore]] = {}
+        for score in rows if buckets else []:
+            grouped.setdefault(hole_ratio_bucket(score.hole_ratio), []).append(score)
+        bucket_rows: list[BucketResult] = [
+            {"range": b, **_block(grouped[b], method)} for b in BUCKETS if b in grouped
         ]
-    problems = [message for message, paths in found if paths]
-    for message, paths in found:
-        if paths:
-            notify("warning", f"{message}: {format_names(paths)}")
-    if not pairing.complete:
-        folders = ", ".join(str(folder) for folder in preds.values())
-        raise WmiError(
-            f"nothing to evaluate: no image in {gt_dir} has a mask in {mask_dir} (looked for "
-            f"{' or '.join(DEFAULT_MASK_PATTERNS)}) and a prediction named {{stem}}.<image "
-            f"extension> in each of {folders}"
-        )
-    if strict and problems:
-        raise WmiError(f"--strict: {'; '.join(problems)}")
-    if problems:
-        count = len(pairing.complete)
-        notify("warning", f"evaluating the {count} images that have every counterpart")
-    return pairing.complete
-
-
-def _score_all(
-    jobs: Sequence[PairedImage], workers: int, progress: Progress | None
-) -> list[ImageScore]:
-    """Score every image, in a thread pool when ``workers`` > 1."""
-
-    def score(job: PairedImage) -> ImageScore:
-        return score_files(job.image, job.mask, list(job.predictions.items()))
-
-    report = progress or (lambda done, total: None)
-    report(0, len(jobs))
-    if workers == 1:
-        scores = []
-        for job in jobs:
-            scores.append(score(job))
-            report(len(scores), len(jobs))
-        return scores
-    scores = []
-    with ThreadPoolExecutor(workers) as pool:
-        futures = [pool.submit(score, job) for job in jobs]
-        try:
-            for future in as_completed(futures):
-                scores.append(future.result())
-                report(len(scores), len(jobs))
-        except BaseException:
-            for future in futures:
-                future.cancel()
-            raise
-    return scores
-
-
-def _keep_freed_memory() -> None:
-    """Stop glibc from giving freed image-sized arrays back to the OS after every image.
-
-    By default it unmaps or trims them and the next image faults the pages in again: for 1,000
-    images at 256² that was 3.5 million page faults and a third of the run time
-    (docs/benchmarks.md). Not glibc: nothing to do.
-    """
-    try:
-        mallopt = ctypes.CDLL("libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(-3, 32 << 20)  # M_MMAP_THRESHOLD: blocks up to 32 MiB come from the heap
-    mallopt(-1, 128 << 20)  # M_TRIM_THRESHOLD: keep up to 128 MiB of free heap
-
-
-@dataclass
-class FolderScores:
-    """What :func:`score_folders` returns.
-
-    Attributes:
-        results: the Table I averages (:func:`summarize_scores`), what the reports render.
-        scores: one :class:`ImageScore` per paired image, in completion order.
-        unreadable: the scores of images with a file that could not be read, by name; they
-            are in no average.
-        no_hole: names of the images whose mask has no hole (in no average).
-        seconds: time spent scoring.
-    """
-
-    results: Results
-    scores: list[ImageScore]
-    unreadable: list[ImageScore]
-    no_hole: list[str]
-    seconds: float
-
-
-def score_folders(
-    gt_dir: str | os.PathLike[str],
-    mask_dir: str | os.PathLike[str],
-    preds: Mapping[str, str | os.PathLike[str]],
-    *,
-    buckets: bool = True,
-    workers: int = 0,
-    strict: bool = False,
-    progress: Progress | None = None,
-    notify: Notify | None = None,
-) -> FolderScores:
-    """Table I metrics of one or more folders of predictions (``wmi eval``).
-
-    Files pair by stem (:func:`wmi.io.pair_folders`); every method is scored on the same
-    images: those with a mask and a prediction from every method. Unmatched files are named
-    through ``notify("warning", ...)``; an unreadable file through ``notify("error", ...)``,
-    and its image is left out for every method.
-
-    Args:
-        gt_dir: ground-truth images; mask_dir: their masks (may be ``gt_dir``, LaMa layout).
-        preds: method name -> folder of its predictions, in report column order.
-        buckets: also average per hole-ratio bucket.
-        workers: parallel image workers; 0 = one per CPU core.
-        strict: any unmatched file is an error before scoring.
-        progress: ``progress(done, total)``; notify: ``notify(level, message)``.
-
-    Raises:
-        WmiError: nothing pairs, (``strict``) something is unmatched, a size mismatch, or no
-            image could be scored at all.
-    """
-    gt_dir, mask_dir = Path(gt_dir), Path(mask_dir)
-    preds = {name: Path(folder) for name, folder in preds.items()}
-    notify = notify or _quiet
-    jobs = _pair_for_scoring(gt_dir, mask_dir, preds, strict, notify)
-    _keep_freed_memory()
-    start = time.perf_counter()
-    scores = _score_all(jobs, workers or os.cpu_count() or 1, progress)
-    seconds = time.perf_counter() - start
-    broken = sorted((s for s in scores if s.unreadable), key=lambda s: s.name)
-    scored = f"{len(jobs) - len(broken)} of {len(jobs)}" if broken else f"{len(jobs)}"
-    notify(
-        "info",
-        f"scored {scored} images x {len(preds)} method{'s' * (len(preds) > 1)} in "
-        f"{seconds:.1f} s ({len(jobs) / seconds:.1f} images/s)",
-    )
-    for score in broken:
-        for message in score.unreadable:
-            notify("error", f"{message} ({score.name} left out for every method)")
-    empty = sorted(s.name for s in scores if s.skipped and not s.unreadable)
-    if empty:
-        notify(
-            "warning",
-            f"{_has(len(empty), 'mask')} no hole, left out of the hole metrics: "
-            f"{format_names(empty)}",
-        )
-    if len(empty) + len(broken) == len(scores):
-        if not broken:
-            raise WmiError(f"{mask_dir}: no mask of the {len(scores)} paired images has a hole")
-        raise WmiError(
-            f"nothing could be scored: {_has(len(broken), 'paired image')} a file that could "
-            "not be read (named above)"
-            + (f" and {_has(len(empty), 'mask')} no hole" if empty else "")
-        )
-    results = summarize_scores(scores, list(preds), buckets=buckets)
-    return FolderScores(results, scores, broken, empty, seconds)
+        out["methods"].append({"name": method, **_block(rows, method), "buckets": bucket_rows})
+    return out

@@ -3,15 +3,18 @@
 Every function here is a pure function of a results structure (what
 :func:`wmi.metrics.summarize_scores` returns, the same shape as the JSON export)::
 
-    {"methods": [{"name": str, "images": int, "psnr_infinite": int,
+    {"ssim_window": "gaussian",
+     "methods": [{"name": str, "images": int, "psnr_infinite": int,
                   "metrics": {"l1": float, "l2": float, "tv": float, "ssim": float,
                               "psnr": float},
                   "buckets": [{"range": "0-10%", "images": int, "psnr_infinite": int,
                                "metrics": {...}}, ...]}]}
 
-An infinite PSNR (a hole reproduced exactly) is ``math.inf`` in memory, ``inf`` in the table,
-CSV and Markdown, ``$\\infty$`` in LaTeX and ``null`` in JSON, where it is the only value that
-can be ``null`` (``Infinity`` is not JSON). ``psnr_infinite`` counts the images behind it.
+Every report names the SSIM window (:data:`wmi.kinds.SSIM_WINDOWS`). PSNR is the hole PSNR,
+capped at :data:`wmi.metrics.PSNR_CAP` (an exact hole counts as 100 dB), so its means are
+finite; ``psnr_infinite`` counts the exact holes, and the reports say how many there were. A
+value that is not finite (a metric that is undefined for a group) is ``null`` in JSON, ``-``
+elsewhere.
 
 Rows, labels (terminal, Markdown, LaTeX) and which direction is best come from
 :data:`wmi.kinds.METRICS`: a registered metric appears in every format with no change here.
@@ -31,21 +34,24 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from wmi.kinds import METRICS
-from wmi.metrics import BUCKETS, Results
+from wmi.kinds import METRICS, NETWORK_METRICS, SSIM_WINDOWS, Metric
+from wmi.metrics import BUCKETS, PSNR_CAP, Results
 
 TITLE = "Table I: hole metrics"
-#: Shown under the table when some PSNR is infinite.
-INF_NOTE = "inf: a hole reproduced exactly"
 MISSING = "-"
 #: The CSV columns before one column per metric.
 CSV_FIXED_COLUMNS = ("method", "range", "images", "psnr_infinite")
 
 
+def metric_entry(key: str) -> Metric:
+    """The registry entry of a metric key: :data:`wmi.kinds.METRICS` or ``NETWORK_METRICS``."""
+    return NETWORK_METRICS[key] if key in NETWORK_METRICS and key not in METRICS else METRICS[key]
+
+
 def metric_keys(results: Results) -> list[str]:
-    """The metrics the results hold, in :data:`wmi.kinds.METRICS` order."""
+    """The metrics the results hold: :data:`wmi.kinds.METRICS` order, then LPIPS and FID."""
     held = results["methods"][0]["metrics"] if results["methods"] else {}
-    return [key for key in METRICS if key in held]
+    return [key for key in (*METRICS, *NETWORK_METRICS) if key in held]
 
 
 def csv_columns(results: Results) -> tuple[str, ...]:
@@ -54,8 +60,27 @@ def csv_columns(results: Results) -> tuple[str, ...]:
 
 
 def format_value(value: float) -> str:
-    """Three decimals as in the paper; ``inf`` for an infinite PSNR."""
-    return "inf" if math.isinf(value) else f"{value:.3f}"
+    """Three decimals as in the paper; ``-`` for a value that is not finite."""
+    return f"{value:.3f}" if math.isfinite(value) else MISSING
+
+
+def ssim_window_label(results: Results) -> str:
+    """How the reports name the results' SSIM window ("gaussian 11x11 σ=1.5")."""
+    name = results.get("ssim_window", "")
+    return SSIM_WINDOWS[name].label if name in SSIM_WINDOWS else name or "unknown"
+
+
+def notes(results: Results) -> list[str]:
+    """What every report says under its table: the SSIM window; exact holes, if any."""
+    lines = [f"SSIM window: {ssim_window_label(results)}."]
+    exact = {m["name"]: m["psnr_infinite"] for m in results["methods"] if m["psnr_infinite"]}
+    if exact:
+        counts = ", ".join(f"{name} {n}" for name, n in exact.items())
+        lines.append(
+            f"Hole PSNR is capped at {PSNR_CAP:g} dB: an exact hole counts as {PSNR_CAP:g} dB "
+            f"(exact holes: {counts})."
+        )
+    return lines
 
 
 def _sections(results: Results) -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
@@ -89,7 +114,11 @@ def _rows(results: Results) -> Iterator[tuple[str, str, list[tuple[str, bool]]]]
             [(str(blocks[n]["images"]) if n in blocks else MISSING, False) for n in names],
         )
         for metric in metric_keys(results):
-            values = {n: blocks[n]["metrics"][metric] for n in names if n in blocks}
+            values = {
+                n: blocks[n]["metrics"][metric]
+                for n in names
+                if n in blocks and math.isfinite(blocks[n]["metrics"][metric])
+            }
             best = _best(values, metric) if len(values) > 1 else set()
             cells = [
                 (format_value(values[n]), n in best) if n in values else (MISSING, False)
@@ -100,23 +129,22 @@ def _rows(results: Results) -> Iterator[tuple[str, str, list[tuple[str, bool]]]]
 
 def _label(key: str) -> str:
     """The terminal / Markdown row label of "images" or a metric."""
-    return key if key == "images" else METRICS[key].label or key
+    return key if key == "images" else metric_entry(key).label or key
 
 
 def _latex_label(key: str) -> str:
     """The LaTeX row label of "images" or a metric (its plain label, escaped, if none)."""
-    return key if key == "images" else METRICS[key].latex or _tex_escape(_label(key))
+    return key if key == "images" else metric_entry(key).latex or _tex_escape(_label(key))
 
 
 def _best(values: dict[str, float], metric: str) -> set[str]:
-    target = (max if METRICS[metric].higher_is_better else min)(values.values())
+    target = (max if metric_entry(metric).higher_is_better else min)(values.values())
     return {n for n, v in values.items() if v == target}
 
 
 def build_table(results: Results) -> Table:
     """A rich :class:`~rich.table.Table`: sections "all" then each bucket, best in bold."""
-    infinite = any(m["psnr_infinite"] for m in results["methods"])
-    table = Table(title=TITLE, caption=INF_NOTE if infinite else None)
+    table = Table(title=TITLE, caption="\n".join(notes(results)), caption_justify="left")
     rows = list(_rows(results))
     table.add_column("holes", no_wrap=True)
     table.add_column("metric", no_wrap=True)
@@ -149,11 +177,11 @@ def table_width(results: Results) -> int:
 
 
 def _json_value(value: float) -> float | None:
-    return None if math.isinf(value) else value
+    return value if math.isfinite(value) else None
 
 
 def to_dict(results: Results) -> dict[str, Any]:
-    """The JSON-ready structure: infinite PSNR becomes ``None``."""
+    """The JSON-ready structure: a value that is not finite becomes ``None``."""
     keys = metric_keys(results)
 
     def block(b: Any) -> dict[str, Any]:
@@ -162,9 +190,10 @@ def to_dict(results: Results) -> dict[str, Any]:
         return out
 
     return {
+        "ssim_window": results.get("ssim_window"),
         "methods": [
             {**block(m), "buckets": [block(b) for b in m["buckets"]]} for m in results["methods"]
-        ]
+        ],
     }
 
 
@@ -210,7 +239,7 @@ def to_markdown(results: Results) -> str:
         texts = [f"**{text}**" if best else text for text, best in cells]
         lines.append(f"| {shown} | {_md_escape(_label(key))} | " + " | ".join(texts) + " |")
         previous = label
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", *notes(results)]) + "\n"
 
 
 _LATEX_SPECIAL = {
@@ -248,14 +277,19 @@ def to_latex(results: Results) -> str:
         shown = _tex_escape(label) if label != previous else ""
         texts = []
         for text, best in cells:
-            tex = {"inf": r"$\infty$", MISSING: "--"}.get(text, text)
+            tex = "--" if text == MISSING else text
             texts.append(rf"\textbf{{{tex}}}" if best else tex)
         lines.append(f"{shown} & {_latex_label(key)} & " + " & ".join(texts) + r" \\")
         previous = label
     lines += [
         r"\bottomrule",
         r"\end{tabular}",
-        rf"\caption{{{_tex_escape(TITLE)}; best in bold.}}",
+        rf"\caption{{{_tex_escape(TITLE)}; best in bold. {_tex_notes(results)}}}",
         r"\end{table}",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _tex_notes(results: Results) -> str:
+    """:func:`notes` for a LaTeX caption (σ as ``$\\sigma$``)."""
+    return " ".join(_tex_escape(n).replace("σ", r"$\sigma$") for n in notes(results))

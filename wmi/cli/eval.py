@@ -14,11 +14,104 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from wmi.cli import err_console, notify, progress_bar
+from wmi.cli import choice, err_console, notify, progress_bar
 from wmi.errors import WmiError
+from wmi.kinds import DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, SSIM_WINDOWS
 
 if TYPE_CHECKING:
     from wmi.metrics import Results
+    from wmi.perceptual import PerceptualNets
+
+#: The options of ``wmi eval``, defined once here so that the command stays short.
+PRED_DIRS = typer.Argument(
+    None,
+    metavar="PRED_DIR",
+    help="Folder of predictions, named after the folder in the report.",
+    show_default=False,
+)
+GT = typer.Option(
+    ..., "--gt", metavar="DIR", help="Folder of ground-truth images.", show_default=False
+)
+MASKS = typer.Option(
+    ...,
+    "--masks",
+    metavar="DIR",
+    help="Folder of mask PNGs (white = hole), named {stem}.png or {stem}_mask*.png.",
+    show_default=False,
+)
+PRED = typer.Option(
+    None,
+    "--pred",
+    metavar="NAME=DIR",
+    help="A method's name and its folder of predictions (same stems as the ground truth); "
+    "repeat for a side-by-side report.",
+    show_default=False,
+)
+BUCKETS = typer.Option(
+    True, "--buckets/--no-buckets", help="Also report per hole-ratio bucket (0-10%, ...)."
+)
+WORKERS = typer.Option(0, "--workers", min=0, help="Parallel image workers; 0 = one per CPU core.")
+STRICT = typer.Option(
+    False,
+    "--strict",
+    help="Fail when a ground truth, mask or prediction has no counterpart "
+    "(default: list them and evaluate the complete images).",
+)
+SSIM_WINDOW = choice(SSIM_WINDOWS, DEFAULT_SSIM_WINDOW, "--ssim-window", help="SSIM's window.")
+PERCEPTUAL = typer.Option(
+    True,
+    "--perceptual/--no-perceptual",
+    help="Also LPIPS and FID (pretrained networks; left out with one line when their weight "
+    "files are missing).",
+)
+LPIPS_NET = choice(LPIPS_NETS, "alex", "--lpips-net", help="LPIPS backbone.")
+WEIGHTS_DIR = typer.Option(
+    None,
+    "--weights-dir",
+    metavar="DIR",
+    help="Folder of the weight files (alexnet-owt-7be5be79.pth, vgg16-397923af.pth, "
+    "pt_inception-2015-12-05-6726825d.pth).  [default: torch.hub.get_dir()/checkpoints]",
+    show_default=False,
+)
+DOWNLOAD = typer.Option(
+    False, "--download-weights", help="Download missing weight files (needs a network)."
+)
+DEVICE = choice(DEVICES, "auto", "--device", help="Where LPIPS and FID run.")
+HTML = typer.Option(
+    None,
+    "--html",
+    metavar="FILE",
+    help="Write a self-contained HTML report (Table I, charts, image strips, per-image "
+    "table) to FILE.",
+    show_default=False,
+)
+
+
+def _networks(
+    lpips_net: str, weights_dir: Path | None, download: bool, device: str
+) -> PerceptualNets | None:
+    """The LPIPS and FID networks whose weights are there; one line for those left out.
+
+    torch is imported only when some network can run.
+    """
+    from wmi.perceptual import PerceptualNets, perceptual_availability
+
+    available, notices = perceptual_availability(
+        [f"lpips-{lpips_net}", "fid"], weights_dir, download
+    )
+    if notices:
+        notify("info", "; ".join(notices))
+    if not available:
+        return None
+    from wmi.device import resolve_device
+
+    nets, _ = PerceptualNets.load(
+        lpips_net if f"lpips-{lpips_net}" in available else None,
+        "fid" in available,
+        weights_dir,
+        device=str(resolve_device(device)),
+    )
+    return nets
 
 
 def _parse_predictions(positional: Sequence[Path], options: Sequence[str]) -> dict[str, Path]:
@@ -71,6 +164,8 @@ def _check_outputs(outputs: dict[str, Path | None], inputs: Sequence[Path]) -> N
 
     folders = {folder.resolve() for folder in inputs}
     given = {opt: p for opt, p in outputs.items() if p is not None}
+    if given.get("--html") is not None and str(given["--html"]) == "-":
+        raise WmiError("--html -: the HTML report is a file; give it a name")
     if sum(str(p) == "-" for p in given.values()) > 1:
         raise WmiError("only one of --json/--csv/--markdown/--latex can go to stdout ('-')")
     seen: dict[Path, str] = {}
@@ -129,60 +224,45 @@ def _writers(*paths: Path | None) -> dict[str, tuple[Path | None, Any]]:
 
 
 def eval_command(
-    pred_dirs: list[Path] = typer.Argument(
-        None,
-        metavar="PRED_DIR",
-        help="Folder of predictions, named after the folder in the report.",
-        show_default=False,
-    ),
-    gt: Path = typer.Option(
-        ..., "--gt", metavar="DIR", help="Folder of ground-truth images.", show_default=False
-    ),
-    masks: Path = typer.Option(
-        ...,
-        "--masks",
-        metavar="DIR",
-        help="Folder of mask PNGs (white = hole), named {stem}.png or {stem}_mask*.png.",
-        show_default=False,
-    ),
-    pred: list[str] = typer.Option(
-        None,
-        "--pred",
-        metavar="NAME=DIR",
-        help="A method's name and its folder of predictions (same stems as the ground truth); "
-        "repeat for a side-by-side report.",
-        show_default=False,
-    ),
-    buckets: bool = typer.Option(
-        True, "--buckets/--no-buckets", help="Also report per hole-ratio bucket (0-10%, ...)."
-    ),
-    workers: int = typer.Option(
-        0, "--workers", min=0, help="Parallel image workers; 0 = one per CPU core."
-    ),
-    strict: bool = typer.Option(
-        False,
-        "--strict",
-        help="Fail when a ground truth, mask or prediction has no counterpart "
-        "(default: list them and evaluate the complete images).",
-    ),
+    pred_dirs: list[Path] = PRED_DIRS,
+    gt: Path = GT,
+    masks: Path = MASKS,
+    pred: list[str] = PRED,
+    buckets: bool = BUCKETS,
+    workers: int = WORKERS,
+    strict: bool = STRICT,
+    ssim_window: str = SSIM_WINDOW,
+    perceptual: bool = PERCEPTUAL,
+    lpips_net: str = LPIPS_NET,
+    weights_dir: Path | None = WEIGHTS_DIR,
+    download_weights: bool = DOWNLOAD,
+    device: str = DEVICE,
     json_path: Path | None = _report_option("--json", "as JSON"),
     csv_path: Path | None = _report_option("--csv", "as CSV"),
     markdown_path: Path | None = _report_option("--markdown", "as a Markdown table"),
     latex_path: Path | None = _report_option("--latex", "as a LaTeX booktabs table"),
+    html_path: Path | None = HTML,
 ) -> None:
-    """Table I metrics of inpainted images: L1, L2, TV, PSNR over the hole, SSIM.
+    """Table I metrics of inpainted images: L1, L2, TV, hole PSNR, SSIM; LPIPS and FID.
 
-    Files are paired by stem. Every method is scored on the same images with a hole.
-    An unreadable file is named and its image left out for all methods; exit code then 1.
+    Files are paired by stem; LaMa's layout (x.png beside x_mask000.png, x_mask001.png, and a
+    prediction per mask named after it) gives one row per mask. Every method is scored on the
+    same images with a hole. A mask of another size is resized (nearest neighbour). An
+    unreadable file or a prediction of the wrong size is named and its image left out for all
+    methods; exit code then 1.
     """
-    from wmi.metrics import score_folders
+    from wmi.scoring import score_folders
 
     preds = _parse_predictions(pred_dirs or [], pred or [])
     for option, folder in (("--gt", gt), ("--masks", masks)):
         if not folder.is_dir():
             raise WmiError(f"{option} {folder}: not a folder")
     writers = _writers(json_path, csv_path, markdown_path, latex_path)
-    _check_outputs({opt: path for opt, (path, _) in writers.items()}, [gt, masks, *preds.values()])
+    outputs = {opt: path for opt, (path, _) in writers.items()}
+    _check_outputs({**outputs, "--html": html_path}, [gt, masks, *preds.values()])
+    if weights_dir is not None and not weights_dir.is_dir():
+        raise WmiError(f"--weights-dir {weights_dir}: not a folder")
+    nets = _networks(lpips_net, weights_dir, download_weights, device) if perceptual else None
 
     with progress_bar(transient=True, disable=not err_console.is_terminal) as bar:
         task = bar.add_task("scoring", total=None)
@@ -193,15 +273,21 @@ def eval_command(
             buckets=buckets,
             workers=workers,
             strict=strict,
+            ssim_window=ssim_window,
+            perceptual=nets,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             notify=notify,
         )
     _print_and_write(scored.results, writers)
+    if html_path is not None:
+        from wmi.html_report import write_eval_report
+
+        write_eval_report(html_path, scored)
     if scored.unreadable:
         n = len(scored.unreadable)
         has, verb = ("1 image has", "is") if n == 1 else (f"{n} images have", "are")
         notify(
             "warning",
-            f"{has} a file that could not be read (named above) and {verb} not in the report",
+            f"{has} a file that could not be used (named above) and {verb} not in the report",
         )
         raise typer.Exit(1)
