@@ -471,7 +471,7 @@ def test_help_lists_the_new_options_with_defaults() -> None:
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
     assert "--ssim-window" in text and "gaussian" in text and "uniform" in text
-    assert "[default: gaussian]" in text
+    assert "[default: uniform]" in text
     assert "--html" in text
 
 

@@ -80,10 +80,12 @@ def test_gaussian_ssim_is_scikit_image_wang_et_al(dtype: type) -> None:
     hole[8:30, 5:20] = True
     comp = np.where(hole[..., None], pred, gt)
     expected = structural_similarity(comp, gt, data_range=1, channel_axis=2, **GAUSSIAN)
-    got = hole_metrics(pred, gt, hole)["ssim"]  # the default window
+    got = hole_metrics(pred, gt, hole, ssim_window="gaussian")["ssim"]
     assert got == pytest.approx(expected, rel=1e-6)
     uniform = structural_similarity(comp, gt, data_range=1, channel_axis=2)
     assert abs(expected - uniform) > 1e-3  # the two windows do differ here
+    # the default is scikit-image's own default window (REFERENCE.md §6)
+    assert hole_metrics(pred, gt, hole)["ssim"] == pytest.approx(uniform, rel=1e-6)
 
 
 @pytest.mark.parametrize("window", ["gaussian", "uniform"])
@@ -208,7 +210,10 @@ def test_hole_metrics_rejects_values_outside_unit_range_and_tiny_images() -> Non
             np.zeros((6, 8, 3)), np.zeros((6, 8, 3)), np.ones((6, 8), bool), ssim_window="uniform"
         )
     with pytest.raises(WmiError, match="gaussian window needs at least 11x11"):
-        hole_metrics(np.zeros((10, 12, 3)), np.zeros((10, 12, 3)), np.ones((10, 12), bool))
+        hole_metrics(
+            np.zeros((10, 12, 3)), np.zeros((10, 12, 3)), np.ones((10, 12), bool),
+            ssim_window="gaussian",
+        )  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -258,7 +263,7 @@ def test_summarize_scores_averages_over_images_per_bucket() -> None:
     # One exact reproduction counts as 100 dB, so the mean stays finite; it is counted.
     assert b["metrics"]["psnr"] == pytest.approx((20 + 100 + 20) / 3) and b["psnr_infinite"] == 1
     assert b["buckets"][0]["psnr_infinite"] == 1 and b["buckets"][1]["psnr_infinite"] == 0
-    assert results["ssim_window"] == "gaussian"
+    assert results["ssim_window"] == "uniform"  # the default
     assert b["buckets"][1]["metrics"]["psnr"] == pytest.approx(20.0)
 
 
