@@ -49,6 +49,9 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
             written = sorted(p.name for p in (out / "results" / mask_set / method).glob("*.png"))
             assert written == gt
         assert (out / f"preview-{mask_set}.png").stat().st_size > 0
+    html = (out / "demo-report.html").read_text()
+    assert "WConv" in html and "<svg" in html and "data:image/jpeg;base64," in html
+    assert (out / "demo-report-center.html").is_file()
     report = (out / "demo-report.md").read_text()
     assert "WConv" in report and "Biharmonic" in report
     for run in ("wconv", "pconv"):

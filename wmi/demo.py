@@ -10,8 +10,8 @@ printed (on stderr) before it runs, so the demo doubles as a walk-through you ca
 3. ``wmi train`` → WConv (weighted conv + weighted BN) and PConv (partial conv + BN), same
    seed, data and steps;
 4. ``wmi inpaint folder`` → the test images with both networks, Telea and biharmonic;
-5. ``wmi eval`` → the Table I report per mask set (on stdout), Markdown and HTML reports and a
-   preview sheet.
+5. ``wmi eval`` → the Table I report per mask set (on stdout), Markdown and HTML reports
+   (``demo-report.html``: images side by side, charts, sortable table) and a preview sheet.
 
 The networks see a few hundred crops for a few hundred steps: the numbers show that the
 pipeline works end to end, not what the paper's models reach after days on a GPU.
@@ -272,19 +272,27 @@ def _device(name: str) -> Any:
     return resolve_device(name)
 
 
+def _html_name(mask_set: str) -> str:
+    """demo-report.html for the paper's free-form masks, demo-report-center.html, ..."""
+    return "demo-report.html" if mask_set == MASK_SETS[0] else f"demo-report-{mask_set}.html"
+
+
 def _evaluate(cfg: DemoConfig, test_dir: Path, mask_set: str, preds: dict[str, Path],
               step: _Steps) -> Any:  # fmt: skip
-    from wmi.metrics import score_folders
+    from wmi.html_report import write_eval_report
+    from wmi.scoring import score_folders
 
-    masks = cfg.out / "masks" / mask_set
+    masks, html = cfg.out / "masks" / mask_set, cfg.out / _html_name(mask_set)
     step(
         f"5/5 eval ({mask_set} masks)",
         f"wmi eval --gt {test_dir} --masks {masks} "
-        + " ".join(f"--pred {name}={folder}" for name, folder in preds.items()),
+        + " ".join(f"--pred {name}={folder}" for name, folder in preds.items())
+        + f" --html {html}",
     )
-    results = score_folders(test_dir, masks, preds).results
+    scored = score_folders(test_dir, masks, preds)
+    write_eval_report(html, scored, title=f"wmi demo: {mask_set} masks", seed=cfg.seed)
     _preview(test_dir, masks, preds, cfg.out / f"preview-{mask_set}.png")
-    return results
+    return scored.results
 
 
 def _preview(gt: Path, masks: Path, results: dict[str, Path], out: Path, rows: int = 6) -> None:
@@ -336,6 +344,8 @@ def run_demo(
     report = "\n\n".join(f"## {k} masks\n\n{to_markdown(v)}" for k, v in tables.items())
     with atomic_path(cfg.out / "demo-report.md") as tmp:
         tmp.write_text(f"# wmi demo\n\n{report}\n")
+    html = ", ".join(str(cfg.out / _html_name(k)) for k in MASK_SETS)
     previews = ", ".join(str(cfg.out / f"preview-{k}.png") for k in MASK_SETS)
-    results.print(f"report: {cfg.out / 'demo-report.md'}; previews: {previews}", highlight=False)
+    results.print(f"reports: {cfg.out / 'demo-report.md'}, {html}", highlight=False)
+    results.print(f"previews: {previews}", highlight=False)
     return tables
