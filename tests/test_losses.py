@@ -207,6 +207,12 @@ def test_vgg_weights_errors_name_the_ways_out(tmp_path: Path, monkeypatch) -> No
     assert "\n" not in message
     with pytest.raises(WmiError, match="missing.pth: no such file"):
         build_loss("vgg16", tmp_path / "missing.pth")
+    # a folder is searched for torchvision's file name, as --weights-dir is by wmi eval
+    (tmp_path / "weights").mkdir()
+    with pytest.raises(WmiError, match=f"no {tmp_path / 'weights' / 'vgg16-397923af.pth'}"):
+        resolve_vgg_weights(tmp_path / "weights")
+    (tmp_path / "weights" / "vgg16-397923af.pth").write_bytes(b"")
+    assert resolve_vgg_weights(tmp_path / "weights") == tmp_path / "weights" / "vgg16-397923af.pth"
     torch.save({"conv.weight": torch.zeros(3)}, tmp_path / "other.pth")
     with pytest.raises(WmiError, match="other.pth: not a torchvision vgg16 state dict"):
         build_loss("vgg16", tmp_path / "other.pth")

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wmi.errors import WmiError
+from wmi.weights import VGG16_FILE, find_weights, weights_search_dir
 
 #: PConv eq. 7 weights.
 LOSS_WEIGHTS = {
@@ -43,7 +44,6 @@ LOSS_WEIGHTS = {
     "tv": 0.1,
 }
 #: torchvision's file name for the ImageNet VGG16 weights (in ``torch.hub.get_dir()/checkpoints``).
-VGG16_FILE = "vgg16-397923af.pth"
 #: torchvision ``vgg16().features`` up to and including pool3; pools sit at indices 4, 9, 16.
 VGG16_POOL3_CFG: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M"]
 VGG16_POOL_INDICES = (4, 9, 16)
@@ -51,30 +51,27 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-def vgg16_cache_path() -> Path:
-    """Where torchvision keeps downloaded VGG16 weights: ``torch.hub.get_dir()/checkpoints``."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
-
-
 def resolve_vgg_weights(path: str | os.PathLike[str] | None) -> Path:
-    """The VGG16 weight file to use: ``path`` if given, else torchvision's cached copy.
+    """The VGG16 weight file to use (the lookup rule of :mod:`wmi.weights`).
+
+    ``path`` may be the file itself or a folder holding torchvision's ``vgg16-397923af.pth``
+    (a ``--weights-dir``); without it, the torch hub cache ``torch.hub.get_dir()/checkpoints``.
 
     Raises:
-        WmiError: ``path`` does not exist, or no path was given and the cache has no copy; the
-            message names ``--vgg-weights``, the cache location and ``--perceptual none``.
+        WmiError: no such file; the message names the file, where to put it, and
+            ``--perceptual none``.
     """
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
+    if path is not None and not Path(path).is_dir():
+        if not Path(path).is_file():
             raise WmiError(f"--vgg-weights {path}: no such file")
-        return path
-    cached = vgg16_cache_path()
-    if cached.is_file():
-        return cached
+        return Path(path)
+    found = find_weights(VGG16_FILE, path)
+    if found is not None:
+        return found
     raise WmiError(
-        f"VGG16 weights not found: pass --vgg-weights PATH (torchvision's {VGG16_FILE}) or "
-        f"copy that file to {cached}, or train without the perceptual and style terms "
-        "with --perceptual none"
+        f"VGG16 weights not found: no {weights_search_dir(path) / VGG16_FILE}; put torchvision's "
+        "file there, pass --vgg-weights FILE_OR_DIR, or train without the perceptual and style "
+        "terms with --perceptual none"
     )
 
 

@@ -9,7 +9,8 @@ written out in ``docs/metrics.md``; in short, for the hole pixels ``Ω`` (all ch
   counts as :data:`PSNR_CAP` (100 dB), so means stay finite;
 * ``ssim``: scikit-image's ``structural_similarity`` (``data_range=1``, colour) between the
   composite (hole from ``pred``, the rest from ``gt``) and ``gt``, with the window of
-  :data:`wmi.kinds.SSIM_WINDOWS` (default uniform 7x7, scikit-image's default; or gaussian 11x11, sigma 1.5, as Wang et al. 2004);
+  :data:`wmi.kinds.SSIM_WINDOWS`: by default scikit-image's uniform 7x7; or the gaussian
+  11x11, sigma 1.5, of Wang et al. 2004;
 * ``tv = 100 · L_tv(composite)``, the total-variation term of the PConv training loss on the
   hole dilated by one pixel (:func:`total_variation`).
 

@@ -51,8 +51,8 @@ HELP = {
     "save_every": "Save checkpoints/last.pt every N steps and at the end.",
     "log_every": "Write a metrics.jsonl training line every N steps.",
     "seed": "Seeds weights, data order, crops and masks.",
-    "vgg_weights": "torchvision vgg16 state dict (vgg16-397923af.pth) for the perceptual and "
-    "style losses; default: torchvision's cache.",
+    "vgg_weights": "torchvision vgg16 state dict (vgg16-397923af.pth), or a folder holding "
+    "it, for the perceptual and style losses; default: torchvision's cache.",
     "perceptual": "Perceptual and style loss network.",
 }
 #: Defaults that depend on another option (TrainConfig holds None for them).
