@@ -24,19 +24,16 @@ import numpy as np
 
 from wmi.errors import WmiError
 from wmi.inference import (
-    PNG_LEVEL,
-    Blend,
     ClassicalInpainter,
     Inpainter,
     ModelInpainter,
     Notify,
-    OutputFormat,
     Progress,
-    Strategy,
     dilate_hole_ellipse,
     inpaint_images,
 )
-from wmi.io import DEFAULT_MASK_PATTERNS, DEFAULT_MAX_PIXELS, MASK_THRESHOLD, ImageInfo
+from wmi.io import DEFAULT_MASK_PATTERNS, ImageInfo
+from wmi.kinds import DEFAULT_MAX_PIXELS, MASK_THRESHOLD, PNG_LEVEL, Blend, OutputFormat, Strategy
 
 #: The record of what made the results of an output folder (hidden: never paired or scored).
 RECORD_NAME = ".wmi-inpaint.json"

@@ -21,7 +21,6 @@ errors (``wmi inpaint folder``).
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -29,35 +28,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from wmi.errors import WmiError
-from wmi.kinds import AMP_MODES, AUTO, CLASSICAL_METHODS
+from wmi.kinds import AMP_MODES, AUTO, CLASSICAL_METHODS, Blend, Strategy
 from wmi.registry import load
 
 if TYPE_CHECKING:
     import torch
-
-
-class Strategy(str, enum.Enum):
-    """How images larger than ``max_size`` are handled."""
-
-    resize = "resize"
-    crop = "crop"
-    original = "original"
-
-
-class OutputFormat(str, enum.Enum):
-    """File format of :func:`inpaint_folder`'s results; ``same`` keeps the input's."""
-
-    png = "png"
-    jpg = "jpg"
-    webp = "webp"
-    same = "same"
-
-
-class Blend(str, enum.Enum):
-    """How a grey mask level meets the fill: ``hard`` thresholds, ``soft`` feathers."""
-
-    hard = "hard"
-    soft = "soft"
 
 
 class Inpainter(Protocol):
@@ -538,7 +513,6 @@ def inpaint_image(
 
 
 #: zlib level of PNG results: OpenCV's (and IOPaint's) default, ~3x faster than Pillow's 6.
-PNG_LEVEL = 1
 
 #: ``progress(done, total)``: called with ``done = 0`` once the work is known, then per image.
 Progress = Callable[[int, int], None]

@@ -12,6 +12,7 @@ Recipes: docs/layers.md (conv and norm kinds), docs/masks.md (mask kinds), docs/
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -27,7 +28,7 @@ def _frozen(**values: Any) -> Mapping[str, Any]:
 # --------------------------------------------------------------------------------- layers
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ConvKind(Entry):
     """A masked convolution.
 
@@ -46,7 +47,7 @@ class ConvKind(Entry):
     block_kwargs: Mapping[str, Any] = field(default_factory=_frozen)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NormKind(Entry):
     """A normalization called as ``norm(x, mask)``.
 
@@ -105,7 +106,7 @@ def paper_norm(conv: str, norm: str = AUTO) -> str:
 # ------------------------------------------------------------------------- run settings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AmpMode(Entry):
     """An autocast setting. ``dtype``: the ``torch`` dtype's name, or None for float32."""
 
@@ -119,7 +120,7 @@ AMP_MODES.register(AmpMode("fp16", "float16 autocast with a gradient scaler", dt
 AMP_MODES.register(AmpMode("off", "float32"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Device(Entry):
     """A ``--device`` choice."""
 
@@ -131,7 +132,7 @@ DEVICES.register(Device("cuda", "the first CUDA device (this rank's under torchr
 DEVICES.register(Device("mps", "Apple's Metal GPU"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PerceptualKind(Entry):
     """The feature network of the perceptual and style losses (None: those terms are off)."""
 
@@ -148,7 +149,7 @@ PERCEPTUAL.register(PerceptualKind("none", "no perceptual or style loss"))
 # ---------------------------------------------------------------------------------- masks
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MaskKind(Entry):
     """A hole generator.
 
@@ -196,7 +197,7 @@ del _preset, _what
 # ----------------------------------------------------------------------------------- data
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Preset(Entry):
     """How ``wmi data prepare`` turns a source image into a square.
 
@@ -214,7 +215,7 @@ PRESETS.register(Preset("places", "shorter side to size, centre crop"))
 PRESETS.register(Preset("plain", "shorter side to size, centre crop"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Compression(Entry):
     """HDF5 compression of image datasets; ``filter``: h5py's name, None for none."""
 
@@ -230,7 +231,7 @@ COMPRESSIONS.register(Compression("gzip", "smallest, slowest", filter="gzip"))
 # ----------------------------------------------------------------------- inpainting methods
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ClassicalMethod(Entry):
     """An inpainting method that needs no checkpoint.
 
@@ -259,10 +260,45 @@ CLASSICAL_METHODS.register(
 )
 
 
+class Strategy(str, enum.Enum):
+    """How images larger than ``max_size`` are handled (``wmi inpaint --strategy``)."""
+
+    resize = "resize"
+    crop = "crop"
+    original = "original"
+
+
+class OutputFormat(str, enum.Enum):
+    """File format of inpainted results; ``same`` keeps the input's (``--format``)."""
+
+    png = "png"
+    jpg = "jpg"
+    webp = "webp"
+    same = "same"
+
+
+class Blend(str, enum.Enum):
+    """How a grey mask level meets the fill: ``hard`` thresholds, ``soft`` feathers."""
+
+    hard = "hard"
+    soft = "soft"
+
+
+#: On disk a mask pixel above this grey level is a hole (LaMa, IOPaint, OpenCV).
+MASK_THRESHOLD = 127
+#: The largest image any reader decodes unless told otherwise: 100 megapixels (e.g. 12000 x
+#: 8333). A decoded image costs 3-4 bytes per pixel before any work; past this a file is more
+#: likely a decompression bomb than a photograph, and it is a per-file error instead of
+#: gigabytes of memory. ``--max-pixels`` (or ``max_pixels=``) moves it; 0 means no limit.
+DEFAULT_MAX_PIXELS = 100_000_000
+#: zlib level of PNG results: level 1 is several times faster than 6 for a few % more bytes.
+PNG_LEVEL = 1
+
+
 # -------------------------------------------------------------------------------- metrics
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Metric(Entry):
     """A per-image hole metric of Table I.
 
@@ -351,7 +387,7 @@ NETWORK_METRICS.register(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SsimWindow(Entry):
     """How SSIM weighs a pixel's neighbourhood (``--ssim-window``).
 
@@ -386,7 +422,7 @@ SSIM_WINDOWS.register(
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LpipsNet(Entry):
     """An LPIPS backbone (``--lpips-net``); the lpips package ships its linear heads."""
 

@@ -18,9 +18,10 @@ from typing import Any, Generic, TypeVar
 from wmi.errors import WmiError
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Entry:
-    """The facts every entry has.
+    """The facts every entry has. Entries compare by identity (``eq=False``: each dataclass
+    ``__eq__`` would cost a millisecond of ``wmi --help``'s start-up).
 
     Attributes:
         name: what users type (``--conv weighted``).

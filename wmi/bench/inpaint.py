@@ -58,8 +58,8 @@ def benchmark_inpaint(
     from skimage import data
 
     from wmi.bench import interleaved_medians
-    from wmi.inference import ClassicalInpainter, Strategy, inpaint_image
-    from wmi.kinds import CLASSICAL_METHODS
+    from wmi.inference import ClassicalInpainter, inpaint_image
+    from wmi.kinds import CLASSICAL_METHODS, Strategy
 
     image = cv2.resize(data.astronaut(), (size, size), interpolation=cv2.INTER_AREA)
     image_f = image.astype(np.float32) / 255.0

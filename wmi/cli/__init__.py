@@ -8,15 +8,56 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from wmi import __version__
 from wmi.errors import WmiError
 from wmi.registry import Registry
 
-# Errors go to stderr so that ``--json`` output on stdout stays parseable.
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+class _StderrConsole:
+    """A rich ``Console`` on stderr, made when first used.
+
+    Errors, notes and progress go to stderr so that ``--json`` output on stdout stays
+    parseable. Importing rich's console costs more than the rest of ``wmi --help``, so it is
+    imported only when something is printed.
+    """
+
+    _console: Any = None
+
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+err_console: Any = _StderrConsole()
+
+
+def make_console(**kwargs: Any) -> Any:
+    """A ``rich.console.Console`` (stdout unless ``stderr=True``), rich imported on first use."""
+    from rich.console import Console
+
+    return Console(**kwargs)
+
+
+def make_table(*args: Any, **kwargs: Any) -> Any:
+    """A ``rich.table.Table``, rich imported on first use."""
+    from rich.table import Table
+
+    return Table(*args, **kwargs)
+
+
+def escape(text: str) -> str:
+    """``rich.markup.escape``: ``text`` printed as it is inside rich markup."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def progress_bar(*columns: Any, **kwargs: Any) -> Any:
@@ -33,7 +74,7 @@ def progress_bar(*columns: Any, **kwargs: Any) -> Any:
         MofNCompleteColumn(),
         TimeRemainingColumn(),
     )
-    kwargs.setdefault("console", err_console)
+    kwargs.setdefault("console", err_console.console)
     return Progress(*columns, **kwargs)
 
 
@@ -72,6 +113,8 @@ STYLES = {"error": "bold red", "warning": "yellow"}
 
 def notify(level: str, message: str) -> None:
     """Print a library message on stderr: "warning: ..." / "error: ...", or dim info."""
+    from rich.text import Text
+
     # Text, not markup: file names such as "x[2].png" must print as they are.
     if level in STYLES:
         err_console.print(Text.assemble((f"{level}: ", STYLES[level]), message), highlight=False)
@@ -80,6 +123,8 @@ def notify(level: str, message: str) -> None:
 
 
 def _error_line(message: str) -> None:
+    from rich.text import Text
+
     # Text, not markup: file names such as "x[2].png" must print as they are.
     err_console.print(Text.assemble(("error: ", "bold red"), message))
 
@@ -110,6 +155,9 @@ class App(typer.Typer):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("no_args_is_help", True)
+        # Plain help: typer's rich help imports rich's console and markdown, which would make
+        # `wmi --help` three times slower than importing typer (docs/architecture.md).
+        kwargs.setdefault("rich_markup_mode", None)
         kwargs.setdefault("pretty_exceptions_show_locals", False)
         kwargs.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})
         super().__init__(**kwargs)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from wmi.cli import choice, progress_bar
+if TYPE_CHECKING:
+    from rich.console import Console
+
+from wmi.cli import choice, make_console, make_table, progress_bar
 from wmi.kinds import DEVICES
 
 #: What a suite's runner gets to show progress: ``progress(variant, done, total)``.
@@ -81,7 +82,7 @@ SUITES: dict[str, Callable[[Any, int, int, Progress], dict[str, Any]]] = {
 def render(name: str, result: dict[str, Any], console: Console) -> None:
     """Print one suite's rows as a table, columns taken from the rows' keys."""
     rows = result.get("rows", [])
-    table = Table(title=f"{name} — {result.get('device_name', '')}", title_justify="left")
+    table = make_table(title=f"{name} — {result.get('device_name', '')}", title_justify="left")
     if not rows:
         console.print(table)
         return
@@ -132,7 +133,7 @@ def bench(
     if "unet" in names:  # before anything runs: `all` would fail only after `layers`
         check_multiple(size, size, 7, "--size")
     dev = resolve_device(device)
-    console = Console(stderr=as_json)
+    console = make_console(stderr=as_json)
     results = {}
     for name in names:
         results[name] = _run_suite(name, dev, size, rounds)

@@ -7,11 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from wmi.cli import App, choice, err_console, notify, progress_bar
+from wmi.cli import App, choice, err_console, escape, make_console, make_table, notify, progress_bar
 from wmi.kinds import COMPRESSIONS, PRESETS
 
 if TYPE_CHECKING:
@@ -128,9 +125,9 @@ def _prepare(
 def _print_prepared(result: PrepareResult, title: str) -> None:
     from wmi.data import SPLITS
 
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console(highlight=False, soft_wrap=True)
     console.print(title, markup=False)  # not a table title: that wraps mid-path
-    table = Table()
+    table = make_table()
     table.add_column("split")
     table.add_column("images", justify="right")
     table.add_column("shards", justify="right")
@@ -209,13 +206,13 @@ def _write_preview(out_dir: Path, target: Path, count: int, seed: int) -> str | 
 def _print_info(out_dir: Path, summary: dict[str, Any]) -> None:
     size = f"{summary['width']}x{summary['height']}"
     state = "complete" if summary["complete"] else "incomplete (no manifest.json: interrupted?)"
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console(highlight=False, soft_wrap=True)
     console.print(
         f"{out_dir}  ({size}, preset {summary['preset']}, "
         f"compression {summary['compression']}, {state})",
         markup=False,
     )
-    table = Table()
+    table = make_table()
     table.add_column("split")
     table.add_column("images", justify="right")
     table.add_column("shards", justify="right")

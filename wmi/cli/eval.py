@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 
-from wmi.cli import choice, err_console, notify, progress_bar
+from wmi.cli import choice, err_console, make_console, notify, progress_bar
 from wmi.errors import WmiError
 from wmi.kinds import DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, SSIM_WINDOWS
 
@@ -197,9 +196,9 @@ def _print_and_write(results: Results, writers: dict[str, tuple[Path | None, Any
     from wmi.io import atomic_path
 
     to_stdout = any(str(path) == "-" for path, _ in writers.values())
-    console = Console(stderr=to_stdout, highlight=False)
+    console = make_console(stderr=to_stdout, highlight=False)
     if not console.is_terminal:  # a file or pipe: the full table, however many methods
-        console = Console(
+        console = make_console(
             stderr=to_stdout, highlight=False, width=max(80, report.table_width(results))
         )
     report.render(results, console)

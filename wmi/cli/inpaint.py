@@ -18,9 +18,16 @@ import typer
 
 from wmi.cli import App, choice, err_console, notify, progress_bar
 from wmi.errors import WmiError
-from wmi.inference import PNG_LEVEL, Blend, OutputFormat, Strategy
-from wmi.io import DEFAULT_MAX_PIXELS, MASK_THRESHOLD
-from wmi.kinds import CLASSICAL_METHODS, DEVICES
+from wmi.kinds import (
+    CLASSICAL_METHODS,
+    DEFAULT_MAX_PIXELS,
+    DEVICES,
+    MASK_THRESHOLD,
+    PNG_LEVEL,
+    Blend,
+    OutputFormat,
+    Strategy,
+)
 
 if TYPE_CHECKING:
     from wmi.folder import InpaintFolderResult

@@ -12,10 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from wmi.cli import App, choice, err_console, notify, progress_bar
+from wmi.cli import App, choice, err_console, make_console, make_table, notify, progress_bar
 from wmi.errors import WmiError
 from wmi.kinds import MASK_KINDS
 
@@ -125,7 +123,7 @@ def generate_command(
         typer.echo(json.dumps(summary, indent=2))
     else:
         _print_summary(summary, title=f"{spec.count} {spec.label} masks in {out_dir}")
-        Console(highlight=False, soft_wrap=True).print(_timing(result))
+        make_console(highlight=False, soft_wrap=True).print(_timing(result))
     if skipped:
         err_console.print(f"[yellow]{len(skipped)} image(s) left out, named above[/]")
         raise typer.Exit(1)
@@ -211,10 +209,10 @@ def stats_command(
 
 
 def _print_summary(summary: dict[str, Any], title: str) -> None:
-    console = Console(highlight=False, soft_wrap=True)
+    console = make_console(highlight=False, soft_wrap=True)
     # The title on a line of its own: a table title wraps inside the table's width, mid-path.
     console.print(title, markup=False)
-    table = Table()
+    table = make_table()
     table.add_column("hole ratio")
     table.add_column("masks", justify="right")
     table.add_column("share", justify="right")

@@ -28,8 +28,8 @@ import cv2
 import numpy as np
 
 from wmi.errors import WmiError
-from wmi.io import MASK_SET_PREVIEW, MASK_THRESHOLD, atomic_path, read_mask
-from wmi.kinds import MASK_KINDS, MaskKind
+from wmi.io import MASK_SET_PREVIEW, atomic_path, read_mask
+from wmi.kinds import MASK_KINDS, MASK_THRESHOLD, MaskKind
 from wmi.masks.generators import (
     BUCKET_LABELS,
     IRREGULAR_BUCKETS,

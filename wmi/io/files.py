@@ -1,0 +1,74 @@
+"""File names, listing and atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+#: Mask file names tried for an image ``stem``: IOPaint's (same stem) and LaMa's.
+DEFAULT_MASK_PATTERNS = ("{stem}.png", "{stem}_mask*.png")
+#: The contact sheet ``wmi masks generate`` writes next to a mask set's ``manifest.csv``.
+MASK_SET_PREVIEW = "preview.png"
+
+
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import (os.umask can only be read by setting it): outputs get the usual
+# permissions (0o644 with umask 022) instead of mkstemp's owner-only 0o600.
+_FILE_MODE = 0o666 & ~_read_umask()
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
+
+    The temporary name starts with a dot and keeps the suffix, so tools that pick the format
+    from the extension still work and folder listings do not show half-written files.
+    On an exception the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+    )
+    os.close(fd)
+    os.chmod(tmp, _FILE_MODE)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def list_images(folder: str | os.PathLike[str], recursive: bool = False) -> list[Path]:
+    """Image files in ``folder`` (by extension, case-insensitive), sorted, hidden files skipped."""
+    folder = Path(folder)
+    pattern = "**/*" if recursive else "*"
+    return sorted(
+        p
+        for p in folder.glob(pattern)
+        if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() and not p.name.startswith(".")
+    )
+
+
+def list_masks(folder: str | os.PathLike[str], recursive: bool = False) -> list[Path]:
+    """Mask files in ``folder``: :func:`list_images` without a mask set's own contact sheet.
+
+    ``wmi masks generate`` writes ``preview.png`` beside ``manifest.csv``; that picture is not
+    a mask and must not be paired, trained on or scored.
+    """
+    return [
+        p
+        for p in list_images(folder, recursive)
+        if not (p.name == MASK_SET_PREVIEW and (p.parent / "manifest.csv").is_file())
+    ]
