@@ -53,7 +53,9 @@ def _run_data(device: Any, size: int, rounds: int) -> dict[str, Any]:
     from wmi.bench.data import benchmark_data
 
     # 600 synthetic photos: enough for the loader to reach steady state; decoded in-process
-    result = benchmark_data(size=size, images=600, masks="freeform", prepare_workers=0)
+    result = benchmark_data(
+        size=size, images=600, masks="freeform", prepare_workers=0, rounds=rounds
+    )
     return {**result["runs"][0], "device_name": "CPU"}
 
 
@@ -102,7 +104,8 @@ def bench(
     unet: forward and forward+backward of the U-Net per conv kind against the plain U-Net.
     train: training steps per second, bf16 + channels_last (+ compile on GPU) against fp32,
     weighted against plain (256², batch 25 on GPU; 64², batch 4 on CPU).
-    data: the HDF5 training loader against raw random h5py reads.
+    data: the HDF5 training loader (uint8 items, free-form masks; and the float32 items of
+    before) against raw random h5py reads, best of --rounds interleaved rounds.
     inpaint: wmi's classical inpainting against calling OpenCV / scikit-image directly.
     """
     from wmi.device import resolve_device
