@@ -1,0 +1,43 @@
+"""benchmarks/gpu_check.sh --dry-run: every step of the GPU check, tiny and on the CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_gpu_check_dry_run(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        ["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--dry-run", "--keep", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHON": sys.executable},
+    )
+    summary = json.loads(proc.stdout)
+    assert proc.returncode == 0, (summary.get("failed"), proc.stderr[-2000:])
+    assert summary["ok"] is True and summary["dry_run"] is True and summary["failed"] == []
+    assert summary["torch"] and "cuda" in summary and summary["card"] == "CPU (dry run)"
+    steps = summary["steps"]
+    assert set(steps) == {
+        "gpu_tests", "bench_unet", "bench_train", "data_prepare", "train", "inpaint", "export"
+    }  # fmt: skip
+    assert steps["bench_unet"]["fp32"]["ratio_vs_plain"]["plain forward b2"] == 1.0
+    assert steps["bench_train"]["images_per_s"]["weighted fp32"] > 0
+    train = steps["train"]
+    # interrupted with SIGINT (exit 130) part-way, resumed to the last step
+    assert train["resumed"] and train["first"]["rc"] == 130
+    assert 0 < train["stopped_at_step"] < train["final_step"] == 8
+    assert train["images_per_s"] > 0 and train["last_validation"]["step"] == 8
+    assert steps["inpaint"]["images"] == 16 and steps["inpaint"]["peak_rss_mb"] > 0
+    assert steps["export"]["identical_to_checkpoint"] is True
+    assert isinstance(summary["missing_flags"], list)
+    assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()

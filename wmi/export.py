@@ -1,0 +1,706 @@
+"""Weights people can share: a folder with ``model.safetensors``, ``config.json`` and a model card.
+
+``wmi export CHECKPOINT OUT_DIR`` turns a training checkpoint (hundreds of MB of optimizer
+state, RNG states and a pickle-based format) into the files a model hub expects:
+
+* ``model.safetensors``: the network's state dict (parameters and batch-norm buffers) only;
+* ``config.json``: the architecture (the ``InpaintingUNet`` arguments, conv and norm kinds,
+  layers), the input contract, a training summary (data, steps, mixed precision, validation
+  metrics where the checkpoint has them), the wmi version and the SHA-256 of the weights;
+* ``README.md``: a model card saying the same for people, with how to use the weights;
+* ``model.onnx`` (``onnx=True``): the network as an ONNX graph (image and mask in, image out,
+  dynamic batch and size) for serving without PyTorch, e.g. with onnxruntime.
+
+:func:`load_exported` rebuilds the network from such a folder; its outputs equal those of the
+checkpoint bit for bit. Nothing in an export folder runs code when it is loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from wmi import __version__
+from wmi.errors import WmiError
+from wmi.io import atomic_path
+from wmi.unet import InpaintingUNet
+
+FORMAT = "wmi-export"
+VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+CARD_FILE = "README.md"
+ONNX_FILE = "model.onnx"
+#: Every file an export folder may hold; ``overwrite`` replaces a folder holding only these.
+EXPORT_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE, ONNX_FILE)
+#: ONNX opset of :func:`export_onnx` (the lowest the torch.export-based exporter writes well).
+DEFAULT_OPSET = 18
+#: Keys of a training config (``wmi.train.TrainConfig``) worth repeating in config.json.
+TRAINING_KEYS = (
+    "data",
+    "masks",
+    "size",
+    "batch_size",
+    "steps",
+    "epochs",
+    "lr",
+    "lr_final",
+    "finetune",
+    "amp",
+    "perceptual",
+    "seed",
+)
+METRIC_KEYS = ("l1", "l2", "psnr", "ssim", "tv")
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What :func:`export_model` wrote.
+
+    Attributes:
+        out_dir: the export folder.
+        files: file name -> path, in the order written.
+        config: the content of ``config.json``.
+    """
+
+    out_dir: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def onnx(self) -> Path | None:
+        """The ONNX graph, when one was written."""
+        return self.files.get(ONNX_FILE)
+
+
+def _safetensors() -> Any:
+    try:
+        import safetensors.torch
+    except ImportError:
+        raise WmiError(
+            "exporting weights needs the 'safetensors' package: pip install 'wmi[export]'"
+        ) from None
+    return safetensors.torch
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe numbers: non-finite floats (a perfect PSNR is inf) become None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _read_checkpoint(path: Path) -> tuple[InpaintingUNet, dict[str, Any]]:
+    """The network and the raw payload of a wmi checkpoint; a WmiError naming ``path``."""
+    from wmi.checkpoint import build_model, load_checkpoint
+
+    payload = load_checkpoint(path)  # names the file on every failure
+    try:
+        model = build_model(payload)
+    except WmiError as exc:
+        raise WmiError(f"{path}: {exc}") from None
+    return model, payload
+
+
+def _training_summary(payload: dict[str, Any]) -> dict[str, Any]:
+    """Steps, data and recipe of the run that produced a checkpoint, as far as it says."""
+    cfg = payload.get("config")
+    cfg = cfg if isinstance(cfg, dict) else {}
+    summary: dict[str, Any] = {}
+    step = payload.get("step")
+    if isinstance(step, int):
+        summary["step"] = step
+    sched = payload.get("scheduler")
+    if isinstance(sched, dict) and isinstance(sched.get("total_steps"), int):
+        summary["total_steps"] = sched["total_steps"]
+    for key in TRAINING_KEYS:
+        if key in cfg:
+            value = cfg[key]
+            summary[key] = str(value) if isinstance(value, os.PathLike) else _finite(value)
+    if isinstance(cfg.get("data"), str):
+        summary["data_name"] = Path(cfg["data"]).name
+    return summary
+
+
+def _validation(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The best validation a checkpoint records, and whether it scored these very weights."""
+    best = payload.get("best")
+    if not isinstance(best, dict) or not any(k in best for k in METRIC_KEYS):
+        return None
+    out: dict[str, Any] = {
+        k: _finite(float(best[k])) for k in METRIC_KEYS if isinstance(best.get(k), (int, float))
+    }
+    if isinstance(best.get("images"), int):
+        out["images"] = best["images"]
+    if isinstance(best.get("step"), int):
+        out["step"] = best["step"]
+        # best.pt is saved right after the validation that made it best; last.pt carries the
+        # best validation of the run so far, which may have scored earlier weights.
+        out["of_these_weights"] = best["step"] == payload.get("step")
+    return out
+
+
+def _state_for_safetensors(model: nn.Module) -> dict[str, torch.Tensor]:
+    # safetensors wants contiguous tensors that share no memory; clone keeps the state intact
+    return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def build_config(model: InpaintingUNet, payload: dict[str, Any], source: Path) -> dict[str, Any]:
+    """The ``config.json`` of an export (without the ``files`` entry, added once written)."""
+    from wmi.checkpoint import model_config
+
+    arch = model_config(model)
+    summary = _training_summary(payload)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "wmi_version": __version__,
+        "model": "InpaintingUNet",
+        "architecture": arch,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "input": {
+            "image": "float (N, C, H, W) in [0, 1]",
+            "mask": "float (N, 1, H, W) validity: 1 = known pixel, 0 = hole",
+            "output": "float (N, C, H, W): the raw network output; composite it as "
+            "mask * image + (1 - mask) * output",
+            "multiple": 2 ** arch["layers"],
+        },
+        "amp": str(summary.get("amp", "off")),
+        "training": summary,
+        "validation": _validation(payload),
+        "source": {"checkpoint": source.name},
+    }
+
+
+def _fmt_metric(value: Any) -> str:
+    if value is None:
+        return "inf"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def model_card(config: dict[str, Any], folder_name: str) -> str:
+    """The README.md of an export folder (Markdown, front matter for model hubs)."""
+    arch, train, val = config["architecture"], config["training"], config.get("validation")
+    kind = {"weighted": "WConv (weighted mask convolution)", "partial": "PConv"}.get(
+        arch["conv"], f"{arch['conv']} convolution"
+    )
+    lines = [
+        "---",
+        "library_name: wmi",
+        "tags: [image-inpainting, weighted-mask-convolution, pytorch]",
+        "---",
+        "",
+        f"# {folder_name}: {kind} inpainting U-Net",
+        "",
+        "An image-inpainting network from `wmi` (Kang et al., *Image Inpainting using Weighted "
+        "Mask Convolution*), exported from the checkpoint "
+        f"`{config['source']['checkpoint']}` with wmi {config['wmi_version']}.",
+        "",
+        "## Architecture",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Network | PConv U-Net (`InpaintingUNet`), {arch['layers']} encoder layers |",
+        f"| Convolution | `{arch['conv']}` |",
+        f"| Normalization | `{arch['norm']}` (momentum {arch['norm_momentum']}) |",
+        f"| Channels | {arch['in_channels']} in, first layer {arch['base_channels']} |",
+        f"| Parameters | {config['parameters']:,} |",
+        f"| Input size | height and width multiples of {config['input']['multiple']} |",
+        "",
+        "## Training",
+        "",
+    ]
+    if train:
+        rows = [
+            ("Data", f"`{train['data']}`" if train.get("data") else None),
+            ("Holes", train.get("masks")),
+            ("Crop size", train.get("size")),
+            ("Batch size", train.get("batch_size")),
+            (
+                "Steps",
+                f"{train['step']}"
+                + (f" of {train['total_steps']}" if train.get("total_steps") else "")
+                if "step" in train
+                else None,
+            ),
+            ("Learning rate", train.get("lr")),
+            ("Fine-tuned from", f"`{train['finetune']}`" if train.get("finetune") else None),
+            ("Mixed precision", train.get("amp")),
+            ("Perceptual loss", train.get("perceptual")),
+            ("Seed", train.get("seed")),
+        ]
+        lines += ["| | |", "|---|---|"]
+        lines += [f"| {k} | {v} |" for k, v in rows if v is not None]
+    else:
+        lines.append("The checkpoint records no training run (weights only).")
+    lines += ["", "## Validation", ""]
+    if val:
+        metrics = [k for k in METRIC_KEYS if k in val]
+        lines += [
+            "| " + " | ".join(metrics) + " |",
+            "|" + "---|" * len(metrics),
+            "| " + " | ".join(_fmt_metric(val[k]) for k in metrics) + " |",
+            "",
+            f"Table I metrics of `wmi eval` over the hole, averaged over {val.get('images', '?')} "
+            f"validation images, at step {val.get('step', '?')}."
+            + (
+                ""
+                if val.get("of_these_weights", True)
+                else " That was the best validation of the run; these weights are from a later "
+                "step and were not scored."
+            ),
+        ]
+    else:
+        lines.append("The checkpoint holds no validation metrics.")
+    lines += [
+        "",
+        "## How to use",
+        "",
+        "With wmi installed (`pip install wmi`):",
+        "",
+        "```bash",
+        f"wmi inpaint folder images/ masks/ results/ --checkpoint {folder_name}",
+        "```",
+        "",
+        "```python",
+        "import wmi",
+        "",
+        f'model = wmi.load_model("{folder_name}")  # eval mode, ready for inference',
+        "output = model(image, mask)  # image (N, 3, H, W) in [0, 1]; mask 1 = known",
+        "result = mask * image + (1 - mask) * output",
+        "```",
+        "",
+        "Masks are validity masks inside the library (1 = known pixel); mask files on disk are "
+        "white where the hole is.",
+    ]
+    if config.get("files", {}).get(ONNX_FILE):
+        lines += [
+            "",
+            "Without PyTorch, `model.onnx` runs with onnxruntime (inputs `image` and `mask`, "
+            "float32, any batch size and a size that is a multiple of "
+            f"{config['input']['multiple']}):",
+            "",
+            "```python",
+            "import onnxruntime as ort",
+            "",
+            f'session = ort.InferenceSession("{folder_name}/model.onnx")',
+            '(output,) = session.run(None, {"image": image, "mask": mask})',
+            "```",
+        ]
+    lines += [
+        "",
+        "## Files",
+        "",
+        "| File | Content |",
+        "|---|---|",
+        f"| `{WEIGHTS_FILE}` | the network's weights and batch-norm statistics |",
+        f"| `{CONFIG_FILE}` | architecture, input contract, training summary, checksums |",
+    ]
+    if config.get("files", {}).get(ONNX_FILE):
+        lines.append(f"| `{ONNX_FILE}` | ONNX graph (opset {config.get('onnx_opset')}) |")
+    lines += [
+        "",
+        "Add the license of the weights and of the training data before you share them.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
+    """Whether ``out_dir`` holds an earlier export to replace; refuse anything else non-empty."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise WmiError(f"{out_dir}: exists and is not a folder")
+    if not out_dir.is_dir():
+        return False
+    entries = sorted(p.name for p in out_dir.iterdir())
+    if not entries:
+        return False
+    foreign = [n for n in entries if n not in EXPORT_FILES]
+    if foreign:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise WmiError(
+            f"{out_dir}: not empty and not an export folder (holds {shown}); choose a new "
+            "or empty folder"
+        )
+    if not overwrite:
+        raise WmiError(f"{out_dir}: already holds an export; pass overwrite to replace it")
+    return True
+
+
+def _publish(staging: Path, out_dir: Path, replace: bool) -> None:
+    """Move the finished staging folder to ``out_dir`` in one rename (two when replacing)."""
+    if not replace:
+        if out_dir.is_dir():
+            out_dir.rmdir()  # empty (checked); a file appearing meanwhile makes this fail
+        os.replace(staging, out_dir)
+        return
+    trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+    trash.rmdir()
+    os.replace(out_dir, trash)
+    try:
+        os.replace(staging, out_dir)
+    except BaseException:
+        os.replace(trash, out_dir)  # put the previous export back
+        raise
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def export_model(
+    checkpoint_path: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    onnx: bool = False,
+    opset: int = DEFAULT_OPSET,
+    overwrite: bool = False,
+) -> ExportResult:
+    """Write the shareable form of a checkpoint: weights, config.json, model card (and ONNX).
+
+    Everything is written into a hidden staging folder next to ``out_dir`` and renamed into
+    place at the end, so ``out_dir`` is either absent, the previous export, or complete.
+
+    Args:
+        checkpoint_path: a checkpoint written by ``wmi train`` (``last.pt``, ``best.pt``) or
+            :func:`wmi.checkpoint.save_checkpoint`.
+        out_dir: the export folder; created. It must be absent or empty, or hold an earlier
+            export (only the files of :data:`EXPORT_FILES`) and ``overwrite`` be set.
+        onnx: also write ``model.onnx`` (needs the ``onnx`` and ``onnxscript`` packages).
+        opset: ONNX opset version.
+        overwrite: replace an earlier export in ``out_dir``.
+
+    Returns:
+        an :class:`ExportResult` with the files written and the config.
+
+    Raises:
+        WmiError: the checkpoint is missing, damaged or not a wmi checkpoint; ``out_dir`` is
+            not empty (or holds other files); a package needed is missing.
+    """
+    checkpoint_path, out_dir = Path(checkpoint_path), Path(out_dir)
+    st = _safetensors()
+    replace = _check_out_dir(out_dir, overwrite)
+    model, payload = _read_checkpoint(checkpoint_path)
+    model.eval()
+    config = build_config(model, payload, checkpoint_path)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.export-", dir=out_dir.parent))
+    try:
+        files: dict[str, Path] = {}
+        weights = staging / WEIGHTS_FILE
+        st.save_file(
+            _state_for_safetensors(model),
+            str(weights),
+            metadata={"format": "pt", "wmi_format": FORMAT, "wmi_version": __version__},
+        )
+        files[WEIGHTS_FILE] = weights
+        if onnx:
+            export_onnx(model, staging / ONNX_FILE, opset=opset)
+            files[ONNX_FILE] = staging / ONNX_FILE
+            config["onnx_opset"] = opset
+        config["files"] = {
+            name: {"sha256": _sha256(path), "bytes": path.stat().st_size}
+            for name, path in files.items()
+        }
+        (staging / CONFIG_FILE).write_text(
+            json.dumps(config, indent=2, allow_nan=False) + "\n", encoding="utf-8"
+        )
+        files[CONFIG_FILE] = staging / CONFIG_FILE
+        (staging / CARD_FILE).write_text(model_card(config, out_dir.name), encoding="utf-8")
+        files[CARD_FILE] = staging / CARD_FILE
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it owner-only
+        _publish(staging, out_dir, replace)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+    return ExportResult(out_dir, {name: out_dir / name for name in files}, config)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def is_export_dir(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a folder with an export's ``config.json`` (not necessarily valid).
+
+    For callers that accept a checkpoint file or an export folder
+    (``wmi inpaint --checkpoint``, ``wmi.load_model``, ``--finetune``).
+    """
+    path = Path(path)
+    return path.is_dir() and (path / CONFIG_FILE).is_file()
+
+
+def read_export_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
+    """The checked ``config.json`` of an export folder.
+
+    Raises:
+        WmiError: missing or unreadable config.json, another format, or a newer version.
+    """
+    folder = Path(folder)
+    path = folder / CONFIG_FILE
+    if not folder.is_dir():
+        raise WmiError(f"{folder}: no such export folder")
+    if not path.is_file():
+        raise WmiError(f"{folder}: not a wmi export folder (no {CONFIG_FILE})")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise WmiError(f"{path}: not readable JSON ({exc.__class__.__name__})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise WmiError(f"{path}: not a wmi export config (no '{FORMAT}' format)")
+    version = config.get("version", 0)
+    if not isinstance(version, int) or version > VERSION:
+        raise WmiError(
+            f"{path}: export format version {version} is newer than this wmi supports "
+            f"({VERSION}); upgrade wmi"
+        )
+    if not isinstance(config.get("architecture"), dict):
+        raise WmiError(f"{path}: no architecture")
+    return config
+
+
+def load_exported(
+    folder: str | os.PathLike[str], map_location: str | torch.device = "cpu"
+) -> tuple[InpaintingUNet, dict[str, Any]]:
+    """Rebuild the network of an export folder.
+
+    The weights are checked against the SHA-256 in config.json, then loaded with
+    ``safetensors`` (no pickle: loading never runs code). Outputs equal those of the model
+    loaded from the source checkpoint bit for bit.
+
+    Args:
+        folder: a folder written by :func:`export_model`.
+        map_location: device for the network.
+
+    Returns:
+        ``(model, meta)``: the network in eval mode on ``map_location``, and the content of
+        config.json (``meta["amp"]`` is the mixed precision it was trained with,
+        ``meta["training"]`` and ``meta["validation"]`` the summary).
+
+    Raises:
+        WmiError: one line naming the file: missing, damaged (checksum), or weights that do
+            not fit the architecture.
+    """
+    st = _safetensors()
+    folder = Path(folder)
+    config = read_export_config(folder)
+    weights = folder / WEIGHTS_FILE
+    if not weights.is_file():
+        raise WmiError(f"{weights}: no such file")
+    expected = (config.get("files") or {}).get(WEIGHTS_FILE, {}).get("sha256")
+    if expected and _sha256(weights) != expected:
+        raise WmiError(f"{weights}: damaged (SHA-256 differs from {CONFIG_FILE})")
+    try:
+        model = InpaintingUNet(**config["architecture"])
+    except (TypeError, ValueError) as exc:
+        raise WmiError(f"{folder / CONFIG_FILE}: invalid architecture ({exc})") from None
+    try:
+        state = st.load_file(str(weights), device="cpu")
+        model.load_state_dict(state)
+    except Exception as exc:  # safetensors header errors, missing keys, shape mismatches
+        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        raise WmiError(f"{weights}: not weights of this network ({reason[:160]})") from None
+    return model.to(map_location).eval(), config
+
+
+# ----------------------------------------------------------------------------------- ONNX
+
+
+def _sum_pool_to_mean_pool(exported: Any) -> int:
+    """Rewrite ``avg_pool2d(..., divisor_override=d)`` as ``avg_pool2d(...) · (kH·kW / d)``.
+
+    ``wmi.conv.mask_window_sum`` takes the exact window sum of the mask with
+    ``F.avg_pool2d(m, k, s, p, count_include_pad=True, divisor_override=1)``. ONNX's
+    AveragePool has no divisor, and torch's exporter drops ``divisor_override`` without a
+    word: the exported network then divides every mask sum by k² and is wrong. With
+    ``count_include_pad`` (and no ``ceil_mode``) every window is divided by exactly kH·kW, so
+    multiplying back gives the sum (to a rounding error of the last bit).
+
+    Returns:
+        how many pooling calls were rewritten (graphs nested under autocast included).
+    """
+    pool = torch.ops.aten.avg_pool2d.default
+    names = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor")
+    count = 0
+    for gm in exported.graph_module.modules():
+        if not isinstance(gm, torch.fx.GraphModule):
+            continue
+        graph, changed = gm.graph, False
+        for node in list(graph.nodes):
+            if node.op != "call_function" or node.target is not pool:
+                continue
+            values = dict(zip(names, node.args[1:], strict=False))
+            values.update({k.replace("_override", ""): v for k, v in node.kwargs.items()})
+            divisor = values.get("divisor")
+            if divisor is None:
+                continue
+            if values.get("ceil_mode") or not values.get("count_include_pad", True):
+                raise WmiError("ONNX export: a pooled sum with ceil_mode or without padding")
+            kernel = list(values["kernel_size"])
+            kh, kw = (kernel * 2)[:2] if len(kernel) == 1 else kernel
+            node.args = (
+                node.args[0],
+                values["kernel_size"],
+                values.get("stride", []),
+                values.get("padding", 0),
+                False,
+                True,
+                None,
+            )
+            node.kwargs = {}
+            with graph.inserting_after(node):
+                scaled = graph.call_function(
+                    torch.ops.aten.mul.Tensor, (node, float(kh * kw) / float(divisor))
+                )
+            node.replace_all_uses_with(scaled, delete_user_cb=lambda user, s=scaled: user is not s)
+            count += 1
+            changed = True
+        if changed:
+            graph.lint()
+            gm.recompile()
+    return count
+
+
+def export_onnx(
+    model: InpaintingUNet, path: str | os.PathLike[str], *, opset: int = DEFAULT_OPSET
+) -> Path:
+    """Write ``model`` (in eval mode, float32, on the CPU) as an ONNX graph, atomically.
+
+    Inputs ``image`` ``(N, C, H, W)`` and ``mask`` ``(N, 1, H, W)`` (validity, 1 = known),
+    output ``output`` ``(N, C, H, W)``, the raw network output (composite it with the known
+    pixels yourself). N, H and W are dynamic; H and W must be multiples of ``2**layers``.
+
+    Uses torch's ``torch.export``-based exporter (``dynamo=True``, which needs the ``onnx``
+    and ``onnxscript`` packages). The TorchScript exporter cannot trace the masked layers:
+    ``wmi.conv`` reads the kernel size from ``weight.shape``, which tracing turns into tensors.
+
+    Raises:
+        WmiError: ``onnx``/``onnxscript`` missing, or the export failed (the reason in one line).
+    """
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise WmiError(
+            "ONNX export needs the 'onnx' and 'onnxscript' packages: pip install 'wmi[export]'"
+        ) from None
+    from torch.export import Dim
+
+    path = Path(path)
+    net = copy.deepcopy(model).to("cpu", torch.float32).eval()
+    mult = net.multiple
+    # batch 2 and two different sizes: torch.export specializes dimensions of size 1 and
+    # would tie H to W if they were equal in the example
+    image = torch.rand(2, net.in_channels, 2 * mult, 3 * mult)
+    mask = (torch.rand(2, 1, 2 * mult, 3 * mult) > 0.3).float()
+    batch, rows, cols = Dim("batch", min=1), Dim("rows", min=1), Dim("cols", min=1)
+    dims = {0: batch, 2: mult * rows, 3: mult * cols}
+    try:
+        with torch.no_grad(), _quiet():
+            exported = torch.export.export(
+                net, (image, mask), dynamic_shapes={"image": dims, "mask": dims}
+            )
+            _sum_pool_to_mean_pool(exported)
+            program = torch.onnx.export(
+                exported,
+                (image, mask),
+                dynamo=True,
+                opset_version=opset,
+                input_names=["image", "mask"],
+                output_names=["output"],
+                verbose=False,
+            )
+    except WmiError:
+        raise
+    except Exception as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise WmiError(
+            f"ONNX export failed: {exc.__class__.__name__}: {reason[:200]}".rstrip(": ")
+        ) from None
+    _name_dims(program.model, mult)
+    with atomic_path(path) as tmp:
+        program.save(str(tmp))
+    return path
+
+
+def _name_dims(model_ir: Any, mult: int) -> None:
+    """Readable symbolic dimensions: ``batch``, ``height``, ``width`` on inputs and output."""
+    with contextlib.suppress(Exception):  # cosmetic: an IR change must not break the export
+        for value in [*model_ir.graph.inputs, *model_ir.graph.outputs]:
+            shape = value.shape
+            if shape is None or len(shape) != 4:
+                continue
+            dims = list(shape)
+            for i, name in ((0, "batch"), (2, "height"), (3, "width")):
+                if not isinstance(dims[i], int):
+                    dims[i] = name
+            value.shape = type(shape)(dims)
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence the exporter's progress lines and warnings (they go to stdout)."""
+    import io
+    import warnings
+
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        warnings.simplefilter("ignore")
+        yield
+
+
+def check_onnx(
+    model: InpaintingUNet,
+    path: str | os.PathLike[str],
+    shapes: tuple[tuple[int, int, int], ...] = ((1, 2, 2), (3, 3, 1)),
+    seed: int = 0,
+) -> float:
+    """Largest absolute difference between onnxruntime (CPU) and PyTorch on random inputs.
+
+    Args:
+        model: the network the graph was exported from.
+        path: the ONNX file.
+        shapes: ``(batch, H / 2**layers, W / 2**layers)`` per comparison.
+        seed: seeds the random images and masks (holes of about a third of the pixels).
+
+    Raises:
+        WmiError: onnxruntime is not installed.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise WmiError("checking an ONNX graph needs 'onnxruntime'") from None
+    net = copy.deepcopy(model).to("cpu", torch.float32).eval()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    gen = torch.Generator().manual_seed(seed)
+    worst = 0.0
+    for n, rows, cols in shapes:
+        h, w = rows * net.multiple, cols * net.multiple
+        image = torch.rand(n, net.in_channels, h, w, generator=gen)
+        mask = (torch.rand(n, 1, h, w, generator=gen) > 0.3).float()
+        with torch.no_grad():
+            ref = net(image, mask).numpy()
+        (out,) = session.run(None, {"image": image.numpy(), "mask": mask.numpy()})
+        worst = max(worst, float(abs(out - ref).max()))
+    return worst
