@@ -26,7 +26,7 @@ from wmi.kinds import DEVICES
 from wmi.training.config import check_choice
 
 #: Files and folders of a run; --overwrite removes exactly these.
-RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "train.log", "previews")
+RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "train.log", "previews", "tensorboard")
 
 
 # ------------------------------------------------------------------------ devices and ranks
