@@ -142,3 +142,61 @@ def test_training_on_uint8_batches_is_bit_identical_to_the_float_path(
 
     assert losses(a) == losses(b)
     assert [r["kind"] for r in losses(a)].count("val") == 2
+
+
+@pytest.fixture()
+def bad_masks(tmp_path: Path) -> Path:
+    """Six mask PNGs, one of them cut short (a copy that did not finish)."""
+    folder = tmp_path / "masks"
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        write_mask(folder / f"m{i}.png", rng.random((32, 32)) < 0.3)
+    data = (folder / "m3.png").read_bytes()
+    (folder / "m3.png").write_bytes(data[: len(data) // 2])
+    return folder
+
+
+def _wmi_train(tmp_path: Path, shards: Path, masks: Path, prelude: str = "") -> tuple:
+    import os
+    import subprocess
+    import sys
+
+    args = [
+        "train", "--data", str(shards), "--out", str(tmp_path / "run"), "--masks", str(masks),
+        "--size", "32", "--layers", "4", "--base-channels", "4", "--batch-size", "2",
+        "--steps", "20", "--workers", "2", "--perceptual", "none", "--no-progress",
+        "--device", "cpu",
+    ]  # fmt: skip
+    code = f"import sys\n{prelude}\nfrom wmi.cli import main\nsys.argv = ['wmi', *{args!r}]\nmain()"
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env
+    )
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    return proc.returncode, lines
+
+
+def test_a_truncated_mask_file_fails_before_the_run_folder_is_made(
+    tmp_path: Path, shards: Path, bad_masks: Path
+) -> None:
+    rc, lines = _wmi_train(tmp_path, shards, bad_masks)
+    assert rc == 2 and len(lines) == 1, lines
+    assert "1 of 6 mask files" in lines[0] and "m3.png: not a readable image" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_a_mask_that_breaks_mid_run_is_one_line_from_the_workers(
+    tmp_path: Path, shards: Path, bad_masks: Path
+) -> None:
+    # As if m3.png were damaged after the check: the loader workers meet it at some step.
+    skip_check = (
+        "from wmi.data.dataset import InpaintingDataset\n"
+        "InpaintingDataset.check_masks = lambda self: None"
+    )
+    rc, lines = _wmi_train(tmp_path, shards, bad_masks, prelude=skip_check)
+    errors = [line for line in lines if "m3.png" in line]
+    assert rc == 2 and errors == [lines[-1]], lines
+    assert lines[-1].startswith("error: ") and "not a readable image" in lines[-1]
+    assert not any("Traceback" in line or "Exception ignored" in line for line in lines)

@@ -135,6 +135,36 @@ class InpaintingDataset:
             raise ValueError(f"epoch {epoch}: must be 0 or more")
         self._epoch.fill_(int(epoch))
 
+    def check_masks(self) -> None:
+        """Read every mask file of the folder once (threads), before training starts.
+
+        A file that cannot be read fails here, with its name, instead of in a loader worker at
+        some step of the run. Does nothing for generated masks.
+
+        Raises:
+            WmiError: one line: how many files cannot be read, and the first one's problem.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        if not self.mask_paths:
+            return
+
+        def problem(path: Path) -> str | None:
+            try:
+                read_mask(path)
+            except WmiError as exc:
+                return str(exc)
+            return None
+
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            problems = [p for p in pool.map(problem, self.mask_paths) if p is not None]
+        if problems:
+            folder = self.mask_paths[0].parent
+            raise WmiError(
+                f"--masks: {len(problems)} of {len(self.mask_paths)} mask files in {folder} "
+                f"cannot be read; the first: {problems[0]}"
+            )
+
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_files"] = {}  # h5py handles cannot be pickled; reopened in the new process

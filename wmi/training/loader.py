@@ -61,6 +61,7 @@ def open_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     train_set = InpaintingDataset(
         shards, cfg.masks, size=cfg.size, augment=True, seed=cfg.seed, uint8=True
     )
+    train_set.check_masks()  # now, not at some step in a loader worker
     val_shards = find_shards(data, "val")
     val_set = None
     if val_shards:
@@ -121,7 +122,20 @@ class Batches:
             if hasattr(self.dataset, "set_epoch"):
                 self.dataset.set_epoch(epoch)
             self._iterator, self._epoch = iter(self.loader), epoch
-        return next(self._iterator)
+        try:
+            return next(self._iterator)
+        except WmiError as exc:
+            # From a worker, the message holds the worker's traceback: keep its last line.
+            # Dropping the iterator stops the workers before the error leaves the run.
+            self._iterator = None
+            raise WmiError(_worker_message(str(exc))) from None
+
+
+def _worker_message(message: str) -> str:
+    """The message of a WmiError re-raised by DataLoader from a worker (else ``message``)."""
+    marker = "WmiError: "
+    last = message.strip().splitlines()[-1] if message.strip() else message
+    return last.split(marker, 1)[1] if marker in last else message
 
 
 def val_loader(val_set: Dataset | None, cfg: TrainConfig, dist: Dist) -> DataLoader | None:
