@@ -195,6 +195,7 @@ def train(
     finally:
         if run is not None:
             run.board.close()
+            run.batches.close()
         if dist.owns_group:
             tdist.destroy_process_group()
 

@@ -47,8 +47,9 @@ def _run_layers(device: Any, opts: Options) -> dict[str, Any]:
 def _run_unet(device: Any, opts: Options) -> dict[str, Any]:
     from wmi.bench.unet import benchmark_unet
 
+    modes = opts.modes or ("fp32",)
     rows, result = [], {}
-    for mode in opts.modes or ("fp32",):
+    for mode in modes:
         result = benchmark_unet(
             device,
             size=opts.size or 256,
@@ -58,7 +59,7 @@ def _run_unet(device: Any, opts: Options) -> dict[str, Any]:
             mode=mode,
         )
         rows += [{"mode": mode, **row} for row in result["rows"]]
-    return {**result, "mode": None, "rows": rows}
+    return {**result, "mode": list(modes), "rows": rows}
 
 
 def _run_train(device: Any, opts: Options) -> dict[str, Any]:

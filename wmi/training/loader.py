@@ -57,7 +57,7 @@ def open_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
             f"--data {data}: no training shards (train-*.h5); create them with wmi data prepare"
         )
     check_shards(shards, cfg.size, exact=True)
-    # uint8 items: a quarter of the bytes to collate, pin and copy; to_device converts them.
+    # uint8 items: a fifth of the bytes to collate, pin and copy; to_device converts them.
     train_set = InpaintingDataset(
         shards, cfg.masks, size=cfg.size, augment=True, seed=cfg.seed, uint8=True
     )
@@ -126,9 +126,16 @@ class Batches:
             return next(self._iterator)
         except WmiError as exc:
             # From a worker, the message holds the worker's traceback: keep its last line.
-            # Dropping the iterator stops the workers before the error leaves the run.
-            self._iterator = None
-            raise WmiError(_worker_message(str(exc))) from None
+            message = _worker_message(str(exc))
+        self.close()
+        raise WmiError(message)
+
+    def close(self) -> None:
+        """Stop the worker processes now (after an error they would outlive the run's end,
+        and Python's exit would kill them, with a traceback)."""
+        iterator, self._iterator = self._iterator, None
+        if iterator is not None and hasattr(iterator, "_shutdown_workers"):
+            iterator._shutdown_workers()  # what DataLoader runs when an iterator is deleted
 
 
 def _worker_message(message: str) -> str:
