@@ -35,31 +35,38 @@ PLANS = {
     "gpu": {
         "device": "cuda",
         "unet_size": 256,
+        "unet_batch": 8,
         "rounds": 5,
         "images": 400,
         "image_size": 256,
         "layers": 7,
         "base_channels": 64,
         "batch_size": 25,
+        "bench_train_size": 256,
         "steps": 300,
         "interrupt_after": 150,
         "workers": 4,
+        "modes": ("fp32", "bf16+cl", "bf16+cl+compile"),
         "compile": True,
         "timeout": 420,
     },
     "dry": {
         "device": "cpu",
         "unet_size": 16,
+        "unet_batch": 2,
         "rounds": 1,
         "images": 24,
         "image_size": 32,
         "layers": 3,
         "base_channels": 4,
         "batch_size": 2,
-        "steps": 8,
+        "bench_train_size": 16,
+        "steps": 60,  # enough that SIGINT lands mid-run even on a fast idle CPU
         "interrupt_after": 3,
-        "workers": 0,
-        "compile": False,  # inductor on a loaded 2-core CPU takes minutes; see --compile
+        "workers": 2,  # the uint8 loader with workers, as on the GPU box
+        # inductor on a loaded 2-core CPU takes minutes: compile only with --compile
+        "modes": ("fp32", "bf16+cl"),
+        "compile": False,
         "timeout": 240,
     },
 }
@@ -111,7 +118,7 @@ def wmi(
 ) -> dict[str, Any]:
     """Run one ``wmi`` command in a fresh process; its stdout is returned, stderr kept in a log.
 
-    ``interrupt_when``: a callable polled every second; when it returns true the command gets
+    ``interrupt_when``: a callable polled every 50 ms; when it returns true the command gets
     SIGINT (Ctrl-C), as a scheduler preempting a run would send.
     """
     record_path = work / f"{name}.result.json"
@@ -127,7 +134,7 @@ def wmi(
                 if not interrupted and interrupt_when():
                     proc.send_signal(signal.SIGINT)
                     interrupted = True
-                time.sleep(0.5)
+                time.sleep(0.05)
         try:
             stdout, _ = proc.communicate(timeout=max(1.0, timeout - (time.perf_counter() - start)))
         except subprocess.TimeoutExpired:
@@ -164,27 +171,6 @@ def _mem(record: dict[str, Any]) -> dict[str, Any]:
         if k in out:
             out[k] = round(out[k], 1)
     return out
-
-
-_HELP: dict[tuple[str, ...], str] = {}
-
-
-def _help_has(command: list[str], flag: str) -> bool:
-    """Whether ``wmi COMMAND --help`` lists ``flag`` (the script adapts as the CLI grows)."""
-    key = tuple(command)
-    if key not in _HELP:
-        _HELP[key] = _help_text(command)
-    return re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", _HELP[key]) is not None
-
-
-def _help_text(command: list[str]) -> str:
-    return subprocess.run(
-        [sys.executable, "-m", "wmi", *command, "--help"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env={**os.environ, "COLUMNS": "250"},
-    ).stdout
 
 
 # --------------------------------------------------------------------------------- the steps
@@ -234,149 +220,61 @@ def gpu_tests(work: Path, dry: bool) -> dict[str, Any]:
     return out
 
 
-def bench_unet(work: Path, plan: dict[str, Any], missing: list[str]) -> dict[str, Any]:
-    """fp32, then bf16 + channels_last and + compile where ``wmi bench`` has those flags."""
-    variants = {
-        "fp32": [],
-        "bf16+cl": ["--amp", "bf16", "--channels-last"],
-        "bf16+cl+compile": ["--amp", "bf16", "--channels-last", "--compile"],
-    }
-    base = ["bench", "unet", "--device", plan["device"], "--json"]
-    base += ["--size", str(plan["unet_size"]), "--rounds", str(plan["rounds"])]
-    tiny: list[str] = []
-    if plan["device"] == "cpu":
-        # the CLI suite is the paper's 7-layer U-Net at batches 1 and 8: minutes on 2 cores
-        tiny = ["--layers", str(plan["layers"]), "--batch-size", "1"]
-    out: dict[str, Any] = {}
-    for name, flags in variants.items():
-        absent = [f for f in dict.fromkeys(flags + tiny) if f.startswith("--")]
-        absent = [f for f in absent if not _help_has(["bench"], f)]
-        missing += [f"wmi bench {f}" for f in absent if f"wmi bench {f}" not in missing]
-        if any(f in absent for f in flags):
-            out[name] = {"ok": None, "skipped": "wmi bench lacks " + " ".join(absent)}
-            continue
-        if absent:  # only the dry run's size flags are missing: the library call, tiny shapes
-            out[name] = _bench_unet_library(plan)
-            continue
-        record = wmi(f"bench-unet-{name}", [*base, *flags, *tiny], work, plan["timeout"])
-        result = _json_stdout(record)
-        out[name] = {**_mem(record), **_unet_rows((result or {}).get("unet"))}
+def bench_unet(work: Path, plan: dict[str, Any]) -> dict[str, Any]:
+    """``wmi bench unet`` in each precision mode of the plan, as ratios to the plain U-Net."""
+    args = ["bench", "unet", "--device", plan["device"], "--json"]
+    args += ["--size", str(plan["unet_size"]), "--rounds", str(plan["rounds"])]
+    # one batch size: every conv kind, pass and batch shape is a compile of its own
+    args += ["--layers", str(plan["layers"]), "--batch-size", str(plan["unet_batch"])]
+    for mode in plan["modes"]:
+        args += ["--mode", mode]
+    record = wmi("bench-unet", args, work, plan["timeout"])
+    rows = ((_json_stdout(record) or {}).get("unet") or {}).get("rows", [])
+    out = _mem(record)
+
+    def key(r: dict[str, Any]) -> str:
+        return f"{r['mode']} {r['kind']} {r['pass']} b{r['batch']}"
+
+    out["ms"] = {key(r): round(r["ms"], 3) for r in rows}
+    out["ratio_vs_plain"] = {key(r): round(r["ratio_vs_plain"], 3) for r in rows}
+    if record.get("ok") and not rows:
+        out.update(ok=False, error="no rows in the JSON of wmi bench unet")
     return out
 
 
-def _bench_unet_library(plan: dict[str, Any]) -> dict[str, Any]:
-    import torch
-
-    from wmi.bench.unet import benchmark_unet
-
-    start = time.perf_counter()
-    try:
-        result = benchmark_unet(
-            torch.device(plan["device"]),
-            size=plan["unet_size"],
-            batches=(2,),
-            layers=plan["layers"],
-            rounds=plan["rounds"],
-        )
-    except Exception as exc:
-        return {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"}
-    return {
-        "ok": True,
-        "via": "wmi.bench.benchmark_unet (tiny shapes)",
-        "wall_s": round(time.perf_counter() - start, 2),
-        **_unet_rows(result),
-    }
-
-
-def _unet_rows(result: dict[str, Any] | None) -> dict[str, Any]:
-    if not result:
-        return {}
-    ratios = {
-        f"{r['kind']} {r['pass']} b{r['batch']}": round(r["ratio_vs_plain"], 3)
-        for r in result.get("rows", [])
-        if r.get("ratio_vs_plain") is not None
-    }
-    ms = {f"{r['kind']} {r['pass']} b{r['batch']}": round(r["ms"], 3) for r in result["rows"]}
-    return {"ratio_vs_plain": ratios, "ms": ms}
-
-
-def bench_train(work: Path, plan: dict[str, Any], vgg: Path, missing: list[str]) -> dict[str, Any]:
+def bench_train(work: Path, plan: dict[str, Any]) -> dict[str, Any]:
+    """``wmi bench train``: full training steps (random VGG16 terms) per conv kind and mode."""
     args = ["bench", "train", "--device", plan["device"], "--json"]
-    args += ["--rounds", str(plan["rounds"])]
-    if plan["device"] == "cpu":
-        # on the CPU the CLI suite is 64², batch 4, 6 layers with VGG: a minute on 2 cores
-        tiny = ["--size", "--batch-size", "--layers"]
-        absent = [f for f in tiny[1:] if not _help_has(["bench"], f)]
-        missing += [f"wmi bench {f}" for f in absent if f"wmi bench {f}" not in missing]
-        if absent:
-            return _bench_train_library(plan)
-        args += ["--size", "16", "--batch-size", "2", "--layers", str(plan["layers"])]
-    if _help_has(["bench"], "--vgg-weights"):
-        args += ["--vgg-weights", str(vgg)]
-    elif "wmi bench --vgg-weights" not in missing:
-        # benchmark_train builds a randomly initialised VGG16 itself: same speed, no file
-        missing.append("wmi bench --vgg-weights")
+    args += ["--rounds", str(plan["rounds"]), "--size", str(plan["bench_train_size"])]
+    args += ["--batch-size", str(plan["batch_size"]), "--layers", str(plan["layers"])]
+    for mode in plan["modes"]:
+        args += ["--mode", mode]
     record = wmi("bench-train", args, work, plan["timeout"])
     result = (_json_stdout(record) or {}).get("train") or {}
-    out = _train_rows(result, _mem(record))
-    if record.get("ok") and not result.get("rows"):
+    rows = result.get("rows", [])
+    out = _mem(record)
+    out["shape"] = {k: result.get(k) for k in ("size", "batch_size", "layers", "perceptual")}
+    out["images_per_s"] = {f"{r['conv']} {r['mode']}": round(r["images_per_s"], 2) for r in rows}
+    for ratio in ("speedup_vs_fp32", "ratio_vs_plain"):
+        out[ratio] = {
+            f"{r['conv']} {r['mode']}": round(r[ratio], 3) for r in rows if r.get(ratio) is not None
+        }
+    if record.get("ok") and not rows:
         out.update(ok=False, error="no rows in the JSON of wmi bench train")
     return out
 
 
-def _bench_train_library(plan: dict[str, Any]) -> dict[str, Any]:
+def make_vgg_weights(path: Path) -> None:
+    """Randomly initialised VGG16 weights, the layers wmi reads (features.0 … features.14).
+
+    Same speed as the real file; nothing is downloaded.
+    """
     import torch
 
-    from wmi.bench.train import benchmark_train
-
-    start = time.perf_counter()
-    try:
-        result = benchmark_train(
-            torch.device(plan["device"]),
-            size=16,
-            batch_size=2,
-            layers=plan["layers"],
-            modes=("fp32", "bf16+cl"),
-            rounds=plan["rounds"],
-            warmup=1,
-        )
-    except Exception as exc:
-        return {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"}
-    out = {"ok": True, "via": "wmi.train.benchmark_train (tiny shapes)"}
-    out["wall_s"] = round(time.perf_counter() - start, 2)
-    return _train_rows(result, out)
-
-
-def _train_rows(result: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
-    rows = result.get("rows", [])
-    out["shape"] = {k: result.get(k) for k in ("size", "batch_size", "layers", "perceptual")}
-    out["images_per_s"] = {f"{r['conv']} {r['mode']}": round(r["images_per_s"], 2) for r in rows}
-    out["speedup_vs_fp32"] = {
-        f"{r['conv']} {r['mode']}": round(r["speedup_vs_fp32"], 3)
-        for r in rows
-        if r.get("speedup_vs_fp32") is not None
-    }
-    out["ratio_vs_plain"] = {
-        f"{r['conv']} {r['mode']}": round(r["ratio_vs_plain"], 3)
-        for r in rows
-        if r.get("ratio_vs_plain") is not None
-    }
-    return out
-
-
-def make_vgg_weights(path: Path, full: bool) -> None:
-    """Randomly initialised VGG16 weights in torchvision's state-dict layout."""
-    import torch
+    from wmi.losses import VGG16Features
 
     torch.manual_seed(0)
-    if full:  # the real file's layout and size (528 MB)
-        from torchvision.models import vgg16
-
-        state = vgg16(weights=None).state_dict()
-    else:  # the layers wmi reads (features.0 … features.14)
-        from wmi.losses import VGG16Features
-
-        state = {f"features.{k}": v for k, v in VGG16Features().features.state_dict().items()}
+    state = {f"features.{k}": v for k, v in VGG16Features().features.state_dict().items()}
     torch.save(state, path)
 
 
@@ -448,7 +346,7 @@ def train_run(work: Path, plan: dict[str, Any], vgg: Path, shards: Path) -> dict
     speeds = [r["images_per_s"] for r in train_lines if r["step"] > stopped_at + 3]
     speeds = speeds or [r["images_per_s"] for r in train_lines[-3:]]
     out.update(
-        ok=bool(resumed["ok"] and final == plan["steps"] and first["sent_sigint"]),
+        ok=bool(resumed["ok"] and final == plan["steps"] and first["rc"] == 130),
         final_step=final,
         resumed=first["sent_sigint"] and first["rc"] == 130,
         images_per_s=round(sorted(speeds)[len(speeds) // 2], 2) if speeds else None,
@@ -542,11 +440,16 @@ def main() -> int:
         _run(sys.argv[2], sys.argv[3:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dry-run", action="store_true", help="tiny sizes on the CPU")
-    parser.add_argument("--compile", action="store_true", help="dry run: train with --compile")
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="dry run: compile too (bench and train; minutes on a CPU)",
+    )
     parser.add_argument("--keep", type=Path, help="work in this new folder and keep it")
     opts = parser.parse_args()
     plan = dict(PLANS["dry" if opts.dry_run else "gpu"])
-    plan["compile"] = plan["compile"] or opts.compile
+    if opts.compile and not plan["compile"]:
+        plan.update(compile=True, modes=(*plan["modes"], "bf16+cl+compile"))
     started = time.perf_counter()
 
     import torch
@@ -562,14 +465,13 @@ def main() -> int:
         opts.keep.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.TemporaryDirectory(prefix="wmi-gpu-check-") if not opts.keep else None
     work = opts.keep or Path(tmp.name)  # type: ignore[union-attr]
-    missing: list[str] = []
     steps: dict[str, Any] = {}
     try:
         steps["gpu_tests"] = gpu_tests(work, opts.dry_run)
-        steps["bench_unet"] = bench_unet(work, plan, missing)
+        steps["bench_unet"] = bench_unet(work, plan)
+        steps["bench_train"] = bench_train(work, plan)
         vgg = work / "vgg16-random.pth"
-        make_vgg_weights(vgg, full=not opts.dry_run)
-        steps["bench_train"] = bench_train(work, plan, vgg, missing)
+        make_vgg_weights(vgg)
 
         log("data: generated images -> wmi data prepare")
         make_images(work / "src", plan["images"], plan["image_size"])
@@ -601,7 +503,6 @@ def main() -> int:
 
     summary["ok"] = not any(failed(s) for s in steps.values())
     summary["failed"] = [name for name, s in steps.items() if failed(s)]
-    summary["missing_flags"] = missing
     summary["seconds"] = round(time.perf_counter() - started, 1)
     summary["steps"] = steps
     print(json.dumps(summary, indent=2, default=str))

@@ -77,11 +77,19 @@ def shards(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 def test_benchmark_loader_reports_rates(shards: list[Path], tmp_path: Path) -> None:
     make_masks(tmp_path, 6, 32)
-    result = benchmark_loader(shards, tmp_path, size=32, num_workers=(0,), batch_size=4, images=12)
-    assert result["images"] == 12 and result["raw_reads_per_s"] > 0
-    (row,) = result["loader"]
-    assert row["num_workers"] == 0 and row["images_per_s"] > 0
-    assert row["fraction_of_raw"] == pytest.approx(row["images_per_s"] / result["raw_reads_per_s"])
+    result = benchmark_loader(
+        shards, tmp_path, size=32, num_workers=(0,), batch_size=4, images=12, rounds=2
+    )
+    assert result["images"] == 12 and result["raw_reads_per_s"] > 0 and result["rounds"] == 2
+    assert [(r["items"], r["num_workers"]) for r in result["loader"]] == [
+        ("uint8", 0),  # what wmi train loads
+        ("float32", 0),  # the float items of before, for comparison
+    ]
+    for row in result["loader"]:
+        assert row["images_per_s"] > 0
+        assert row["fraction_of_raw"] == pytest.approx(
+            row["images_per_s"] / result["raw_reads_per_s"]
+        )
 
 
 def test_benchmark_data_prepares_once_per_compression() -> None:
@@ -92,12 +100,17 @@ def test_benchmark_data_prepares_once_per_compression() -> None:
         num_workers=(0,),
         batch_size=4,
         prepare_workers=0,
+        rounds=1,
     )
     assert [run["compression"] for run in result["runs"]] == ["none", "lzf"]
     for run in result["runs"]:
         assert run["images"] == 8 and run["prepare_images_per_s"] > 0
         assert run["bytes_per_image"] > 0
-        assert [r["reader"] for r in run["rows"]] == ["raw h5py reads", "loader, 0 workers"]
+        assert [r["reader"] for r in run["rows"]] == [
+            "raw h5py reads",
+            "loader, uint8 items, 0 workers",
+            "loader, float32 items, 0 workers",
+        ]
 
 
 def test_cli_device_choices_come_from_the_registry() -> None:

@@ -11,6 +11,7 @@ run lives in one folder, RUN_DIR::
     metrics.jsonl            one JSON object per log line: loss terms, lr, images/s; validations
     train.log                the human-readable log
     previews/step-NNNNNNNN.png   masked input | output | composite | ground truth, per validation
+    tensorboard/             the same scalars and previews for TensorBoard (when installed)
 
 Recipe (REFERENCE.md §4): Adam β = (0.9, 0.999), ε = 1e-8; the learning rate follows a cosine
 from ``lr`` (5e-4) down to ``lr_final`` (1e-5) over the run (the paper says only "decreased
@@ -95,7 +96,8 @@ from wmi.training.state import (
     set_train_mode,
 )
 from wmi.training.step import amp_dtype, backward_step, forward_loss, lr_at
-from wmi.training.validate import save_preview, validate
+from wmi.training.tensorboard import MISSING, Board, tensorboard_installed
+from wmi.training.validate import PREVIEW_LABELS, save_preview, validate
 from wmi.unet import InpaintingUNet
 
 __all__ = [
@@ -176,6 +178,7 @@ def train(
             or a non-finite loss (the step is named; the last good checkpoint is kept).
     """
     dist = setup_distributed(cfg.device)
+    run = None
     try:
         run = _prepare(cfg, dist, resume, overwrite, train_set, val_set, echo)
         _announce(run)
@@ -193,6 +196,9 @@ def train(
             dist.rank,
         )
     finally:
+        if run is not None:
+            run.board.close()
+            run.batches.close()
         if dist.owns_group:
             tdist.destroy_process_group()
 
@@ -214,6 +220,7 @@ class _Run:
     val_loader: DataLoader | None
     schedule: Schedule  # the lr of every step; its total is the run's length
     state: TrainState
+    board: Board  # TensorBoard (a no-op when off)
 
     @property
     def total_steps(self) -> int:
@@ -281,9 +288,10 @@ def _prepare(
         model = nn.parallel.DistributedDataParallel(model, device_ids=ids)
     if cfg.compile:
         model, loss_fn = torch.compile(model), torch.compile(loss_fn)
+    board_on = dist.main and cfg.tensorboard and tensorboard_installed()
     return _Run(
         cfg, dist, device, run_dir, log, net, model, loss_fn, opt, batches,
-        val_loader(val_set, cfg, dist), schedule, state,
+        val_loader(val_set, cfg, dist), schedule, state, Board(run_dir, board_on, state.step),
     )  # fmt: skip
 
 
@@ -310,6 +318,8 @@ def _announce(run: _Run) -> None:
         log.info(f"fine-tuning {cfg.finetune}: encoder batch norm frozen")
     if run.val_loader is None and run.dist.main:
         log.info("no validation split (val-*.h5) or --val-images 0: validation skipped")
+    if cfg.tensorboard and not run.board.enabled and run.dist.main:
+        log.info(MISSING)
 
 
 def _loop(run: _Run, progress: bool) -> str:
@@ -413,6 +423,8 @@ def _log_train(
     record["images_per_s"] = speed
     record.update(zip(names, means, strict=True))
     run.log.metrics(record)
+    scalars = {f"loss/{name}": value for name, value in zip(names, means, strict=True)}
+    run.board.scalars(state.step, {**scalars, "train/lr": lr, "train/images_per_s": speed})
     bar.update(state.step, loss=f"{means[0]:.4f}", speed=f"{speed:.1f}")
 
 
@@ -429,6 +441,8 @@ def _validate(run: _Run) -> None:
     run.log.metrics({"step": state.step, "kind": "val", **metrics})
     run.log.info(f"step {state.step} validation: " + _fmt(metrics))
     save_preview(run.run_dir / "previews" / f"step-{state.step:08d}.png", tiles)
+    run.board.scalars(state.step, {f"val/{k}": v for k, v in metrics.items()})
+    run.board.preview(state.step, tiles, PREVIEW_LABELS)
     if "l1" in metrics and (state.best is None or metrics["l1"] < state.best["l1"]):
         state.best = {"step": state.step, **metrics}
         _save(run, "best.pt")

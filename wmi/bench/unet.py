@@ -14,6 +14,7 @@ import torch
 from wmi.bench import environment, interleaved_medians
 from wmi.conv import create_conv
 from wmi.kinds import CONV_KINDS
+from wmi.training.step import amp_dtype
 from wmi.unet import InpaintingUNet, check_multiple
 
 #: ``progress(variant, done, total)``: called before each variant (batch and pass) is timed
@@ -21,14 +22,19 @@ from wmi.unet import InpaintingUNet, check_multiple
 VariantProgress = Callable[[str, int, int], None]
 
 
-def _step(model: torch.nn.Module, x: torch.Tensor, m: torch.Tensor, backward: bool):
+def _step(
+    model: torch.nn.Module, x: torch.Tensor, m: torch.Tensor, backward: bool, amp: str = "off"
+):
+    dtype = amp_dtype(amp)
+
     def run() -> None:
-        if backward:
-            model.zero_grad(set_to_none=True)
-            model(x, m).float().mean().backward()
-        else:
-            with torch.inference_mode():
-                model(x, m)
+        with torch.autocast(x.device.type, dtype=dtype or torch.float32, enabled=bool(dtype)):
+            if backward:
+                model.zero_grad(set_to_none=True)
+                model(x, m).float().mean().backward()
+            else:
+                with torch.inference_mode():
+                    model(x, m)
 
     return run
 
@@ -40,38 +46,54 @@ def benchmark_unet(
     kinds: Sequence[str] | None = None,
     layers: int = 7,
     rounds: int = 5,
+    mode: str = "fp32",
     progress: VariantProgress | None = None,
 ) -> dict[str, Any]:
     """Forward and forward+backward time of the U-Net per conv kind, as ratios to "plain".
 
-    Args:
-        kinds: conv kinds to time (default: every registered one), each with its paper norm.
-        progress: told about each variant (batch size and pass) before it is timed.
+    ``kinds``: conv kinds to time (default: every registered one), each with its paper norm.
+    ``mode``: a key of :data:`wmi.bench.train.BENCH_MODES` ("fp32", "bf16+cl": bf16 autocast
+    and channels_last, "bf16+cl+compile": and ``torch.compile``; compile time is in the
+    warm-up), the same for every kind. ``progress``: told about each variant (batch size and
+    pass) before it is timed.
 
     Returns:
-        ``{"device", "device_name", "torch", "size", "rows": [{"kind", "norm", "batch",
-        "pass", "ms", "ratio_vs_plain"}]}``.
+        ``{"device", "device_name", "torch", "size", "layers", "mode", "rows": [{"kind",
+        "norm", "batch", "pass", "ms", "ratio_vs_plain"}]}``.
 
     Raises:
-        WmiError: ``size`` is not a multiple of ``2**layers``.
+        WmiError: ``size`` is not a multiple of ``2**layers``, or an unknown mode.
     """
+    from wmi.bench.train import BENCH_MODES
+    from wmi.training.config import check_choice
+
+    check_choice("mode", mode, BENCH_MODES)
     check_multiple(size, size, layers, "--size")
     report = progress or (lambda variant, done, total: None)
     total, done = 2 * len(batches), 0
+    amp, channels_last, compiled = BENCH_MODES[mode]
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     kinds = CONV_KINDS.names() if kinds is None else tuple(kinds)
     norms = {k: CONV_KINDS[k].paper_norm for k in kinds}
     gen = torch.Generator().manual_seed(0)
     rows = []
     for batch in batches:
-        x = torch.rand(batch, 3, size, size, generator=gen).to(device)
-        m = (torch.rand(batch, 1, size, size, generator=gen) > 0.25).float().to(device)
-        nets = {k: InpaintingUNet(conv=k, norm=norms[k], layers=layers).to(device) for k in kinds}
+        x = torch.rand(batch, 3, size, size, generator=gen).to(device, memory_format=fmt)
+        m = (torch.rand(batch, 1, size, size, generator=gen) > 0.25).float()
+        m = m.to(device, memory_format=fmt)
+        nets = {
+            k: InpaintingUNet(conv=k, norm=norms[k], layers=layers).to(device, memory_format=fmt)
+            for k in kinds
+        }
         for backward in (False, True):
             report(f"batch {batch}, {'forward+backward' if backward else 'forward'}", done, total)
             done += 1
             for net in nets.values():
                 net.train(backward)
-            fns = {k: _step(net, x, m, backward) for k, net in nets.items()}
+            fns = {
+                k: _step(torch.compile(net) if compiled else net, x, m, backward, amp)
+                for k, net in nets.items()
+            }
             med = interleaved_medians(fns, device, rounds)
             for k in kinds:
                 rows.append(
@@ -85,7 +107,7 @@ def benchmark_unet(
                     }
                 )
     report("done", total, total)
-    return {**environment(device), "size": size, "layers": layers, "rows": rows}
+    return {**environment(device), "size": size, "layers": layers, "mode": mode, "rows": rows}
 
 
 def benchmark_layers(device: torch.device, rounds: int = 10) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -30,47 +31,83 @@ class Suite(str, Enum):
     all = "all"
 
 
-def _run_layers(device: Any, size: int, rounds: int, progress: Progress) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Options:
+    """The shape options of ``wmi bench``; None = the suite's own default."""
+
+    size: int | None = None
+    batch_size: int | None = None
+    layers: int | None = None
+    modes: tuple[str, ...] = ()
+    rounds: int = 5
+
+
+def _run_layers(device: Any, opts: Options, progress: Progress) -> dict[str, Any]:
     from wmi.bench.unet import benchmark_layers
 
-    return benchmark_layers(device, rounds=rounds)
+    return benchmark_layers(device, rounds=opts.rounds)
 
 
-def _run_unet(device: Any, size: int, rounds: int, progress: Progress) -> dict[str, Any]:
+def _run_unet(device: Any, opts: Options, progress: Progress) -> dict[str, Any]:
     from wmi.bench.unet import benchmark_unet
 
-    return benchmark_unet(device, size=size, rounds=rounds, progress=progress)
+    modes = opts.modes or ("fp32",)
+    rows, result = [], {}
+    for mode in modes:
+        result = benchmark_unet(
+            device,
+            size=opts.size or 256,
+            batches=(opts.batch_size,) if opts.batch_size else (1, 8),
+            layers=opts.layers or 7,
+            rounds=opts.rounds,
+            mode=mode,
+            progress=lambda variant, done, total, mode=mode: progress(
+                f"{mode}, {variant}", done, total
+            ),
+        )
+        rows += [{"mode": mode, **row} for row in result["rows"]]
+    return {**result, "mode": list(modes), "rows": rows}
 
 
-def _run_train(device: Any, size: int, rounds: int, progress: Progress) -> dict[str, Any]:
-    from wmi.bench.train import benchmark_train
+def _run_train(device: Any, opts: Options, progress: Progress) -> dict[str, Any]:
+    from wmi.bench.train import BENCH_MODES, benchmark_train
 
     if device.type == "cuda":  # the paper's shape, every precision mode
-        return benchmark_train(device, size=size, batch_size=25, rounds=rounds)
-    # a CPU step at 256², batch 25 with VGG16 takes minutes: a smaller shape, no compile
-    return benchmark_train(
-        device, size=64, batch_size=4, layers=6, modes=("fp32", "bf16+cl"), rounds=rounds
-    )
+        shape = {"size": 256, "batch_size": 25, "layers": 7, "modes": tuple(BENCH_MODES)}
+    else:  # a CPU step at 256², batch 25 with VGG16 takes minutes: a smaller shape, no compile
+        shape = {"size": 64, "batch_size": 4, "layers": 6, "modes": ("fp32", "bf16+cl")}
+    given = {"size": opts.size, "batch_size": opts.batch_size, "layers": opts.layers}
+    shape.update({k: v for k, v in given.items() if v is not None})
+    if opts.modes:
+        shape["modes"] = opts.modes
+    return benchmark_train(device, rounds=opts.rounds, **shape)
 
 
-def _run_data(device: Any, size: int, rounds: int, progress: Progress) -> dict[str, Any]:
+def _run_data(device: Any, opts: Options, progress: Progress) -> dict[str, Any]:
     from wmi.bench.data import benchmark_data
 
     # 600 synthetic photos: enough for the loader to reach steady state; decoded in-process
-    result = benchmark_data(size=size, images=600, masks="freeform", prepare_workers=0)
+    result = benchmark_data(
+        size=opts.size or 256,
+        images=600,
+        masks="freeform",
+        prepare_workers=0,
+        rounds=opts.rounds,
+        **({"batch_size": opts.batch_size} if opts.batch_size else {}),
+    )
     return {**result["runs"][0], "device_name": "CPU"}
 
 
-def _run_inpaint(device: Any, size: int, rounds: int, progress: Progress) -> dict[str, Any]:
+def _run_inpaint(device: Any, opts: Options, progress: Progress) -> dict[str, Any]:
     from wmi.bench.inpaint import benchmark_inpaint
 
-    result = benchmark_inpaint(size=size, repeats=max(rounds, 3))
+    result = benchmark_inpaint(size=opts.size or 256, repeats=max(opts.rounds, 3))
     rows = [{"method": name, **values} for name, values in result["methods"].items()]
     return {**result, "rows": rows, "device_name": "CPU"}
 
 
-#: suite name -> runner(device, size, rounds, progress) returning a dict with a "rows" list
-SUITES: dict[str, Callable[[Any, int, int, Progress], dict[str, Any]]] = {
+#: suite name -> runner(device, options, progress) returning a dict with a "rows" list
+SUITES: dict[str, Callable[[Any, Options, Progress], dict[str, Any]]] = {
     "layers": _run_layers,
     "unet": _run_unet,
     "train": _run_train,
@@ -93,7 +130,7 @@ def render(name: str, result: dict[str, Any], console: Console) -> None:
     console.print(table)
 
 
-def _run_suite(name: str, device: Any, size: int, rounds: int) -> dict[str, Any]:
+def _run_suite(name: str, device: Any, opts: Options) -> dict[str, Any]:
     """Run one suite behind a progress bar that names the variant being timed."""
     with progress_bar(transient=True) as bar:
         task = bar.add_task(f"{name} on {device}", total=None)
@@ -102,16 +139,40 @@ def _run_suite(name: str, device: Any, size: int, rounds: int) -> dict[str, Any]
             text = f"{name} on {device}: {variant}"
             bar.update(task, description=text, completed=done, total=total)
 
-        return SUITES[name](device, size, rounds, progress)
+        return SUITES[name](device, opts, progress)
+
+
+def _mode(value: str) -> str:
+    from wmi.bench.train import BENCH_MODES
+
+    if value not in BENCH_MODES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(BENCH_MODES)}")
+    return value
 
 
 def bench(
     suite: Suite = typer.Argument(Suite.all, help="Which measurements to run."),
     device: str = choice(DEVICES, "auto", "--device", help="Where to run."),
-    size: int = typer.Option(
-        256,
-        help="Image size (pixels, square) for the U-Net suite: a multiple of 128 (2**7 for "
-        "its 7 levels). Also the image size of the data and inpaint suites.",
+    size: int | None = typer.Option(
+        None, help="Image side in pixels.", show_default="256; 64 for train on a CPU"
+    ),
+    batch_size: int | None = typer.Option(
+        None,
+        min=1,
+        help="Batch size.",
+        show_default="unet: 1 and 8; train: 25 on a GPU, 4 on a CPU; data: 32",
+    ),
+    layers: int | None = typer.Option(
+        None, min=1, help="U-Net depth (unet, train).", show_default="7; 6 for train on a CPU"
+    ),
+    mode: list[str] = typer.Option(
+        [],
+        "--mode",
+        parser=_mode,
+        metavar="[fp32|bf16+cl|bf16+cl+compile]",
+        help="Precision mode (unet, train; repeat for several): fp32, bf16+cl (bf16 autocast + "
+        "channels_last), bf16+cl+compile (and torch.compile).",
+        show_default="unet: fp32; train: all on a GPU, fp32 and bf16+cl on a CPU",
     ),
     rounds: int = typer.Option(5, min=1, help="Timed rounds per variant; the median is shown."),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
@@ -123,20 +184,23 @@ def bench(
     at the default size about 5 minutes on a 2-core CPU (294 s measured), seconds on a GPU.
     train: training steps per second, bf16 + channels_last (+ compile on GPU) against fp32,
     weighted against plain (256², batch 25 on GPU; 64², batch 4 on CPU).
-    data: the HDF5 training loader against raw random h5py reads.
+    data: the HDF5 training loader (uint8 items, free-form masks; and the float32 items of
+    before) against raw random h5py reads, best of --rounds interleaved rounds.
     inpaint: wmi's classical inpainting against calling OpenCV / scikit-image directly.
     """
     from wmi.device import resolve_device
+
+    dev = resolve_device(device)
     from wmi.unet import check_multiple
 
+    opts = Options(size, batch_size, layers, tuple(mode), rounds)
     names = list(SUITES) if suite is Suite.all else [suite.value]
     if "unet" in names:  # before anything runs: `all` would fail only after `layers`
-        check_multiple(size, size, 7, "--size")
-    dev = resolve_device(device)
+        check_multiple(opts.size or 256, opts.size or 256, opts.layers or 7, "--size")
     console = make_console(stderr=as_json)
     results = {}
     for name in names:
-        results[name] = _run_suite(name, dev, size, rounds)
+        results[name] = _run_suite(name, dev, opts)
         if not as_json:
             render(name, results[name], console)
     if as_json:

@@ -54,6 +54,8 @@ HELP = {
     "vgg_weights": "torchvision vgg16 state dict (vgg16-397923af.pth), or a folder holding "
     "it, for the perceptual and style losses; default: torchvision's cache.",
     "perceptual": "Perceptual and style loss network.",
+    "tensorboard": "Also write TensorBoard event files to RUN_DIR/tensorboard (when the "
+    "tensorboard package is installed: the wmi extra of that name).",
 }
 #: Defaults that depend on another option (TrainConfig holds None for them).
 _DEPENDENT = {
@@ -133,6 +135,7 @@ def train(
     seed: int | None = _opt("seed"),
     vgg_weights: Path | None = _opt("vgg_weights"),
     perceptual: str | None = _kind(PERCEPTUAL, "perceptual"),
+    tensorboard: bool | None = _switch("tensorboard"),
     config: Path | None = typer.Option(
         None, help="TOML or JSON file of options (same names); flags override it."
     ),

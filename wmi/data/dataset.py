@@ -63,10 +63,15 @@ class InpaintingDataset:
         augment: random crops (when shard images are larger than ``size``) and random
             horizontal flips; without it, crops are centred and nothing is flipped.
         seed: base seed.
+        uint8: give uint8 items (what ``wmi train`` uses: the device converts whole batches
+            with :func:`to_float`); the randomness, and so the pairs, are the same.
 
     Items:
-        ``image``: float32 tensor ``(3, size, size)`` in [0, 1].
-        ``mask``: float32 tensor ``(1, size, size)``, validity: 1 = known, 0 = hole.
+        ``image``: float32 tensor ``(3, size, size)`` in [0, 1]; with ``uint8``, uint8
+        ``(size, size, 3)``.
+        ``mask``: float32 tensor ``(1, size, size)``, validity: 1 = known, 0 = hole; with
+        ``uint8``, the validity as bits, uint8 ``(1, size, ceil(size / 8))`` (see
+        :func:`to_float`).
 
     Raises:
         WmiError: no shards, an unreadable or too small shard, a missing or empty mask folder.
@@ -79,6 +84,7 @@ class InpaintingDataset:
         size: int = 256,
         augment: bool = True,
         seed: int = 0,
+        uint8: bool = False,
     ) -> None:
         import torch
 
@@ -91,6 +97,7 @@ class InpaintingDataset:
         self.size = size
         self.augment = augment
         self.seed = seed
+        self.uint8 = uint8
         self._shapes = [(i.height, i.width) for i in infos]
         self._offsets = np.cumsum([0] + [i.count for i in infos])
         self._mask_fn: MaskFn | None = None
@@ -127,6 +134,36 @@ class InpaintingDataset:
         if epoch < 0:
             raise ValueError(f"epoch {epoch}: must be 0 or more")
         self._epoch.fill_(int(epoch))
+
+    def check_masks(self) -> None:
+        """Read every mask file of the folder once (threads), before training starts.
+
+        A file that cannot be read fails here, with its name, instead of in a loader worker at
+        some step of the run. Does nothing for generated masks.
+
+        Raises:
+            WmiError: one line: how many files cannot be read, and the first one's problem.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        if not self.mask_paths:
+            return
+
+        def problem(path: Path) -> str | None:
+            try:
+                read_mask(path)
+            except WmiError as exc:
+                return str(exc)
+            return None
+
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            problems = [p for p in pool.map(problem, self.mask_paths) if p is not None]
+        if problems:
+            folder = self.mask_paths[0].parent
+            raise WmiError(
+                f"--masks: {len(problems)} of {len(self.mask_paths)} mask files in {folder} "
+                f"cannot be read; the first: {problems[0]}"
+            )
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -208,6 +245,10 @@ class InpaintingDataset:
         if self.augment and rng.random() < 0.5:
             img = cv2.flip(img, 1)
         hole = self._hole(rng)
+        if self.uint8:
+            valid = np.packbits(hole, axis=-1)[None]  # 8 pixels a byte, the first the high bit
+            np.invert(valid, out=valid)
+            return torch.from_numpy(img), torch.from_numpy(valid)
         # Channel planes through OpenCV, then one contiguous uint8 -> float pass: fast, and
         # independent of torch's intra-op thread pool (costly for small tensors).
         image = np.empty((3, size, size), np.float32)
@@ -216,3 +257,39 @@ class InpaintingDataset:
         image /= np.float32(255.0)
         mask = np.logical_not(hole)[None].astype(np.float32)
         return torch.from_numpy(image), torch.from_numpy(mask)
+
+
+def to_float(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Float32 items (or batches) from the uint8 ones of ``InpaintingDataset(uint8=True)``.
+
+    Runs where the tensors are (the GPU, in training) and gives exactly the float32 values of
+    the default items: ``image / 255`` is a true IEEE division by a tensor on the same device
+    (CUDA would replace a division by a Python number with a multiplication by its
+    reciprocal, which differs in the last bit for some values).
+
+    Args:
+        image: uint8 ``(..., H, W, 3)``.
+        mask: uint8 ``(..., 1, H, ceil(W / 8))``: validity bits, 8 pixels a byte, the first
+            pixel in the highest bit (``np.packbits`` along the rows).
+
+    Returns:
+        ``(image, mask)``: float32 ``(..., 3, H, W)`` in [0, 1] (a channels-last view of the
+        new tensor) and float32 ``(..., 1, H, W)``, 1 = known, 0 = hole.
+
+    Raises:
+        ValueError: tensors that are not such items.
+    """
+    import torch
+
+    width = image.shape[-2]
+    if image.dtype != torch.uint8 or image.shape[-1] != 3:
+        raise ValueError(f"image {tuple(image.shape)} {image.dtype}: expected uint8 (..., H, W, 3)")
+    if mask.dtype != torch.uint8 or mask.shape[-1] != -(-width // 8):
+        raise ValueError(
+            f"mask {tuple(mask.shape)} {mask.dtype}: expected uint8 bits (..., 1, H, W / 8)"
+        )
+    scale = torch.full((), 255.0, dtype=torch.float32, device=image.device)
+    shifts = torch.arange(7, -1, -1, dtype=torch.uint8, device=mask.device)
+    bits = (mask.unsqueeze(-1) >> shifts) & 1  # (..., 1, H, W / 8, 8)
+    valid = bits.flatten(-2)[..., :width].float()
+    return image.movedim(-1, -3).float().div_(scale), valid

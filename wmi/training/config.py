@@ -25,6 +25,7 @@ LR, LR_FINAL, FINETUNE_LR = 5e-4, 1e-5, 5e-5
 #: What a resumed run may change: how it runs, not what it computes.
 RESUME_MUTABLE = frozenset(
     {"data", "out", "workers", "val_every", "val_images", "save_every", "log_every", "device"}
+    | {"tensorboard"}
 )
 #: What a resumed run may raise (not lower): its length; the lr cosine is then re-planned.
 RESUME_EXTENDABLE = frozenset({"steps", "epochs"})
@@ -68,6 +69,8 @@ class TrainConfig:
         seed: seeds the weights, the data order, the crops and the masks.
         vgg_weights: torchvision vgg16 state dict; None = torchvision's cache.
         perceptual: "vgg16" (the paper's loss) or "none" (no perceptual and style terms).
+        tensorboard: also write TensorBoard event files (RUN_DIR/tensorboard) when the
+            ``tensorboard`` package is installed.
     """
 
     data: str | None = None
@@ -97,6 +100,7 @@ class TrainConfig:
     seed: int = 0
     vgg_weights: str | None = None
     perceptual: str = "vgg16"
+    tensorboard: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the fields (JSON and ``weights_only`` safe)."""

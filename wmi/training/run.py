@@ -26,7 +26,7 @@ from wmi.kinds import DEVICES
 from wmi.training.config import TrainConfig, check_choice
 
 #: Files and folders of a run; --overwrite removes exactly these.
-RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "train.log", "previews")
+RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "train.log", "previews", "tensorboard")
 #: The checkpoints whose presence makes a folder hold a run (one that cannot just be replaced).
 CHECKPOINTS = ("last.pt", "best.pt")
 #: The temporary files of an interrupted write (``wmi.io.atomic_path`` names), per folder.
