@@ -45,7 +45,7 @@ HELP = {
     "compile": "torch.compile the network and the loss.",
     "channels_last": "NHWC memory layout (faster on GPUs).",
     "device": "Device.",
-    "workers": "Data loader worker processes per GPU/process.",
+    "workers": "Data loader worker processes per GPU/process (4, or the CPU cores if fewer).",
     "val_every": "Validate (metrics, preview) every N steps and at the end.",
     "val_images": "Validation images (the first of the val split).",
     "save_every": "Save checkpoints/last.pt every N steps and at the end.",

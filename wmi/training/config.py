@@ -13,7 +13,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,8 @@ class TrainConfig:
         compile: run the network and the loss through ``torch.compile``.
         channels_last: NHWC memory layout (faster convolutions on tensor-core GPUs).
         device: "auto" (cuda if available), "cpu" or "cuda".
-        workers: DataLoader worker processes per training process.
+        workers: DataLoader worker processes per training process (4, or the number of CPU
+            cores where there are fewer: more workers than cores only slow a run down).
         val_every: validate (Table I metrics, preview) every this many steps, and at the end.
         val_images: validation images used (the first ones of the val split).
         save_every: write ``checkpoints/last.pt`` every this many steps, and at the end.
@@ -92,7 +93,7 @@ class TrainConfig:
     compile: bool = False
     channels_last: bool = False
     device: str = AUTO
-    workers: int = 4
+    workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
     val_every: int = 1000
     val_images: int = 100
     save_every: int = 1000
