@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from wmi.cli import app
 from wmi.errors import WmiError
-from wmi.io import read_mask
+from wmi.io import read_mask, write_mask
 from wmi.masks import (
     BUCKET_LABELS,
     IRREGULAR_BUCKETS,
@@ -501,6 +501,36 @@ def test_masks_for_images_name_the_images_they_leave_out(tmp_path: Path) -> None
         assert f"left out: {photos / name}" in text, name
     assert "Traceback" not in result.output
     assert sorted(p.name for p in out.iterdir()) == ["manifest.csv", "ok.png", "preview.png"]
+
+
+def test_masks_for_images_use_the_readers_pixel_limit(tmp_path: Path) -> None:
+    """--for sizes images by wmi.io's rule: --max-pixels, as inpaint and eval read them."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    _photo(photos / "small.png", 40, 40)
+    _photo(photos / "large.png", 80, 60)
+    result = run("generate", tmp_path / "m", "--kind", "box", "--for", photos,
+                 "--max-pixels", 2000, "--workers", 1)  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "large.png" in " ".join(result.stderr.split())
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
+        "manifest.csv", "preview.png", "small.png"]  # fmt: skip
+    everything = run("generate", tmp_path / "all", "--kind", "box", "--for", photos, "--workers", 1)
+    assert everything.exit_code == 0, everything.output
+
+
+def test_stats_progress_reaches_the_total_with_empty_masks_last(tmp_path: Path) -> None:
+    from wmi.masks import mask_folder_stats
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    hole = np.zeros((32, 32), bool)
+    hole[4:12, 4:12] = True
+    write_mask(masks / "a.png", hole)
+    write_mask(masks / "z.png", np.zeros((32, 32), bool))  # selects nothing, read last
+    calls: list[tuple[int, int]] = []
+    mask_folder_stats(masks, progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (2, 2)
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from wmi.cli import choice, make_console, make_table, progress_bar
 from wmi.kinds import DEVICES
 
 #: What a suite's runner gets to show progress: ``progress(variant, done, total)``.
-Progress = Callable[[str, int, int], None]
+SuiteProgress = Callable[[str, int, int], None]
 
 
 class Suite(str, Enum):
@@ -42,13 +42,13 @@ class Options:
     rounds: int = 5
 
 
-def _run_layers(device: Any, opts: Options, progress: Progress) -> dict[str, Any]:
+def _run_layers(device: Any, opts: Options, progress: SuiteProgress) -> dict[str, Any]:
     from wmi.bench.unet import benchmark_layers
 
     return benchmark_layers(device, rounds=opts.rounds)
 
 
-def _run_unet(device: Any, opts: Options, progress: Progress) -> dict[str, Any]:
+def _run_unet(device: Any, opts: Options, progress: SuiteProgress) -> dict[str, Any]:
     from wmi.bench.unet import benchmark_unet
 
     modes = opts.modes or ("fp32",)
@@ -69,7 +69,7 @@ def _run_unet(device: Any, opts: Options, progress: Progress) -> dict[str, Any]:
     return {**result, "mode": list(modes), "rows": rows}
 
 
-def _run_train(device: Any, opts: Options, progress: Progress) -> dict[str, Any]:
+def _run_train(device: Any, opts: Options, progress: SuiteProgress) -> dict[str, Any]:
     from wmi.bench.train import BENCH_MODES, benchmark_train
 
     if device.type == "cuda":  # the paper's shape, every precision mode
@@ -83,7 +83,7 @@ def _run_train(device: Any, opts: Options, progress: Progress) -> dict[str, Any]
     return benchmark_train(device, rounds=opts.rounds, **shape)
 
 
-def _run_data(device: Any, opts: Options, progress: Progress) -> dict[str, Any]:
+def _run_data(device: Any, opts: Options, progress: SuiteProgress) -> dict[str, Any]:
     from wmi.bench.data import benchmark_data
 
     # 600 synthetic photos: enough for the loader to reach steady state; decoded in-process
@@ -98,7 +98,7 @@ def _run_data(device: Any, opts: Options, progress: Progress) -> dict[str, Any]:
     return {**result["runs"][0], "device_name": "CPU"}
 
 
-def _run_inpaint(device: Any, opts: Options, progress: Progress) -> dict[str, Any]:
+def _run_inpaint(device: Any, opts: Options, progress: SuiteProgress) -> dict[str, Any]:
     from wmi.bench.inpaint import benchmark_inpaint
 
     result = benchmark_inpaint(size=opts.size or 256, repeats=max(opts.rounds, 3))
@@ -107,7 +107,7 @@ def _run_inpaint(device: Any, opts: Options, progress: Progress) -> dict[str, An
 
 
 #: suite name -> runner(device, options, progress) returning a dict with a "rows" list
-SUITES: dict[str, Callable[[Any, Options, Progress], dict[str, Any]]] = {
+SUITES: dict[str, Callable[[Any, Options, SuiteProgress], dict[str, Any]]] = {
     "layers": _run_layers,
     "unet": _run_unet,
     "train": _run_train,

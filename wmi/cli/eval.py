@@ -28,17 +28,17 @@ PRED_DIRS = typer.Argument(
     help="Folder of predictions, named after the folder in the report.",
     show_default=False,
 )
-GT = typer.Option(
+GT_OPTION = typer.Option(
     ..., "--gt", metavar="DIR", help="Folder of ground-truth images.", show_default=False
 )
-MASKS = typer.Option(
+MASKS_OPTION = typer.Option(
     ...,
     "--masks",
     metavar="DIR",
     help="Folder of mask PNGs (white = hole), named {stem}.png or {stem}_mask*.png.",
     show_default=False,
 )
-PRED = typer.Option(
+PRED_OPTION = typer.Option(
     None,
     "--pred",
     metavar="NAME=DIR",
@@ -46,25 +46,29 @@ PRED = typer.Option(
     "repeat for a side-by-side report.",
     show_default=False,
 )
-BUCKETS = typer.Option(
+BUCKETS_OPTION = typer.Option(
     True, "--buckets/--no-buckets", help="Also report per hole-ratio bucket (0-10%, ...)."
 )
-WORKERS = typer.Option(0, "--workers", min=0, help="Parallel image workers; 0 = one per CPU core.")
-STRICT = typer.Option(
+WORKERS_OPTION = typer.Option(
+    0, "--workers", min=0, help="Parallel image workers; 0 = one per CPU core."
+)
+STRICT_OPTION = typer.Option(
     False,
     "--strict",
     help="Fail when a ground truth, mask or prediction has no counterpart "
     "(default: list them and evaluate the complete images).",
 )
-SSIM_WINDOW = choice(SSIM_WINDOWS, DEFAULT_SSIM_WINDOW, "--ssim-window", help="SSIM's window.")
-PERCEPTUAL = typer.Option(
+SSIM_WINDOW_OPTION = choice(
+    SSIM_WINDOWS, DEFAULT_SSIM_WINDOW, "--ssim-window", help="SSIM's window."
+)
+PERCEPTUAL_OPTION = typer.Option(
     True,
     "--perceptual/--no-perceptual",
     help="Also LPIPS and FID (pretrained networks; left out with one line when their weight "
     "files are missing).",
 )
-LPIPS_NET = choice(LPIPS_NETS, "alex", "--lpips-net", help="LPIPS backbone.")
-WEIGHTS_DIR = typer.Option(
+LPIPS_NET_OPTION = choice(LPIPS_NETS, "alex", "--lpips-net", help="LPIPS backbone.")
+WEIGHTS_DIR_OPTION = typer.Option(
     None,
     "--weights-dir",
     metavar="DIR",
@@ -72,11 +76,11 @@ WEIGHTS_DIR = typer.Option(
     "pt_inception-2015-12-05-6726825d.pth).  [default: torch.hub.get_dir()/checkpoints]",
     show_default=False,
 )
-DOWNLOAD = typer.Option(
+DOWNLOAD_OPTION = typer.Option(
     False, "--download-weights", help="Download missing weight files (needs a network)."
 )
-DEVICE = choice(DEVICES, "auto", "--device", help="Where LPIPS and FID run.")
-HTML = typer.Option(
+DEVICE_OPTION = choice(DEVICES, "auto", "--device", help="Where LPIPS and FID run.")
+HTML_OPTION = typer.Option(
     None,
     "--html",
     metavar="FILE",
@@ -224,23 +228,23 @@ def _writers(*paths: Path | None) -> dict[str, tuple[Path | None, Any]]:
 
 def eval_command(
     pred_dirs: list[Path] = PRED_DIRS,
-    gt: Path = GT,
-    masks: Path = MASKS,
-    pred: list[str] = PRED,
-    buckets: bool = BUCKETS,
-    workers: int = WORKERS,
-    strict: bool = STRICT,
-    ssim_window: str = SSIM_WINDOW,
-    perceptual: bool = PERCEPTUAL,
-    lpips_net: str = LPIPS_NET,
-    weights_dir: Path | None = WEIGHTS_DIR,
-    download_weights: bool = DOWNLOAD,
-    device: str = DEVICE,
+    gt: Path = GT_OPTION,
+    masks: Path = MASKS_OPTION,
+    pred: list[str] = PRED_OPTION,
+    buckets: bool = BUCKETS_OPTION,
+    workers: int = WORKERS_OPTION,
+    strict: bool = STRICT_OPTION,
+    ssim_window: str = SSIM_WINDOW_OPTION,
+    perceptual: bool = PERCEPTUAL_OPTION,
+    lpips_net: str = LPIPS_NET_OPTION,
+    weights_dir: Path | None = WEIGHTS_DIR_OPTION,
+    download_weights: bool = DOWNLOAD_OPTION,
+    device: str = DEVICE_OPTION,
     json_path: Path | None = _report_option("--json", "as JSON"),
     csv_path: Path | None = _report_option("--csv", "as CSV"),
     markdown_path: Path | None = _report_option("--markdown", "as a Markdown table"),
     latex_path: Path | None = _report_option("--latex", "as a LaTeX booktabs table"),
-    html_path: Path | None = HTML,
+    html_path: Path | None = HTML_OPTION,
 ) -> None:
     """Table I metrics of inpainted images: L1, L2, TV, hole PSNR, SSIM; LPIPS and FID.
 

@@ -15,7 +15,7 @@ import typer
 
 from wmi.cli import App, choice, err_console, make_console, make_table, notify, progress_bar
 from wmi.errors import WmiError
-from wmi.kinds import MASK_KINDS
+from wmi.kinds import DEFAULT_MAX_PIXELS, MASK_KINDS
 
 app = App(help="Generate seeded hole masks (centre, box, free-form, irregular, LaMa presets).")
 
@@ -41,6 +41,10 @@ _FOR_HELP = (
     "(what `wmi inpaint folder` and `wmi eval` pair by), each seeded by --seed and the file "
     "name, so adding images never changes the others' masks. Not with --count or a size."
 )
+_MAX_PIXELS_HELP = (
+    "With --for: an image of more pixels is left out and named (a decompression bomb is one); "
+    "0 = no limit. The same limit as wmi inpaint and wmi eval."
+)
 
 _SEED_HELP = (
     "Base seed; mask i uses numpy.random.default_rng((seed, i)) (with --for: seed and the "
@@ -56,6 +60,7 @@ def generate_command(
         None, "--count", show_default="required without --for", help="Number of masks (>= 1)."
     ),
     for_dir: Path | None = typer.Option(None, "--for", metavar="IMAGE_DIR", help=_FOR_HELP),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help=_MAX_PIXELS_HELP),
     size: int | None = typer.Option(
         None, "--size", show_default="256", help="Height and width of square masks, pixels."
     ),
@@ -108,7 +113,7 @@ def generate_command(
         skipped: tuple[str, ...] = ()
     else:
         spec, skipped = _spec_for_images(out_dir, for_dir, kind, seed, training, buckets, border,
-                                         given=(count, size, height, width))  # fmt: skip
+                                         (count, size, height, width), max_pixels)  # fmt: skip
     with progress_bar(transient=True) as bar:
         task = bar.add_task(f"writing {spec.label} masks", total=spec.count)
         result = write_mask_set(
@@ -138,13 +143,14 @@ def _spec_for_images(
     buckets: bool,
     border: bool | None,
     given: tuple[int | None, ...],
+    max_pixels: int,
 ) -> tuple[Any, tuple[str, ...]]:
     """The spec of ``--for IMAGE_DIR`` and the images it leaves out (each named on stderr)."""
     from wmi.masks import MaskSetSpec, image_targets
 
     if any(value is not None for value in given):
         raise WmiError("--for makes one mask per image at its size: drop --count and the size")
-    targets, skipped = image_targets(image_dir, out_dir)
+    targets, skipped = image_targets(image_dir, out_dir, max_pixels)
     spec = MaskSetSpec.for_images(kind, targets, seed, training, buckets, border)
     for problem in skipped:
         notify("warning", f"left out: {problem}")

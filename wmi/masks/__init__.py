@@ -63,7 +63,7 @@ from wmi.masks.sets import (
     write_mask_files,
     write_mask_set,
 )
-from wmi.masks.targets import MaskTarget, image_size, image_targets, rng_for_name
+from wmi.masks.targets import MaskTarget, image_targets, rng_for_name
 
 __all__ = [
     "BUCKET_LABELS",
@@ -99,7 +99,6 @@ __all__ = [
     "generate",
     "hole_ratio",
     "hole_ratio_bucket",
-    "image_size",
     "image_targets",
     "irregular",
     "irregular_plan",

@@ -466,9 +466,10 @@ def _commit(staging: Path, out_dir: Path, spec: MaskSetSpec, old_files: Sequence
     with contextlib.suppress(FileNotFoundError):
         (out_dir / MANIFEST).unlink()
     new_files = [spec.filename(index) for index in range(spec.count)]
+    keep = set(new_files)
     removed = 0
     for name in old_files:
-        if name not in set(new_files):
+        if name not in keep:
             with contextlib.suppress(FileNotFoundError):
                 (out_dir / name).unlink()
                 removed += 1
@@ -614,10 +615,10 @@ def mask_folder_stats(
         else:
             if not hole.any():
                 empty.append(str(path))
-                continue
-            ratios.append(hole_ratio(hole))
-            borders.append(touches_border(hole))
-            sizes.append(hole.shape)
+            else:
+                ratios.append(hole_ratio(hole))
+                borders.append(touches_border(hole))
+                sizes.append(hole.shape)
         if progress is not None:
             progress(done, len(files))
     if not ratios:

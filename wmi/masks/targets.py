@@ -9,23 +9,20 @@ or removing photographs never changes the masks of the others.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 
 from wmi.errors import WmiError
-from wmi.io import MASK_SET_PREVIEW, list_images
+from wmi.io import MASK_SET_PREVIEW, list_images, oriented_size
+from wmi.kinds import DEFAULT_MAX_PIXELS
 from wmi.masks.generators import MIN_SIZE
 
 #: EXIF orientations that turn the picture by 90 degrees (width and height swap).
-_TRANSPOSED = (5, 6, 7, 8)
 
 
 @dataclass(frozen=True)
@@ -53,35 +50,15 @@ def rng_for_name(seed: int, stem: str) -> np.random.Generator:
     return np.random.default_rng([seed, *words])
 
 
-def image_size(path: Path) -> tuple[int, int]:
-    """``(height, width)`` of an image as the readers return it (EXIF orientation applied).
-
-    Only the header is read.
-
-    Raises:
-        WmiError: not a readable image, or over Pillow's decompression-bomb limit.
-    """
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                orientation = 1
-                with contextlib.suppress(Exception):  # a broken EXIF block: as the readers
-                    orientation = img.getexif().get(0x0112, 1)
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise WmiError(
-            f"{path}: too many pixels to decode safely (a decompression bomb?)"
-        ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise WmiError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
-    return (width, height) if orientation in _TRANSPOSED else (height, width)
-
-
 def image_targets(
-    image_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]
+    image_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> tuple[tuple[MaskTarget, ...], tuple[str, ...]]:
     """The masks to draw for the images of ``image_dir``, and the images left out.
+
+    Sizes come from the files' headers with EXIF orientation applied, by the same rule and
+    pixel limit (``max_pixels``, 0 = none) as every reader of :mod:`wmi.io`.
 
     Returns:
         ``(targets, problems)``: targets sorted by stem; one message per image left out,
@@ -104,7 +81,7 @@ def image_targets(
     targets, problems = [], []
     for path in files:
         try:
-            height, width = image_size(path)
+            height, width = oriented_size(path, max_pixels)
         except WmiError as exc:
             problems.append(str(exc))
             continue
