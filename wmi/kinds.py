@@ -28,7 +28,7 @@ def _frozen(**values: Any) -> Mapping[str, Any]:
 # --------------------------------------------------------------------------------- layers
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class ConvKind(Entry):
     """A masked convolution.
 
@@ -47,7 +47,7 @@ class ConvKind(Entry):
     block_kwargs: Mapping[str, Any] = field(default_factory=_frozen)
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class NormKind(Entry):
     """A normalization called as ``norm(x, mask)``.
 
@@ -106,7 +106,7 @@ def paper_norm(conv: str, norm: str = AUTO) -> str:
 # ------------------------------------------------------------------------- run settings
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class AmpMode(Entry):
     """An autocast setting. ``dtype``: the ``torch`` dtype's name, or None for float32."""
 
@@ -120,7 +120,7 @@ AMP_MODES.register(AmpMode("fp16", "float16 autocast with a gradient scaler", dt
 AMP_MODES.register(AmpMode("off", "float32"))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Device(Entry):
     """A ``--device`` choice."""
 
@@ -132,7 +132,7 @@ DEVICES.register(Device("cuda", "the first CUDA device (this rank's under torchr
 DEVICES.register(Device("mps", "Apple's Metal GPU"))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class PerceptualKind(Entry):
     """The feature network of the perceptual and style losses (None: those terms are off)."""
 
@@ -149,7 +149,7 @@ PERCEPTUAL.register(PerceptualKind("none", "no perceptual or style loss"))
 # ---------------------------------------------------------------------------------- masks
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class MaskKind(Entry):
     """A hole generator.
 
@@ -197,7 +197,7 @@ del _preset, _what
 # ----------------------------------------------------------------------------------- data
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Preset(Entry):
     """How ``wmi data prepare`` turns a source image into a square.
 
@@ -215,7 +215,7 @@ PRESETS.register(Preset("places", "shorter side to size, centre crop"))
 PRESETS.register(Preset("plain", "shorter side to size, centre crop"))
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Compression(Entry):
     """HDF5 compression of image datasets; ``filter``: h5py's name, None for none."""
 
@@ -231,7 +231,7 @@ COMPRESSIONS.register(Compression("gzip", "smallest, slowest", filter="gzip"))
 # ----------------------------------------------------------------------- inpainting methods
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class ClassicalMethod(Entry):
     """An inpainting method that needs no checkpoint.
 
@@ -298,7 +298,7 @@ PNG_LEVEL = 1
 # -------------------------------------------------------------------------------- metrics
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Metric(Entry):
     """A per-image hole metric of Table I.
 
@@ -387,7 +387,7 @@ NETWORK_METRICS.register(
 )
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class SsimWindow(Entry):
     """How SSIM weighs a pixel's neighbourhood (``--ssim-window``).
 
@@ -422,7 +422,7 @@ SSIM_WINDOWS.register(
 )
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class LpipsNet(Entry):
     """An LPIPS backbone (``--lpips-net``); the lpips package ships its linear heads."""
 

@@ -1,6 +1,6 @@
 """Named entries that carry their own facts: the one list behind every ``--kind``-style choice.
 
-A :class:`Registry` maps a name to a frozen dataclass entry. Heavy objects (a layer class, a
+A :class:`Registry` maps a name to a dataclass entry. Heavy objects (a layer class, a
 metric function) are written as ``"module:attribute"`` references and imported only when
 :func:`load` asks for them, so that the command line can list, validate and document every
 choice without importing torch. The registries themselves live in :mod:`wmi.kinds`.
@@ -18,10 +18,12 @@ from typing import Any, Generic, TypeVar
 from wmi.errors import WmiError
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(eq=False)
 class Entry:
-    """The facts every entry has. Entries compare by identity (``eq=False``: each dataclass
-    ``__eq__`` would cost a millisecond of ``wmi --help``'s start-up).
+    """The facts every entry has. Treat entries as read-only; they compare by identity.
+
+    (Plain ``eq=False`` dataclasses: ``frozen`` and ``__eq__`` would each cost ``wmi --help``
+    start-up time, about a millisecond per class.)
 
     Attributes:
         name: what users type (``--conv weighted``).

@@ -1,7 +1,5 @@
 """The ``wmi`` command line: one typer app, one module per command group."""
 
-from __future__ import annotations
-
 import functools
 import sys
 from collections.abc import Callable

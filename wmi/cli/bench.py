@@ -1,7 +1,5 @@
 """``wmi bench``: the speed claims, each as a ratio against a baseline measured in the same run."""
 
-from __future__ import annotations
-
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -116,7 +114,7 @@ SUITES: dict[str, Callable[[Any, Options, SuiteProgress], dict[str, Any]]] = {
 }
 
 
-def render(name: str, result: dict[str, Any], console: Console) -> None:
+def render(name: str, result: dict[str, Any], console: "Console") -> None:
     """Print one suite's rows as a table, columns taken from the rows' keys."""
     rows = result.get("rows", [])
     table = make_table(title=f"{name} — {result.get('device_name', '')}", title_justify="left")

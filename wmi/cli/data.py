@@ -1,7 +1,5 @@
 """``wmi data``: image folders to HDF5 training shards, and a look at what was prepared."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,7 +93,7 @@ def _prepare(
     workers: int | None,
     compression: str,
     overwrite: bool,
-) -> PrepareResult:
+) -> "PrepareResult":
     """:func:`wmi.data.prepare` behind a progress bar."""
     from wmi import data
 
@@ -122,7 +120,7 @@ def _prepare(
     return result
 
 
-def _print_prepared(result: PrepareResult, title: str) -> None:
+def _print_prepared(result: "PrepareResult", title: str) -> None:
     from wmi.data import SPLITS
 
     console = make_console(highlight=False, soft_wrap=True)

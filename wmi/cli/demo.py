@@ -1,7 +1,5 @@
 """``wmi demo``: the whole pipeline on bundled photographs."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import typer

@@ -4,8 +4,6 @@ The work is :func:`wmi.metrics.score_folders`; this module parses the options, p
 messages and the table, and writes the reports.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -92,7 +90,7 @@ HTML_OPTION = typer.Option(
 
 def _networks(
     lpips_net: str, weights_dir: Path | None, download: bool, device: str
-) -> PerceptualNets | None:
+) -> "PerceptualNets | None":
     """The LPIPS and FID networks whose weights are there; one line for those left out.
 
     torch is imported only when some network can run.
@@ -194,7 +192,7 @@ def _report_option(flag: str, what: str) -> Path | None:
     )
 
 
-def _print_and_write(results: Results, writers: dict[str, tuple[Path | None, Any]]) -> None:
+def _print_and_write(results: "Results", writers: dict[str, tuple[Path | None, Any]]) -> None:
     """The table on the terminal (stderr when a report goes to stdout), then each report."""
     from wmi import report
     from wmi.io import atomic_path

@@ -5,8 +5,6 @@ module parses the options, builds the inpainter and prints. Importing it does no
 and neither does a run with a classical ``--method``.
 """
 
-from __future__ import annotations
-
 import contextlib
 import functools
 import json
@@ -79,7 +77,7 @@ def _inpainter(
     device: str,
     batch_size: int,
     radius: int,
-) -> tuple[Inpainter, str]:
+) -> "tuple[Inpainter, str]":
     """Build the inpainter the options ask for; returns it and a short description."""
     from wmi.inference import ClassicalInpainter
 
@@ -143,7 +141,7 @@ def _record(
     return {"checkpoint": checkpoint.name, "sha256": digest.hexdigest()[:16], **settings}
 
 
-def _weighted(inpainter: Inpainter) -> bool:
+def _weighted(inpainter: "Inpainter") -> bool:
     """Whether ``inpainter`` runs a weighted-conv network (takes real-valued validity)."""
     return getattr(getattr(inpainter, "model", None), "conv_kind", None) == "weighted"
 
@@ -167,7 +165,7 @@ def _patterns(values: Sequence[str] | None) -> tuple[str, ...]:
     return patterns
 
 
-def _print_summary(summary: InpaintFolderResult, as_json: bool) -> None:
+def _print_summary(summary: "InpaintFolderResult", as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -293,10 +291,10 @@ def folder(
 
 def _run_folder(
     folders: tuple[Path, Path, Path],
-    build: Callable[[], tuple[Inpainter, str]],
+    build: "Callable[[], tuple[Inpainter, str]]",
     blend: Blend,
     **kwargs: Any,
-) -> InpaintFolderResult:
+) -> "InpaintFolderResult":
     """:func:`wmi.folder.inpaint_folder` behind a progress bar that starts with the work.
 
     ``build`` makes the inpainter once the folders are paired; with ``--blend soft`` a
@@ -307,7 +305,7 @@ def _run_folder(
     description: list[str] = []
     options = kwargs["options"]
 
-    def make() -> Inpainter:
+    def make() -> "Inpainter":
         inpainter, text = build()
         options.real_validity = blend is Blend.soft and _weighted(inpainter)
         if options.real_validity:

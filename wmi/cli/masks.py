@@ -5,8 +5,6 @@ typer, rich and the torch-free kind registry are imported here; the library (num
 Pillow) is imported when a command runs.
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Any

@@ -6,8 +6,6 @@ file's values are only overridden by the flags actually given. Importing this mo
 import torch.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Any
 
