@@ -8,9 +8,8 @@ files removed, and a small thread pool so decoding and encoding overlap the work
 
 from __future__ import annotations
 
-import json
+import contextlib
 import os
-import re
 import sys
 import time
 from collections import deque
@@ -34,9 +33,20 @@ from wmi.inference import (
 )
 from wmi.io import DEFAULT_MASK_PATTERNS, ImageInfo
 from wmi.kinds import DEFAULT_MAX_PIXELS, MASK_THRESHOLD, PNG_LEVEL, Blend, OutputFormat, Strategy
-
-#: The record of what made the results of an output folder (hidden: never paired or scored).
-RECORD_NAME = ".wmi-inpaint.json"
+from wmi.outdir import (
+    BUSY,
+    IN_PROGRESS,
+    REPLACING,
+    STATE,
+    check_record,
+    remove_stale_temps,
+    result_ok,
+    write_record,
+)
+from wmi.outdir import (
+    RECORD_NAME as RECORD_NAME,  # re-exported: wmi.folder.RECORD_NAME
+)
+from wmi.procs import folder_lock
 
 
 def as_inpainter(inpainter: Any, radius: int = 3, batch_size: int = 8) -> Inpainter:
@@ -175,6 +185,7 @@ class _Outcome:
     resized: bool = False
     stretched: bool = False
     had_alpha: bool = False
+    notes: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, loaded: Loaded) -> _Outcome:
@@ -289,68 +300,6 @@ def _jobs(
     return jobs
 
 
-# ------------------------------------------------------------------ the output folder
-
-
-def _check_record(out_dir: Path, record: Mapping[str, Any], overwrite: bool) -> bool:
-    """Refuse an OUT_DIR whose results another method made; True when the record must be written."""
-    path = out_dir / RECORD_NAME
-    try:
-        old = json.loads(path.read_text())
-    except FileNotFoundError:
-        return True
-    except (OSError, ValueError):
-        old = None
-    if old == dict(record):
-        return False
-    if not overwrite:
-
-        def describe(r: Any) -> str:
-            if not isinstance(r, dict):
-                return "an unreadable record"
-            return ", ".join(f"{k} {v}" for k, v in r.items())
-
-        raise WmiError(
-            f"{out_dir}: holds results made with {describe(old)}; this run uses "
-            f"{describe(dict(record))}. Pass --overwrite to replace them, or choose another OUT_DIR"
-        )
-    return True
-
-
-def _write_record(out_dir: Path, record: Mapping[str, Any]) -> None:
-    from wmi.io import atomic_path
-
-    with atomic_path(out_dir / RECORD_NAME) as tmp:
-        tmp.write_text(json.dumps(dict(record), indent=2) + "\n")
-
-
-def _remove_stale_temps(out_dir: Path, jobs: Sequence[_Job]) -> int:
-    """Delete ``.NAME.XXXXXXXX.tmp.EXT`` files that :func:`wmi.io.atomic_path` left for our
-    targets when a run was killed; returns how many."""
-    if not out_dir.is_dir():
-        return 0
-    wanted = {(j.target.stem, j.target.suffix) for j in jobs}
-    pattern = re.compile(r"^\.(?P<stem>.+)\.[A-Za-z0-9_]{8}\.tmp(?P<suffix>\.[^.]+)$")
-    removed = 0
-    for path in out_dir.glob(".*.tmp.*"):
-        found = pattern.match(path.name)
-        if found and (found["stem"], found["suffix"]) in wanted and path.is_file():
-            path.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-def _result_ok(job: _Job, max_pixels: int) -> bool:
-    """An existing result counts as done only when it decodes at its image's size."""
-    from wmi.io import image_decodes, oriented_size
-
-    try:
-        size = oriented_size(job.image, max_pixels)
-    except WmiError:
-        return True  # the image itself is unreadable: nothing better to make
-    return image_decodes(job.target, size)
-
-
 # ---------------------------------------------------------------------------- the work
 
 
@@ -385,10 +334,11 @@ def _load(job: _Job, shared: np.ndarray | None, options: FolderOptions) -> Loade
     return Loaded(job, image, hole, levels, info, resized, stretched)
 
 
-def _write(target: Path, result: np.ndarray, info: ImageInfo, options: FolderOptions) -> None:
+def _write(target: Path, result: np.ndarray, info: ImageInfo, options: FolderOptions) -> list[str]:
+    """Write one result; notes on metadata left out (see :func:`wmi.io.write_image`)."""
     from wmi.io import write_image
 
-    write_image(target, result, options.quality, PNG_LEVEL, info)
+    return write_image(target, result, options.quality, PNG_LEVEL, info)
 
 
 def _fill(model: Inpainter, batch: Sequence[Loaded], options: FolderOptions) -> list[np.ndarray]:
@@ -413,7 +363,7 @@ def _one(
         result = _fill(model, [loaded], options)[0]
         outcome, info = _Outcome.of(loaded), loaded.info
         del loaded  # the input's pixels go before the encoder's copy of the result comes
-        _write(job.target, result, info, options)
+        outcome.notes = _write(job.target, result, info, options)
     except WmiError as exc:
         return _Outcome(job, str(exc))
     return outcome
@@ -457,7 +407,7 @@ def _batched(
     writes the previous one."""
     chunks = [todo[i : i + batch] for i in range(0, len(todo), batch)]
     ahead = [pool.submit(_try_load, job, shared, options) for job in chunks[0]] if chunks else []
-    writing: list[tuple[Loaded, Future[None]]] = []
+    writing: list[tuple[Loaded, Future[list[str]]]] = []
     for k in range(len(chunks)):
         read = [f.result() for f in ahead]
         nxt = chunks[k + 1] if k + 1 < len(chunks) else []
@@ -473,19 +423,23 @@ def _batched(
     yield from (_written(x, f) for x, f in writing)
 
 
-def _written(loaded: Loaded, write: Future[None]) -> _Outcome:
+def _written(loaded: Loaded, write: Future[list[str]]) -> _Outcome:
     """The outcome of ``loaded`` once its write finished (a failed write is its error)."""
     try:
-        write.result()
+        notes = write.result()
     except WmiError as exc:
         return _Outcome(loaded.job, str(exc))
-    return _Outcome.of(loaded)
+    outcome = _Outcome.of(loaded)
+    outcome.notes = notes
+    return outcome
 
 
 def _count(
     outcome: _Outcome, result: InpaintFolderResult, options: FolderOptions, notify: Notify
 ) -> None:
     job = outcome.job
+    for note in outcome.notes:
+        notify("warning", note)
     if outcome.error is not None:
         notify("error", f"{outcome.error} (skipped)")
         result.failed.append({"image": str(job.image), "error": outcome.error})
@@ -528,7 +482,7 @@ def _skip_existing(
 ) -> list[_Job]:
     """The jobs to do: all with ``overwrite``, else those without a sound result."""
     existing = [j for j in jobs if not overwrite and j.target.exists()]
-    checks = pool.map(lambda j: _result_ok(j, options.max_pixels), existing)
+    checks = pool.map(lambda j: result_ok(j.image, j.target, options.max_pixels), existing)
     sound = dict(zip(map(id, existing), checks, strict=True))
     todo = []
     for job in jobs:
@@ -604,15 +558,19 @@ def inpaint_folder(
         record: what makes the results (method or checkpoint and the settings that change
             pixels), stored in ``out_dir/.wmi-inpaint.json``; an ``out_dir`` made with a
             different record is refused unless ``overwrite``. Default for a method name:
-            the method and ``radius``; otherwise no record is kept.
+            the method, ``radius`` and :func:`output_settings`; otherwise no record is kept.
+            A run that changes the record marks it "in progress" until it is done (see
+            :mod:`wmi.outdir`).
         progress: ``progress(done, total)``, see :data:`wmi.inference.Progress`.
         notify: ``notify(level, message)`` for notes, warnings and per-file errors.
 
     Raises:
         WmiError: a folder is missing, OUT_DIR lies inside an input, nothing pairs, two jobs
-            would write one result, OUT_DIR holds another method's results, an option is out
-            of range, the one mask file is unreadable or selects all or nothing, or
-            (``strict``) something is unmatched.
+            would write one result, OUT_DIR holds another method's results (or an interrupted
+            run's), another process is writing OUT_DIR, an option is out of range, the one
+            mask file is unreadable or selects all or nothing, or (``strict``) something is
+            unmatched.
+        OSError: OUT_DIR cannot be written, or the disk is full (naming the result file).
     """
     options = options or FolderOptions(**settings)
     notify = notify or (lambda level, message: None)
@@ -621,22 +579,75 @@ def inpaint_folder(
     patterns = tuple(mask_patterns or DEFAULT_MASK_PATTERNS)
     jobs, result, shared = _prepare(image_dir, mask, out, patterns, options, strict, notify)
     if record is None and isinstance(inpainter, str):
-        record = {"method": inpainter, "radius": radius}
-    new_record = record is not None and _check_record(out, record, overwrite)
+        record = {"method": inpainter, "radius": radius, **output_settings(options)}
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        with folder_lock(out, BUSY):
+            given = _Given(inpainter, radius, record, overwrite)
+            _work(out, jobs, shared, given, options, result, progress, notify)
+    except BaseException:
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # only if nothing was written
+        raise
+    _notes(result, shared is not None, notify)
+    return result
+
+
+def output_settings(options: FolderOptions) -> dict[str, Any]:
+    """The part of OUT_DIR's record that the output options make: the format, and the quality
+    where the format is lossy (or ``same``, which may be)."""
+    fmt = OutputFormat(options.fmt)
+    if fmt is OutputFormat.png:
+        return {"format": fmt.value}
+    return {"format": fmt.value, "quality": options.quality}
+
+
+@dataclass
+class _Given:
+    """What makes the results: the inpainter as given, and OUT_DIR's record of it."""
+
+    inpainter: Any
+    radius: int
+    record: Mapping[str, Any] | None
+    overwrite: bool
+
+
+def _work(
+    out: Path,
+    jobs: Sequence[_Job],
+    shared: np.ndarray | None,
+    given: _Given,
+    options: FolderOptions,
+    result: InpaintFolderResult,
+    progress: Progress,
+    notify: Notify,
+) -> None:
+    """Everything that happens in OUT_DIR, under its lock.
+
+    A run that changes the record writes it "in progress" first and the record itself only
+    once every job was done (or failed); an interrupted run leaves "in progress", so the next
+    run neither trusts another method's results nor claims them.
+    """
+    record, overwrite = given.record, given.overwrite
+    write, replacing = (False, False)
+    if record is not None:
+        write, replacing = check_record(out, record, overwrite, notify)
     workers = options.workers or min(4, os.cpu_count() or 1)
     with ThreadPoolExecutor(workers, thread_name_prefix="wmi-inpaint") as pool:
-        todo = _skip_existing(jobs, overwrite, options, pool, result, notify)
-        model = as_inpainter(inpainter, radius)
-        result.stale_temp_removed = _remove_stale_temps(out, jobs)
+        result.stale_temp_removed = remove_stale_temps(out, (j.target for j in jobs))
         if result.stale_temp_removed:
             notify(
                 "info", f"removed {result.stale_temp_removed} temporary files of an interrupted run"
             )
-        if new_record and record is not None:
-            _write_record(out, record)
-        _run(pool, todo, model, shared, options, workers, result, progress, notify)
-    _notes(result, shared is not None, notify)
-    return result
+        todo = _skip_existing(jobs, overwrite or replacing, options, pool, result, notify)
+        model = as_inpainter(given.inpainter, given.radius)
+        if write and record is not None:
+            write_record(out, {**record, STATE: IN_PROGRESS, REPLACING: replacing})
+        _run(pool, todo, model, shared, options, workers, result, progress, notify, replacing)
+    if write and record is not None:
+        write_record(out, record)
 
 
 def _run(
@@ -649,8 +660,13 @@ def _run(
     result: InpaintFolderResult,
     progress: Progress,
     notify: Notify,
+    replacing: bool = False,
 ) -> None:
-    """Do ``todo``: per image in the pool, or in a network's batches."""
+    """Do ``todo``: per image in the pool, or in a network's batches.
+
+    ``replacing``: the results are another record's; a job that fails removes its old result
+    (the folder's record will not be true of it).
+    """
     start = time.perf_counter()
     progress(0, len(todo))
     if isinstance(model, ModelInpainter):
@@ -659,27 +675,10 @@ def _run(
         outcomes = _per_image(pool, todo, model, shared, options, workers)
     for done, outcome in enumerate(outcomes, 1):
         _count(outcome, result, options, notify)
+        if replacing and outcome.error is not None:
+            outcome.job.target.unlink(missing_ok=True)
         progress(done, len(todo))
     result.seconds = time.perf_counter() - start
-
-
-def load_pair(
-    image_path: str | os.PathLike[str],
-    mask_path: str | os.PathLike[str],
-    dilate: int = 0,
-    *,
-    threshold: int = MASK_THRESHOLD,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Image (uint8, or float32 for 16-bit files) and bool hole resized to it, dilated.
-
-    Raises:
-        WmiError: a file is unreadable or over ``max_pixels``, or the hole covers the whole
-            image.
-    """
-    options = FolderOptions(threshold=threshold, dilate=dilate, max_pixels=max_pixels)
-    loaded = read_pair(image_path, mask_path, options)
-    return loaded.image, loaded.hole
 
 
 def read_pair(
@@ -688,6 +687,7 @@ def read_pair(
     """Read one image and its mask as :func:`inpaint_folder` does (``wmi inpaint image``).
 
     Raises:
-        WmiError: as :func:`load_pair`.
+        WmiError: a file is unreadable or over the pixel limit, or the hole covers the whole
+            image.
     """
     return _load(_Job(Path(image_path), Path(mask_path), Path()), None, options)

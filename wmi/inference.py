@@ -512,15 +512,13 @@ def inpaint_image(
     )[0]
 
 
-#: zlib level of PNG results: OpenCV's (and IOPaint's) default, ~3x faster than Pillow's 6.
-
 #: ``progress(done, total)``: called with ``done = 0`` once the work is known, then per image.
 Progress = Callable[[int, int], None]
 #: ``notify(level, message)`` with level ``"info"``, ``"warning"`` or ``"error"``.
 Notify = Callable[[str, str], None]
 
 #: Folder work lives in :mod:`wmi.folder`; these names stay importable from here.
-_FOLDER_NAMES = ("inpaint_folder", "InpaintFolderResult", "load_pair", "as_inpainter")
+_FOLDER_NAMES = ("inpaint_folder", "InpaintFolderResult", "as_inpainter")
 
 
 def __getattr__(name: str) -> Any:

@@ -259,7 +259,7 @@ def folder(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Inpaint every image of IMAGE_DIR that has a mask in MASK, results into OUT_DIR."""
-    from wmi.folder import FolderOptions
+    from wmi.folder import FolderOptions, output_settings
 
     _check_one_of(checkpoint, method)
     options = FolderOptions(
@@ -268,9 +268,8 @@ def folder(
     options.check()
     patterns = _patterns(mask_pattern)
     settings = dict(radius=radius, threshold=threshold, blend=blend.value, dilate=dilate)
-    record = _record(
-        checkpoint, method, device, **settings, strategy=strategy.value, max_size=max_size
-    )
+    settings.update(strategy=strategy.value, max_size=max_size, **output_settings(options))
+    record = _record(checkpoint, method, device, **settings)
 
     inpainter = functools.partial(_inpainter, checkpoint, method, device, batch_size, radius)
     summary = _run_folder(
@@ -392,5 +391,6 @@ def image(
         blend,
         soft and _weighted(inpainter),
     )
-    write_image(output, result, quality, PNG_LEVEL, loaded.info)
+    for note in write_image(output, result, quality, PNG_LEVEL, loaded.info):
+        notify("warning", note)
     err_console.print(f"wrote {output} ({loaded.hole.mean():.1%} of the pixels inpainted)")

@@ -32,22 +32,36 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
 
     The temporary name starts with a dot and keeps the suffix, so tools that pick the format
     from the extension still work and folder listings do not show half-written files.
-    On an exception the temporary file is removed and ``path`` is left as it was.
+    On an exception the temporary file is removed and ``path`` is left as it was. An
+    ``OSError`` that names no file, or only the temporary one (Pillow's failed write on a full
+    disk), is raised again with ``path`` as its ``filename``, so the message names the result.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
-    )
+    try:
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+        )
+    except OSError as exc:  # names the temporary file it tried
+        raise _about(path, exc) from exc
     os.close(fd)
     os.chmod(tmp, _FILE_MODE)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if exc.errno is None or exc.filename not in (None, tmp):
+            raise
+        raise _about(path, exc) from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _about(path: Path, exc: OSError) -> OSError:
+    """``exc`` (errno and message) with ``path`` as its file."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 def list_images(folder: str | os.PathLike[str], recursive: bool = False) -> list[Path]:

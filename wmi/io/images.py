@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import warnings
 from dataclasses import dataclass
@@ -352,18 +353,33 @@ FORMATS = {
 }
 
 
-def _save_options(fmt: str, info: ImageInfo | None) -> dict[str, object]:
-    """Metadata keywords of Pillow's ``save`` that ``fmt`` can store."""
+#: The most EXIF bytes a JPEG's APP1 marker holds (Pillow refuses more).
+JPEG_MAX_EXIF = 65533
+#: Write errors that end a whole run instead of one file: the disk or the quota is full.
+OUT_OF_SPACE = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _save_options(
+    path: Path, fmt: str, info: ImageInfo | None
+) -> tuple[dict[str, object], list[str]]:
+    """Metadata keywords of Pillow's ``save`` that ``fmt`` can store, and notes on what not."""
     if info is None:
-        return {}
+        return {}, []
     options: dict[str, object] = {}
+    notes = []
     if info.exif and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
-        options["exif"] = info.exif
+        if fmt == "JPEG" and len(info.exif) > JPEG_MAX_EXIF:
+            notes.append(
+                f"{path}: EXIF left out ({len(info.exif):,} bytes; a JPEG holds at most "
+                f"{JPEG_MAX_EXIF:,})"
+            )
+        else:
+            options["exif"] = info.exif
     if info.icc_profile and fmt in ("JPEG", "PNG", "WEBP", "TIFF"):
         options["icc_profile"] = info.icc_profile
     if info.dpi and fmt in ("JPEG", "PNG", "TIFF"):
         options["dpi"] = info.dpi
-    return options
+    return options, notes
 
 
 def write_image(
@@ -372,7 +388,7 @@ def write_image(
     quality: int = 95,
     png_compress_level: int = 6,
     info: ImageInfo | None = None,
-) -> None:
+) -> list[str]:
     """Write an ``(H, W, 3)`` image (uint8, or float in [0, 1]) atomically; format from suffix.
 
     Args:
@@ -384,20 +400,32 @@ def write_image(
         info: metadata of the input (:func:`load_image`): EXIF (orientation 1), ICC profile
             and DPI are written where the format can hold them.
 
+    Returns:
+        Notes on metadata left out, each naming ``path`` (an EXIF block over
+        :data:`JPEG_MAX_EXIF` bytes in a JPEG); empty when everything was kept.
+
     Raises:
-        WmiError: an unsupported suffix.
+        WmiError: an unsupported suffix, or the encoder failed (naming ``path``).
+        OSError: the disk or quota is full (:data:`OUT_OF_SPACE`), with ``path`` as filename;
+            or the folder cannot be written.
     """
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise WmiError(f"{path}: unsupported image format {path.suffix!r}")
-    kwargs = _save_options(fmt, info)
+    kwargs, notes = _save_options(path, fmt, info)
     if fmt in ("JPEG", "WEBP"):
         kwargs["quality"] = quality
     elif fmt == "PNG":
         kwargs["compress_level"] = png_compress_level
     with atomic_path(path) as tmp:
-        Image.fromarray(to_uint8(image)).save(tmp, format=fmt, **kwargs)
+        try:
+            Image.fromarray(to_uint8(image)).save(tmp, format=fmt, **kwargs)
+        except (ValueError, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno in OUT_OF_SPACE:
+                raise
+            raise WmiError(f"{path}: cannot be written as {fmt}: {exc}") from exc
+    return notes
 
 
 def image_decodes(path: str | os.PathLike[str], size: tuple[int, int] | None = None) -> bool:
