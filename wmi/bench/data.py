@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from wmi.data import InpaintingDataset, MaskFn, prepare
+from wmi.data import InpaintingDataset, MaskFn, collate, prepare
 from wmi.io import write_mask
 
 
@@ -119,7 +119,9 @@ def _loader_rate(
     sampler = torch.utils.data.RandomSampler(
         dataset, num_samples=n, generator=torch.Generator().manual_seed(seed)
     )
-    loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers)
+    loader = DataLoader(
+        dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, collate_fn=collate
+    )
     start = time.perf_counter()
     it = iter(loader)
     first = next(it)

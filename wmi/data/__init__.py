@@ -14,7 +14,7 @@ the loader benchmark is :func:`wmi.bench.data.benchmark_loader`.
 
 from __future__ import annotations
 
-from wmi.data.dataset import InpaintingDataset, MaskFn
+from wmi.data.dataset import InpaintingDataset, MaskFn, collate
 from wmi.data.preparation import (
     DEFAULT_SPLIT,
     PrepareResult,
@@ -56,6 +56,7 @@ __all__ = [
     "assign_splits",
     "check_shards",
     "check_split",
+    "collate",
     "dataset_summary",
     "find_shards",
     "load_for_preset",

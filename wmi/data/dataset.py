@@ -7,6 +7,7 @@ DeepFill v2 free-form generator, or any callable. torch is imported when a datas
 
 from __future__ import annotations
 
+import bisect
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -100,6 +101,7 @@ class InpaintingDataset:
         self.uint8 = uint8
         self._shapes = [(i.height, i.width) for i in infos]
         self._offsets = np.cumsum([0] + [i.count for i in infos])
+        self._starts = [int(o) for o in self._offsets]  # for bisect: cheaper than numpy
         self._mask_fn: MaskFn | None = None
         self.mask_paths: list[Path] = []
         if callable(masks):
@@ -171,29 +173,45 @@ class InpaintingDataset:
         state["_mask_cache"] = {}  # rebuilt per process; keeps worker start-up light
         return state
 
-    def _image(self, index: int) -> np.ndarray:
-        """uint8 ``(H, W, 3)`` image ``index``, read through this process's own file handle."""
+    def _shard(self, index: int) -> int:
+        """The shard that holds image ``index`` (0 <= index < len)."""
+        return bisect.bisect_right(self._starts, index) - 1
+
+    def _entry(self, shard: int) -> tuple[Any, Any, bool]:
+        """``(file, images dataset, one uncompressed chunk per image)`` of ``shard``, opened
+        once per process (handles inherited through fork belong to the parent)."""
         import h5py
 
         if self._pid != os.getpid():  # forked: inherited handles belong to the parent
             self._files = {}
             self._pid = os.getpid()
-        shard = int(np.searchsorted(self._offsets, index, side="right")) - 1
-        local = index - int(self._offsets[shard])
         entry = self._files.get(shard)
         if entry is None:
             f = h5py.File(self.shard_paths[shard], "r", locking=False)
             ds = f["images"]
             direct = ds.compression is None and ds.chunks == (1, *ds.shape[1:])
             entry = self._files[shard] = (f, ds, direct)
-        _, ds, direct = entry
+        return entry
+
+    def _read_direct(self, index: int, out: np.ndarray) -> bool:
+        """Read image ``index`` into contiguous uint8 ``out`` when its chunk's bytes are the
+        image (uncompressed, one image per chunk); False, and nothing read, otherwise."""
+        shard = self._shard(index)
+        _, ds, direct = self._entry(shard)
         if direct:
-            # Uncompressed, one image per chunk: the chunk's bytes are the image.
-            h, w = self._shapes[shard]
-            buf = np.empty(h * w * 3, np.uint8)
-            ds.id.read_direct_chunk((local, 0, 0, 0), out=buf)
-            return buf.reshape(h, w, 3)
-        return ds[local]
+            local = index - self._starts[shard]
+            ds.id.read_direct_chunk((local, 0, 0, 0), out=out.reshape(-1))
+        return direct
+
+    def _image(self, index: int) -> np.ndarray:
+        """uint8 ``(H, W, 3)`` image ``index``, read through this process's own file handle."""
+        shard = self._shard(index)
+        _, ds, direct = self._entry(shard)
+        if not direct:
+            return ds[index - self._starts[shard]]
+        image = np.empty((*self._shapes[shard], 3), np.uint8)
+        self._read_direct(index, image)
+        return image
 
     def _hole(self, rng: np.random.Generator) -> np.ndarray:
         size = self.size
@@ -224,31 +242,60 @@ class InpaintingDataset:
                 hole = hole[::-1]
         return hole
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        import cv2
-        import torch
-
+    def _plan(self, index: int) -> tuple[int, np.random.Generator, int, int, bool]:
+        """``(index, rng, top, left, flip)`` of item ``index``: its generator, after the crop
+        and the flip are drawn from it (the hole is drawn next)."""
         n = len(self)
         if not -n <= index < n:
             raise IndexError(f"index {index} out of range for {n} images")
         index = int(index) % n
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        img = self._image(index)
-        h, w, _ = img.shape
-        size = self.size
+        h, w = self._shapes[self._shard(index)]
+        size, top, left = self.size, 0, 0
         if (h, w) != (size, size):
             if self.augment:
                 top, left = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
             else:
                 top, left = (h - size) // 2, (w - size) // 2
-            img = img[top : top + size, left : left + size]
-        if self.augment and rng.random() < 0.5:
+        flip = bool(self.augment and rng.random() < 0.5)
+        return index, rng, top, left, flip
+
+    def _crop_into(self, index: int, top: int, left: int, flip: bool, out: np.ndarray) -> None:
+        """Write the (flipped) crop of image ``index`` into uint8 ``out`` ``(size, size, 3)``."""
+        import cv2
+
+        size = self.size
+        full = self._shapes[self._shard(index)] == (size, size)
+        if full and not flip and self._read_direct(index, out):
+            return
+        img = self._image(index)[top : top + size, left : left + size]
+        if flip:
+            cv2.flip(img, 1, dst=out)
+        else:
+            out[...] = img
+
+    def _item_into(self, index: int, image: np.ndarray, valid: np.ndarray) -> None:
+        """Item ``index`` in uint8 into ``image`` ``(size, size, 3)`` and ``valid`` (bits)."""
+        index, rng, top, left, flip = self._plan(index)
+        self._crop_into(index, top, left, flip, image)
+        # 8 pixels a byte, the first the high bit; 1 = known
+        np.invert(np.packbits(self._hole(rng), axis=-1), out=valid)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        import cv2
+        import torch
+
+        size = self.size
+        if self.uint8:
+            image = np.empty((size, size, 3), np.uint8)
+            valid = np.empty((1, size, -(-size // 8)), np.uint8)
+            self._item_into(index, image, valid[0])
+            return torch.from_numpy(image), torch.from_numpy(valid)
+        index, rng, top, left, flip = self._plan(index)
+        img = self._image(index)[top : top + size, left : left + size]
+        if flip:
             img = cv2.flip(img, 1)
         hole = self._hole(rng)
-        if self.uint8:
-            valid = np.packbits(hole, axis=-1)[None]  # 8 pixels a byte, the first the high bit
-            np.invert(valid, out=valid)
-            return torch.from_numpy(img), torch.from_numpy(valid)
         # Channel planes through OpenCV, then one contiguous uint8 -> float pass: fast, and
         # independent of torch's intra-op thread pool (costly for small tensors).
         image = np.empty((3, size, size), np.float32)
@@ -257,6 +304,59 @@ class InpaintingDataset:
         image /= np.float32(255.0)
         mask = np.logical_not(hole)[None].astype(np.float32)
         return torch.from_numpy(image), torch.from_numpy(mask)
+
+    def __getitems__(self, indices: Sequence[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The items at ``indices``, what ``DataLoader`` asks for one batch.
+
+        With ``uint8``, the items are written straight into one batch tensor per field (in
+        shared memory in a loader worker): :func:`collate` hands those over without a copy,
+        any other collate function gets the items as usual. The items are those of
+        ``dataset[i]``, bit for bit.
+        """
+        if not self.uint8:
+            return [self[i] for i in indices]
+        size, n = self.size, len(indices)
+        images = _new_batch((n, size, size, 3))
+        valid = _new_batch((n, 1, size, -(-size // 8)))
+        image_arr, valid_arr = images.numpy(), valid.numpy()
+        for k, index in enumerate(indices):
+            self._item_into(index, image_arr[k], valid_arr[k, 0])
+        return _Batch(zip(images.unbind(), valid.unbind(), strict=True), (images, valid))
+
+
+class _Batch(list):
+    """Items that are rows of batch tensors already stacked (``stacked``), for :func:`collate`."""
+
+    def __init__(self, items: Any, stacked: tuple[torch.Tensor, torch.Tensor]) -> None:
+        super().__init__(items)
+        self.stacked = stacked
+
+
+def _new_batch(shape: tuple[int, ...]) -> torch.Tensor:
+    """uint8 tensor ``shape``; in a loader worker in shared memory, as ``default_collate``
+    makes its batches (they reach the main process without a copy)."""
+    import torch
+    from torch.utils.data import get_worker_info
+
+    if get_worker_info() is None:
+        return torch.empty(shape, dtype=torch.uint8)
+    elem = torch.empty(0, dtype=torch.uint8)
+    storage = elem._typed_storage()._new_shared(int(np.prod(shape)), device=elem.device)
+    return elem.new(storage).resize_(*shape)
+
+
+def collate(items: Sequence[Any]) -> Any:
+    """``DataLoader``'s ``collate_fn`` for :class:`InpaintingDataset`: ``[images, masks]``.
+
+    The batches of ``default_collate``; uint8 items from :meth:`InpaintingDataset.__getitems__`
+    are already stacked and pass as they are (no second copy of every batch).
+    """
+    stacked = getattr(items, "stacked", None)
+    if stacked is not None:
+        return list(stacked)
+    from torch.utils.data import default_collate
+
+    return default_collate(items)
 
 
 def to_float(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

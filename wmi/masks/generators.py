@@ -170,14 +170,19 @@ def box(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
     Returns:
         bool ``(height, width)``, True = hole.
     """
+    hole = np.zeros((height, width), bool)
+    hole[_box_slices(height, width, rng)] = True
+    return hole
+
+
+def _box_slices(height: int, width: int, rng: np.random.Generator) -> tuple[slice, slice]:
+    """The rows and columns of :func:`box`'s hole (the same draws from ``rng``)."""
     bh, bw = height // 2, width // 2
     top = int(rng.integers(0, height - bh + 1))
     left = int(rng.integers(0, width - bw + 1))
     dh = int(rng.integers(0, height // 16 + 1))
     dw = int(rng.integers(0, width // 16 + 1))
-    hole = np.zeros((height, width), bool)
-    hole[top + dh : top + bh - dh, left + dw : left + bw - dw] = True
-    return hole
+    return slice(top + dh, top + bh - dh), slice(left + dw, left + bw - dw)
 
 
 def freeform(
@@ -206,38 +211,38 @@ def freeform(
     Returns:
         bool ``(height, width)``, True = hole.
     """
+    # Drawn as 0/1 bytes, viewed as bool at the end. The random draws are those of DeepFill's
+    # scalar loop, in the same order (a vector of n draws equals n single draws).
     canvas = np.zeros((height, width), np.uint8)
     radius = math.sqrt(height * height + width * width) / 8
+    two_pi, step_max = 2 * math.pi, 2 * radius
     for _ in range(int(rng.integers(FREEFORM_MIN_STROKES, FREEFORM_MAX_STROKES + 1))):
         n_vertices = int(rng.integers(FREEFORM_MIN_VERTICES, FREEFORM_MAX_VERTICES + 1))
         angle_min = FREEFORM_MEAN_ANGLE - rng.uniform(0, FREEFORM_ANGLE_RANGE)
         angle_max = FREEFORM_MEAN_ANGLE + rng.uniform(0, FREEFORM_ANGLE_RANGE)
-        angles = [
-            2 * math.pi - rng.uniform(angle_min, angle_max)
-            if i % 2 == 0
-            else rng.uniform(angle_min, angle_max)
-            for i in range(n_vertices)
-        ]
+        angles = rng.uniform(angle_min, angle_max, n_vertices).tolist()
         x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
         vertices = [(x, y)]
-        for angle in angles:
-            step = _clip(rng.normal(radius, radius / 2), 0, 2 * radius)
-            x = int(_clip(x + step * math.cos(angle), 0, width))
-            y = int(_clip(y + step * math.sin(angle), 0, height))
+        steps = rng.normal(radius, radius / 2, n_vertices).tolist()
+        for i, (angle, step) in enumerate(zip(angles, steps, strict=True)):
+            if i % 2 == 0:
+                angle = two_pi - angle
+            step = min(max(step, 0), step_max)
+            x = int(min(max(x + step * math.cos(angle), 0), width))
+            y = int(min(max(y + step * math.sin(angle), 0), height))
             vertices.append((x, y))
         brush = int(rng.uniform(FREEFORM_MIN_WIDTH, FREEFORM_MAX_WIDTH))
         # OpenCV's thick lines are about a pixel wider than PIL's: width - 1 matches the area.
-        cv2.polylines(canvas, [np.array(vertices, np.int32)], False, 255, brush - 1)
+        cv2.polylines(canvas, [np.array(vertices, np.int32)], False, 1, brush - 1)
+        radius_px = brush // 2
         for vertex in vertices:
-            cv2.circle(canvas, vertex, brush // 2, 255, -1)
-    hole = canvas > 0
-    if rng.normal() > 0:
-        hole = hole[:, ::-1]
-    if rng.normal() > 0:
-        hole = hole[::-1]
+            cv2.circle(canvas, vertex, radius_px, 1, -1)
+    left_right, up_down = rng.normal() > 0, rng.normal() > 0
+    if left_right or up_down:
+        canvas = cv2.flip(canvas, -1 if left_right and up_down else int(left_right))
     if training:
-        hole = hole | box(height, width, rng)
-    return np.ascontiguousarray(hole)
+        canvas[_box_slices(height, width, rng)] = 1
+    return canvas.view(bool)
 
 
 def irregular(

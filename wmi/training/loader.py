@@ -95,6 +95,8 @@ class Batches:
     def __init__(
         self, train_set: Dataset, cfg: TrainConfig, dist: Dist, device: torch.device
     ) -> None:
+        from wmi.data import collate
+
         self.dataset, self.batch_size = train_set, cfg.batch_size
         self.sampler = EpochSampler(train_set, dist.world, dist.rank, cfg.seed)
         #: full batches per epoch (the last partial batch is dropped)
@@ -106,6 +108,7 @@ class Batches:
             num_workers=cfg.workers,
             pin_memory=device.type == "cuda",
             drop_last=True,
+            collate_fn=collate,  # uint8 batches come stacked from the dataset: no second copy
             persistent_workers=cfg.workers > 0,
             worker_init_fn=ignore_stop_signals,
             # Worker seeds come from here, not from the global RNG (the items seed themselves).
@@ -149,8 +152,10 @@ def val_loader(val_set: Dataset | None, cfg: TrainConfig, dist: Dist) -> DataLoa
     """The first ``cfg.val_images`` of the val split, on rank 0; None when there is nothing."""
     if val_set is None or cfg.val_images <= 0 or not dist.main:
         return None
+    from wmi.data import collate
+
     subset = Subset(val_set, range(min(cfg.val_images, len(val_set))))
-    return DataLoader(subset, batch_size=cfg.batch_size, num_workers=0)
+    return DataLoader(subset, batch_size=cfg.batch_size, num_workers=0, collate_fn=collate)
 
 
 def to_device(
