@@ -223,23 +223,6 @@ def _suffix(image: Path, fmt: OutputFormat) -> str:
     return image.suffix.lower() if fmt is OutputFormat.same else f".{fmt.value}"
 
 
-def _more_masks(
-    images: Sequence[Path], spare: Sequence[Path], patterns: Sequence[str]
-) -> dict[Path, list[Path]]:
-    """Masks left over by the one-mask pairing that fit an image's patterns (LaMa's layout)."""
-    from wmi.io import match_pattern
-
-    by_name = {m.name: m for m in spare}
-    names = sorted(by_name)
-    extra: dict[Path, list[Path]] = {}
-    for image in images:
-        for pattern in patterns:
-            for name in match_pattern(pattern, image.stem, names):
-                if name in by_name:
-                    extra.setdefault(image, []).append(by_name.pop(name))
-    return extra
-
-
 def _pairs(
     image_dir: Path, mask: Path, patterns: Sequence[str], strict: bool, notify: Notify
 ) -> tuple[list[tuple[Path, list[Path | None]]], InpaintFolderResult]:
@@ -251,7 +234,8 @@ def _pairs(
         if not images:
             raise WmiError(f"{image_dir}: no image files found")
         return [(p, [None]) for p in images], InpaintFolderResult()
-    pairing = pair_folders(image_dir, mask, mask_patterns=patterns)
+    # every_mask: LaMa's layout, an image with several masks gets one result per mask
+    pairing = pair_folders(image_dir, mask, mask_patterns=patterns, every_mask=True)
     if not pairing.images:
         raise WmiError(f"{image_dir}: no image files found")
     tried = ", ".join(repr(p) for p in patterns)
@@ -260,9 +244,10 @@ def _pairs(
             f"no image in {image_dir} ({pairing.images} files) matched a mask in {mask} "
             f"({pairing.masks} files); mask patterns tried: {tried}"
         )
-    paired = [p.image for p in pairing.complete]
-    extra = _more_masks(paired, pairing.masks_without_image, patterns)
-    spare = [m for m in pairing.masks_without_image if not any(m in v for v in extra.values())]
+    masks_of: dict[Path, list[Path | None]] = {}
+    for paired in pairing.complete:
+        masks_of.setdefault(paired.image, []).append(paired.mask)
+    spare = pairing.masks_without_image
     result = InpaintFolderResult(
         unmatched_images=[str(p) for p in pairing.images_without_mask],
         unmatched_masks=[str(p) for p in spare],
@@ -277,7 +262,7 @@ def _pairs(
             )
         if paths:
             notify("warning", f"{what}: {len(paths)} ({format_names(paths)})")
-    return [(p.image, [p.mask, *extra.get(p.image, [])]) for p in pairing.complete], result
+    return list(masks_of.items()), result
 
 
 def _jobs(
