@@ -217,10 +217,7 @@ def read_image_compact(path: str | os.PathLike[str]) -> np.ndarray:
         uint8 ``(H, W, 3)`` for an 8-bit file (``read_image`` is this / 255 in float32), or
         what :func:`read_image` returns for a 16-bit one.
     """
-    path = Path(path)
-    if _is_16bit(path):
-        return read_image(path)
-    return np.asarray(open_rgb(path))
+    return load_image(path)[0]
 
 
 def _is_16bit(path: Path) -> bool:
