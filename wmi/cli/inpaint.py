@@ -109,7 +109,9 @@ def _weights_file(checkpoint: Path) -> Path:
     """The file holding the weights: the checkpoint, or an export folder's model.safetensors."""
     if checkpoint.is_file():
         return checkpoint
-    weights = checkpoint / "model.safetensors"
+    from wmi.export import WEIGHTS_FILE  # torch: only once a checkpoint is named
+
+    weights = checkpoint / WEIGHTS_FILE
     if not weights.is_file():
         raise WmiError(f"{checkpoint}: no such checkpoint file or export folder")
     return weights
