@@ -80,13 +80,17 @@ def _photo(name: str) -> np.ndarray:
     return image[..., :3] if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
 
 
-def _write_crops(folder: Path, names: tuple[str, ...], crops: int, cfg: DemoConfig) -> int:
-    """Random square crops between 1.5x and 3x the training size, resized to it for testing."""
+def _write_crops(
+    folder: Path, names: tuple[str, ...], crops: int, cfg: DemoConfig, resize: bool = False
+) -> int:
+    """Random square crops between 1.5x and 3x the training size (``resize``: then scaled to
+    it, as the test images are). Both sets draw from one seeded stream, each from its own
+    photographs."""
     from PIL import Image
 
     from wmi.io import write_image
 
-    rng = np.random.default_rng([cfg.seed, 1, len(folder.name)])
+    rng = np.random.default_rng([cfg.seed, 1, 6])
     for name in names:
         img = _photo(name)
         h, w = img.shape[:2]
@@ -94,7 +98,7 @@ def _write_crops(folder: Path, names: tuple[str, ...], crops: int, cfg: DemoConf
             side = int(rng.integers(int(1.5 * cfg.size), min(3 * cfg.size, h, w) + 1))
             y, x = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
             crop = Image.fromarray(img[y : y + side, x : x + side])
-            if folder.name == "images":  # test images: at the networks' size
+            if resize:
                 crop = crop.resize((cfg.size, cfg.size), Image.BICUBIC)
             write_image(folder / f"{name}-{i:03d}.png", np.asarray(crop))
     return len(names) * crops
@@ -202,7 +206,7 @@ def _prepare_data(cfg: DemoConfig, step: _Steps) -> Path:
     prepared = prepare(out / "photos", out / "shards", size=cfg.size, preset="plain",
                        split=SPLIT, seed=cfg.seed, workers=0)  # fmt: skip
     test_dir = out / "test" / "images"
-    n_test = _write_crops(test_dir, TEST_PHOTOS, _test_crops(cfg), cfg)
+    n_test = _write_crops(test_dir, TEST_PHOTOS, _test_crops(cfg), cfg, resize=True)
     step.notes.print(
         f"{n} crops of {', '.join(TRAIN_PHOTOS)} → {prepared.counts}; {n_test} test images "
         f"from {' and '.join(TEST_PHOTOS)} (never seen in training) in {test_dir}",
