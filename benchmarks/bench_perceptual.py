@@ -1,7 +1,7 @@
 """Benchmark the perceptual metrics: LPIPS and FID per image; Table I with either SSIM window.
 
 Networks get random weights (speed does not depend on the values), saved under the standard
-file names in a temporary folder and loaded through :mod:`wmi.perceptual` as in an evaluation.
+file names in a temporary folder and loaded through :mod:`wmi.eval.perceptual` as in an evaluation.
 Times are medians over ``--rounds`` batched passes, per image.
 
     taskset -c 0,1 python benchmarks/bench_perceptual.py --images 64 --size 256 --threads 2
@@ -22,7 +22,7 @@ import torch
 # Run from a checkout without installing: this repository's wmi, not an installed one.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wmi import perceptual
+from wmi.eval import perceptual
 from wmi.weights import ALEXNET_FILE, FID_INCEPTION_FILE, VGG16_FILE
 
 
@@ -116,7 +116,7 @@ def main() -> None:
             result["frechet_distance_ms"] = 1e3 * median_seconds(
                 lambda: perceptual.frechet_distance(feats_a, feats_b), args.rounds
             )
-    from wmi.metrics import hole_metrics
+    from wmi.eval.metrics import hole_metrics
 
     hole = np.zeros(a.shape[1:3], bool)
     hole[a.shape[1] // 4 : a.shape[1] // 2, a.shape[2] // 4 : a.shape[2] // 2] = True

@@ -5,7 +5,7 @@
 
 Steps: the ``gpu``-marked tests; ``wmi bench unet`` and ``wmi bench train``; a short
 ``wmi train --amp bf16 --compile --channels-last`` on generated data, interrupted (SIGINT) in
-the middle and resumed; ``wmi inpaint folder`` with the resulting checkpoint; ``wmi.export``
+the middle and resumed; ``wmi inpaint folder`` with the resulting checkpoint; ``wmi.models.export``
 of that checkpoint. Every ``wmi`` command runs in its own process through ``_run`` below,
 which records its exit code, wall time and peak memory. Prints one JSON summary on stdout
 (progress on stderr) and exits 1 when any step failed.
@@ -271,7 +271,7 @@ def make_vgg_weights(path: Path) -> None:
     """
     import torch
 
-    from wmi.losses import VGG16Features
+    from wmi.training.losses import VGG16Features
 
     torch.manual_seed(0)
     state = {f"features.{k}": v for k, v in VGG16Features().features.state_dict().items()}
@@ -401,15 +401,15 @@ def inpaint(work: Path, plan: dict[str, Any], checkpoint: str) -> dict[str, Any]
 
 
 def export(work: Path, checkpoint: str, onnx: bool) -> dict[str, Any]:
-    """``wmi.export`` of the trained checkpoint: reload it, compare with the checkpoint."""
+    """``wmi.models.export`` of the trained checkpoint: reload it, compare with the checkpoint."""
     import importlib.util
 
     import torch
 
     if importlib.util.find_spec("safetensors") is None:
         return {"ok": None, "skipped": "safetensors not installed"}
-    from wmi.checkpoint import build_model, load_checkpoint
-    from wmi.export import check_onnx, export_model, load_exported
+    from wmi.models.checkpoint import build_model, load_checkpoint
+    from wmi.models.export import check_onnx, export_model, load_exported
 
     packages = ("onnx", "onnxscript", "onnxruntime")
     want_onnx = onnx and all(importlib.util.find_spec(m) for m in packages)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One-command check of wmi on a CUDA machine (issue 17): the gpu-marked tests, wmi bench unet
 # and train, a short wmi train (bf16, compile, channels_last) interrupted and resumed, wmi
-# inpaint folder and wmi.export with its checkpoint. Prints one JSON summary on stdout
+# inpaint folder and wmi.models.export with its checkpoint. Prints one JSON summary on stdout
 # (progress on stderr); exits 1 when any step failed.
 #
 #   bash benchmarks/gpu_check.sh             # the GPU box, about 8 minutes

@@ -5,7 +5,7 @@
 The photographs are scikit-image's bundled ones (no download), cropped to 256x256; the holes
 are wmi's NVIDIA-style irregular masks, five per bucket 0-10 % .. 50-60 %; the methods are
 OpenCV's Telea and Navier-Stokes inpainting and a mean-colour fill, scored with
-:func:`wmi.metrics.score_files`. Needs Debian's ``chromium`` (apt-get install chromium).
+:func:`wmi.eval.metrics.score_files`. Needs Debian's ``chromium`` (apt-get install chromium).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
-from wmi.html_report import ReportImage, facts_from_registry, write_html_report
+from wmi.eval.html_report import ReportImage, facts_from_registry, write_html_report
+from wmi.eval.metrics import score_files, summarize_scores
 from wmi.masks import IRREGULAR_BUCKETS, hole_ratio_bucket, irregular
-from wmi.metrics import score_files, summarize_scores
 
 SIZE = 256
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "cat")

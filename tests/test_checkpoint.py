@@ -9,8 +9,9 @@ import pytest
 import torch
 
 import wmi
-from wmi.checkpoint import load_checkpoint, load_model, save_checkpoint, unwrap
 from wmi.errors import WmiError
+from wmi.models.checkpoint import load_checkpoint, save_checkpoint, unwrap
+from wmi.models.loading import load_model
 
 
 def test_round_trip_with_weights_only(tmp_path: Path) -> None:

@@ -6,7 +6,8 @@ import sys
 from typer.testing import CliRunner
 
 import wmi
-from wmi.cli import App, app
+from wmi.cli import app
+from wmi.cli.common import App
 from wmi.errors import WmiError
 
 runner = CliRunner()

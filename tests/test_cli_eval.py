@@ -11,8 +11,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from wmi.cli import app
+from wmi.eval.metrics import hole_metrics
 from wmi.io import read_image, read_mask
-from wmi.metrics import hole_metrics
 
 runner = CliRunner()
 SIZE = 16

@@ -11,8 +11,8 @@ from PIL import Image
 from test_train import Pairs, _cfg, _run, _state
 from typer.testing import CliRunner
 
-from wmi.checkpoint import load_model
 from wmi.cli import app
+from wmi.models.loading import load_model
 
 pytest.importorskip("safetensors")
 

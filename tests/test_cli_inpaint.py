@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import types
 from pathlib import Path
 
@@ -312,7 +311,7 @@ def test_cuda_requested_without_cuda(tmp_path: Path, monkeypatch: pytest.MonkeyP
 class MeanColour(torch.nn.Module):
     """Stand-in for a loaded checkpoint: fills holes with the mean known colour."""
 
-    layers = 3
+    multiple = 8
     amp = "bf16"
 
     def __init__(self) -> None:
@@ -336,7 +335,7 @@ def test_checkpoint_path_batches_through_load_model(
         loaded.append((Path(path), device))
         return model.eval(), types.SimpleNamespace(amp="off")
 
-    monkeypatch.setitem(sys.modules, "wmi.checkpoint", types.SimpleNamespace(load_model=load_model))
+    monkeypatch.setattr("wmi.models.loading.load_model", load_model)
     images, masks, out = tmp_path / "img", tmp_path / "mask", tmp_path / "out"
     for stem in "abcde":
         damaged_pair(images, masks, stem)
@@ -368,21 +367,6 @@ def test_checkpoint_path_batches_through_load_model(
         np.testing.assert_array_equal(after[~hole], before[~hole])
         mean = before[~hole].mean(axis=0)
         assert np.abs(after[hole].mean(axis=0) - mean).max() < 2.0
-
-
-def test_checkpoint_without_checkpoint_module(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setitem(sys.modules, "wmi.checkpoint", None)  # import raises ModuleNotFoundError
-    images, masks = tmp_path / "img", tmp_path / "mask"
-    damaged_pair(images, masks, "a")
-    ckpt = tmp_path / "tiny.pt"
-    ckpt.write_bytes(b"weights")
-    result = invoke(
-        "inpaint", "folder", images, masks, tmp_path / "o", "--checkpoint", ckpt, "--device", "cpu"
-    )
-    assert result.exit_code == 2
-    assert "--checkpoint" in result.stderr
 
 
 def test_image_command(tmp_path: Path) -> None:
@@ -442,10 +426,11 @@ def test_image_command_corrupt_mask(tmp_path: Path) -> None:
 
 
 def test_a_checkpoint_trained_here_inpaints_a_folder(tmp_path: Path) -> None:
-    """The real path: ``wmi.train.train`` writes last.pt, ``wmi inpaint folder`` loads it."""
+    """The real path: ``wmi.training.loop.train`` writes last.pt, ``inpaint folder`` loads it."""
     from torch.utils.data import TensorDataset
 
-    from wmi.train import TrainConfig, train
+    from wmi.training.config import TrainConfig
+    from wmi.training.loop import train
 
     gen = torch.Generator().manual_seed(0)
     images_t = torch.rand(8, 3, 32, 32, generator=gen)

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch.testing import assert_close
 
 import wmi
-from wmi.conv import gated_conv2d, partial_conv2d, weighted_conv2d
 from wmi.kinds import CONV_KINDS
+from wmi.layers.conv import gated_conv2d, partial_conv2d, weighted_conv2d
 from wmi.registry import load
 
 

@@ -470,7 +470,7 @@ def test_info_prints_the_info_when_the_preview_cannot_be_written(
     def read_only(path, *args, **kwargs):  # what a read-only dataset folder answers
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr("wmi.preview.save_contact_sheet", read_only)
+    monkeypatch.setattr("wmi.io.preview.save_contact_sheet", read_only)
     result = runner.invoke(app, ["data", "info", str(tmp_path / "out"), "--preview", str(sheet)])
     assert result.exit_code == 1, result.output
     assert "24x24" in result.stdout and "train" in result.stdout  # the info is printed

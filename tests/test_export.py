@@ -1,4 +1,4 @@
-"""wmi.export: safetensors + config.json + model card folders, and the ONNX graph."""
+"""wmi.models.export: safetensors + config.json + model card folders, and the ONNX graph."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from wmi.checkpoint import build_model, load_checkpoint, save_checkpoint
 from wmi.errors import WmiError
-from wmi.unet import InpaintingUNet
+from wmi.models.checkpoint import build_model, load_checkpoint, save_checkpoint
+from wmi.models.unet import InpaintingUNet
 
 pytest.importorskip("safetensors")
 
-from wmi.export import (
+from wmi.models.export import (
     CARD_FILE,
     CONFIG_FILE,
     ONNX_FILE,
@@ -22,9 +22,9 @@ from wmi.export import (
     check_onnx,
     export_model,
     export_onnx,
-    is_export_dir,
     load_exported,
 )
+from wmi.models.loading import find_model
 
 BEST = {"step": 40, "l1": 0.0412, "l2": 0.0051, "psnr": 24.5, "ssim": 0.81, "tv": 1.9, "images": 8}
 
@@ -76,7 +76,7 @@ def test_export_round_trip_is_bit_identical(ckpt: Path, tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == sorted([WEIGHTS_FILE, CONFIG_FILE, CARD_FILE])
     # nothing left beside it: the staging folder was renamed into place
     assert [p.name for p in out.parent.iterdir()] == ["wconv-tiny"]
-    assert is_export_dir(out) and not is_export_dir(ckpt)
+    assert find_model(out).kind == "export" and find_model(ckpt).kind == "checkpoint"
 
     model, meta = load_exported(out)
     reference = build_model(load_checkpoint(ckpt)).eval()

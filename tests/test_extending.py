@@ -18,9 +18,9 @@ import torch
 from typer.testing import CliRunner
 
 from wmi.cli import app
-from wmi.conv import WeightedConv2d
 from wmi.kinds import CONV_KINDS, METRICS, ConvKind, Metric
-from wmi.unet import InpaintingUNet
+from wmi.layers.conv import WeightedConv2d
+from wmi.models.unet import InpaintingUNet
 
 
 class DoubleWeightedConv2d(WeightedConv2d):
@@ -102,8 +102,8 @@ def test_wmi_train_accepts_a_registered_conv_kind(new_conv_kind: str, tmp_path: 
 
 
 def test_a_registered_metric_reaches_every_report(new_metric: str) -> None:
-    from wmi.metrics import ImageScore, hole_metrics, summarize_scores
-    from wmi.report import to_json, to_latex, to_markdown
+    from wmi.eval.metrics import ImageScore, hole_metrics, summarize_scores
+    from wmi.eval.report import to_json, to_latex, to_markdown
 
     gt = np.full((16, 16, 3), 0.5)
     pred = gt.copy()

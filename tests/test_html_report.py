@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from wmi.html_report import (
+from wmi.eval.html_report import (
     MetricFact,
     ReportImage,
     facts_from_registry,
@@ -43,7 +43,7 @@ SSIM = "gaussian 11x11 σ=1.5"
 
 
 def _summarize(images: Sequence[ReportImage], methods: Sequence[str]) -> dict[str, Any]:
-    """Results in wmi.metrics.summarize's shape, from the per-image records."""
+    """Results in wmi.eval.metrics.summarize's shape, from the per-image records."""
 
     def block(values: list[dict[str, float]]) -> dict[str, Any]:
         keys = list(values[0])
@@ -576,7 +576,7 @@ def test_rewrite_is_atomic(
 ) -> None:
     path, _ = _write(tmp_path, dataset[:4])
     before = path.read_bytes()
-    import wmi.html_report as mod
+    import wmi.eval.html_report as mod
 
     def boom(*args: Any, **kwargs: Any) -> str:
         raise RuntimeError("boom")
@@ -589,7 +589,7 @@ def test_rewrite_is_atomic(
 
 
 def test_no_torch_import() -> None:
-    code = "import sys, wmi.html_report; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, wmi.eval.html_report; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
 
 

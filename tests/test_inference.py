@@ -8,17 +8,10 @@ from skimage import data
 
 from wmi.bench.inpaint import benchmark_inpaint
 from wmi.errors import WmiError
-from wmi.inference import (
-    ClassicalInpainter,
-    ModelInpainter,
-    composite,
-    dilate_hole_ellipse,
-    inpaint_image,
-    inpaint_images,
-    pad_to_multiple,
-    plan,
-    resize_hole,
-)
+from wmi.inpaint.classical import ClassicalInpainter
+from wmi.inpaint.network import ModelInpainter
+from wmi.inpaint.pixels import composite, dilate_hole_ellipse, pad_to_multiple, resize_hole
+from wmi.inpaint.strategies import inpaint_image, inpaint_images, plan
 from wmi.kinds import CLASSICAL_METHODS
 
 

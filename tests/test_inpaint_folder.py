@@ -385,7 +385,7 @@ def test_mps_requested_where_there_is_none(tmp_path: Path, monkeypatch: pytest.M
 
 
 def test_library_raises_for_bad_options(tmp_path: Path) -> None:
-    from wmi.folder import inpaint_folder
+    from wmi.inpaint.folder import inpaint_folder
 
     with pytest.raises(WmiError, match="--threshold"):
         inpaint_folder(tmp_path, tmp_path, tmp_path / "o", "telea", threshold=300)

@@ -13,8 +13,9 @@ from PIL import Image
 from wmi.data import InpaintingDataset, find_shards, prepare
 from wmi.data.dataset import to_float
 from wmi.io import write_mask
-from wmi.train import TrainConfig, train
+from wmi.training.config import TrainConfig
 from wmi.training.loader import to_device
+from wmi.training.loop import train
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wmi.errors import WmiError
-from wmi.losses import (
+from wmi.training.losses import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     LOSS_WEIGHTS,
@@ -241,7 +241,7 @@ def test_loss_under_bf16_autocast_is_float32_and_close() -> None:
 
 
 def test_tv_term_is_the_tv_metric_of_wmi_eval() -> None:
-    from wmi.metrics import dilate_hole_3x3, total_variation
+    from wmi.eval.metrics import dilate_hole_3x3, total_variation
 
     out, gt, mask = _batch(seed=5, n=3, h=9, w=11)
     comp = mask * gt + (1 - mask) * out

@@ -12,9 +12,7 @@ from scipy import ndimage
 from skimage.metrics import structural_similarity
 
 from wmi.errors import WmiError
-from wmi.inference import composite
-from wmi.masks import hole_ratio_bucket
-from wmi.metrics import (
+from wmi.eval.metrics import (
     BUCKETS,
     PSNR_CAP,
     ImageScore,
@@ -24,6 +22,8 @@ from wmi.metrics import (
     summarize_scores,
     total_variation,
 )
+from wmi.inpaint.pixels import composite
+from wmi.masks import hole_ratio_bucket
 
 
 def _two_pixel_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -84,14 +84,14 @@ def test_gaussian_ssim_is_scikit_image_wang_et_al(dtype: type) -> None:
     assert got == pytest.approx(expected, rel=1e-6)
     uniform = structural_similarity(comp, gt, data_range=1, channel_axis=2)
     assert abs(expected - uniform) > 1e-3  # the two windows do differ here
-    # the default is scikit-image's own default window (REFERENCE.md §6)
+    # the default is scikit-image's own default window (docs/paper.md#metrics-of-table-i)
     assert hole_metrics(pred, gt, hole)["ssim"] == pytest.approx(uniform, rel=1e-6)
 
 
 @pytest.mark.parametrize("window", ["gaussian", "uniform"])
 def test_strips_give_the_whole_image_numbers(window: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A tall image measured in many strips of rows equals the one-strip measurement."""
-    import wmi.metrics
+    import wmi.eval.metrics
 
     rng = np.random.default_rng(12)
     gt = rng.integers(0, 256, (97, 31, 3), dtype=np.uint8)
@@ -99,7 +99,7 @@ def test_strips_give_the_whole_image_numbers(window: str, monkeypatch: pytest.Mo
     hole = rng.random((97, 31)) < 0.3
     whole = hole_metrics(pred, gt, hole, ssim_window=window)
     floats = hole_metrics(pred / np.float32(255), gt / np.float32(255), hole, ssim_window=window)
-    monkeypatch.setattr(wmi.metrics, "STRIP_PIXELS", 31 * 5)  # 20 strips of 5 rows
+    monkeypatch.setattr(wmi.eval.metrics, "STRIP_PIXELS", 31 * 5)  # 20 strips of 5 rows
     strips = hole_metrics(pred, gt, hole, ssim_window=window)
     for key, value in whole.items():
         assert strips[key] == pytest.approx(value, rel=1e-9), key

@@ -8,7 +8,7 @@ from torch import nn
 from torch.testing import assert_close
 
 import wmi
-from wmi.norm import weighted_batch_norm, weighted_instance_norm
+from wmi.layers.norm import weighted_batch_norm, weighted_instance_norm
 
 
 def reference_stats(x, mask, dims):

@@ -3,7 +3,7 @@
 Nothing is downloaded: each network gets random weights, saved under torchvision's and
 pytorch-fid's standard file names in a temporary torch hub cache; the reference packages
 (``lpips``, ``pytorch-fid``) find them there exactly as they would find downloaded weights,
-and :mod:`wmi.perceptual` reads the same files.
+and :mod:`wmi.eval.perceptual` reads the same files.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import pytest
 import torch
 from PIL import Image
 
-from wmi import perceptual
 from wmi import weights as wmi_weights
 from wmi.errors import WmiError
+from wmi.eval import perceptual
 from wmi.weights import (
     ALEXNET_FILE,
     FID_INCEPTION_FILE,
@@ -379,7 +379,7 @@ def test_eval_reports_lpips_and_fid_overall_and_per_bucket(hub: Path, tmp_path: 
     from typer.testing import CliRunner
 
     from wmi.cli import app
-    from wmi.inference import composite
+    from wmi.inpaint.pixels import composite
     from wmi.io import read_image, read_mask
 
     _eval_folders(tmp_path)

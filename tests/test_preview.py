@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from wmi.preview import contact_sheet, save_contact_sheet
+from wmi.io.preview import contact_sheet, save_contact_sheet
 
 
 def test_grid_geometry_and_placement() -> None:

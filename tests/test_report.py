@@ -10,9 +10,9 @@ from typing import Any
 
 from rich.console import Console
 
-from wmi import report
+from wmi.eval import report
+from wmi.eval.metrics import Results
 from wmi.kinds import METRICS
-from wmi.metrics import Results
 
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden_report.txt"
 

@@ -11,7 +11,8 @@ import torch
 from torch.utils.data import Dataset
 
 from wmi.errors import WmiError
-from wmi.train import TrainConfig, train
+from wmi.training.config import TrainConfig
+from wmi.training.loop import train
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import (

@@ -14,10 +14,13 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from wmi.checkpoint import load_model
 from wmi.errors import WmiError
-from wmi.losses import VGG16Features
-from wmi.train import TrainConfig, lr_at, make_model, resume_config, train
+from wmi.models.loading import load_model
+from wmi.training.config import TrainConfig, resume_config
+from wmi.training.loop import train
+from wmi.training.losses import VGG16Features
+from wmi.training.state import make_model
+from wmi.training.step import lr_at
 
 
 class Pairs(Dataset):
@@ -144,7 +147,7 @@ def test_run_dir_layout_validation_previews_and_checkpoint_round_trip(
     val = _metrics(run, "val")
     assert [r["step"] for r in val] == [2, 4] and all(r["images"] == 3 for r in val)
     assert all(r["l1"] > 0 and r["l2"] > 0 and np.isfinite(r["psnr"]) for r in val)
-    assert all(0 < r["ssim"] <= 1 and r["tv"] > 0 for r in val)  # wmi.metrics.hole_metrics
+    assert all(0 < r["ssim"] <= 1 and r["tv"] > 0 for r in val)  # wmi.eval.metrics.hole_metrics
     assert result.best["l1"] == min(r["l1"] for r in val)
 
     sheet = Image.open(run / "previews" / "step-00000004.png")
@@ -407,7 +410,7 @@ _SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
 from test_train import Pairs, _cfg
-from wmi.train import train
+from wmi.training.loop import train
 cfg = _cfg({out!r}, steps=100000, workers=2, save_every=100000)
 # Slow items: the main process mostly waits for the workers when Ctrl-C comes.
 result = train(cfg, train_set=Pairs(64, 32, delay=0.05), progress=False, echo=False)

@@ -28,7 +28,8 @@ from test_train import (
 )
 
 from wmi.errors import WmiError
-from wmi.train import lr_at, resume_config
+from wmi.training.config import resume_config
+from wmi.training.step import lr_at
 
 
 def _last(run: Path) -> Path:
@@ -196,7 +197,8 @@ import sys
 sys.path.insert(0, {tests!r})
 from test_train import Pairs
 from wmi.errors import WmiError
-from wmi.train import resume_config, train
+from wmi.training.config import resume_config
+from wmi.training.loop import train
 try:
     train(resume_config({run!r}, {{"steps": 4}}), resume=True, train_set=Pairs(6, 32),
           progress=False, echo=False)

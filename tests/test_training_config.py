@@ -12,19 +12,20 @@ import pytest
 
 from wmi.errors import WmiError
 from wmi.kinds import CONV_KINDS, ConvKind
-from wmi.train import lr_at, make_config
 from wmi.training.config import (
     TrainConfig,
     auto_bn_momentum,
     bn_momentum_warning,
     check_size,
     first_fixed_difference,
+    make_config,
     missing_options,
     resolve_bn_momentum,
     resolve_config,
     resume_config,
 )
 from wmi.training.state import Schedule
+from wmi.training.step import lr_at
 
 
 def test_config_file_gives_defaults_and_flags_override(tmp_path: Path) -> None:
@@ -90,7 +91,7 @@ def test_resolve_config_fills_in_every_auto() -> None:
 
 
 def test_a_registered_conv_kind_is_accepted_with_its_paper_norm() -> None:
-    CONV_KINDS.register(ConvKind("mine", "a test kind", layer="wmi.conv:PlainConv2d",
+    CONV_KINDS.register(ConvKind("mine", "a test kind", layer="wmi.layers.conv:PlainConv2d",
                                  paper_norm="instance"))  # fmt: skip
     try:
         assert resolve_config(TrainConfig(conv="mine", steps=1), "cpu", False).norm == "instance"

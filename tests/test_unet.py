@@ -16,7 +16,8 @@ def small_net(conv: str, norm: str = "weighted", layers: int = 4) -> wmi.Inpaint
 
 
 def pconv_unet_parameter_count(layers: int, base: int = 64, image: int = 3) -> int:
-    """Count from the architecture of REFERENCE.md §4, independently of the code."""
+    """Count from the architecture of docs/paper.md#the-network-and-the-training-recipe,
+    independently of the code."""
     kernels = [7, 5, 5, 3, 3, 3, 3, 3][:layers]
     chans = [base * 2 ** min(i, 3) for i in range(layers)]
     count, prev = 0, image

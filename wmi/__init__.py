@@ -18,17 +18,17 @@ __version__ = "0.1.0"
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
-    "WeightedConv2d": "wmi.conv",
-    "PartialConv2d": "wmi.conv",
-    "GatedConv2d": "wmi.conv",
-    "PlainConv2d": "wmi.conv",
-    "create_conv": "wmi.conv",
-    "WeightedBatchNorm2d": "wmi.norm",
-    "WeightedInstanceNorm2d": "wmi.norm",
-    "create_norm": "wmi.norm",
-    "InpaintingUNet": "wmi.unet",
+    "WeightedConv2d": "wmi.layers.conv",
+    "PartialConv2d": "wmi.layers.conv",
+    "GatedConv2d": "wmi.layers.conv",
+    "PlainConv2d": "wmi.layers.conv",
+    "create_conv": "wmi.layers.conv",
+    "WeightedBatchNorm2d": "wmi.layers.norm",
+    "WeightedInstanceNorm2d": "wmi.layers.norm",
+    "create_norm": "wmi.layers.norm",
+    "InpaintingUNet": "wmi.models.unet",
     "WmiError": "wmi.errors",
-    "load_model": "wmi.checkpoint",
+    "load_model": "wmi.models.loading",
 }
 
 __all__ = ["__version__", "functional", *_EXPORTS]

@@ -1,11 +1,12 @@
-"""Choosing the compute device from ``--device`` (:data:`wmi.kinds.DEVICES`)."""
+"""The compute device (``--device``, :data:`wmi.kinds.DEVICES`) and precision (``--amp``,
+:data:`wmi.kinds.AMP_MODES`)."""
 
 from __future__ import annotations
 
 import torch
 
 from wmi.errors import WmiError
-from wmi.kinds import DEVICES
+from wmi.kinds import AMP_MODES, AUTO, DEVICES
 
 
 def _mps_available() -> bool:
@@ -34,3 +35,16 @@ def device_name(device: torch.device) -> str:
     if device.type == "mps":
         return "Apple MPS"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def amp_dtype(mode: str) -> torch.dtype | None:
+    """The autocast dtype of a resolved AMP mode (None: float32).
+
+    Raises:
+        WmiError: "auto" (resolve it first) or an unknown mode.
+    """
+    if mode == AUTO or mode not in AMP_MODES:
+        modes = ", ".join(n for n in AMP_MODES if n != AUTO)
+        raise WmiError(f"amp: expected one of {modes}, got {mode!r}")
+    name = AMP_MODES[mode].dtype
+    return None if name is None else getattr(torch, name)

@@ -1,16 +1,17 @@
 """Functional forms of the layers, for people who bring their own weights.
 
-Each returns what the corresponding module returns; see :mod:`wmi.conv` and :mod:`wmi.norm`.
+Each returns what the corresponding module returns; see :mod:`wmi.layers.conv` and
+:mod:`wmi.layers.norm`.
 """
 
-from wmi.conv import (
+from wmi.layers.conv import (
     gated_conv2d,
     mask_window_sum,
     partial_conv2d,
     partial_mask_update,
     weighted_conv2d,
 )
-from wmi.norm import weighted_batch_norm, weighted_instance_norm
+from wmi.layers.norm import weighted_batch_norm, weighted_instance_norm
 
 __all__ = [
     "gated_conv2d",

@@ -64,35 +64,39 @@ CONV_KINDS.register(
     ConvKind(
         "weighted",
         "WConv, eqs. 1 and 3",
-        layer="wmi.conv:WeightedConv2d",
+        layer="wmi.layers.conv:WeightedConv2d",
         paper_norm="weighted",
         label="WConv",
     )
 )
 CONV_KINDS.register(
-    ConvKind("partial", "PConv, eqs. 1 and 2", layer="wmi.conv:PartialConv2d", label="PConv")
+    ConvKind("partial", "PConv, eqs. 1 and 2", layer="wmi.layers.conv:PartialConv2d", label="PConv")
 )
 # The U-Net applies its own activation after the norm, so the gated layer's is switched off.
 CONV_KINDS.register(
     ConvKind(
         "gated",
         "DeepFill v2 gated",
-        layer="wmi.conv:GatedConv2d",
+        layer="wmi.layers.conv:GatedConv2d",
         label="Gated",
         block_kwargs=_frozen(activation="none"),
     )
 )
-CONV_KINDS.register(ConvKind("plain", "no mask", layer="wmi.conv:PlainConv2d", label="Plain"))
+CONV_KINDS.register(
+    ConvKind("plain", "no mask", layer="wmi.layers.conv:PlainConv2d", label="Plain")
+)
 
 NORM_KINDS: Registry[NormKind] = Registry("norm kind")
 NORM_KINDS.register(
-    NormKind("weighted", "weighted batch norm, eqs. 4-6", layer="wmi.norm:WeightedBatchNorm2d")
+    NormKind(
+        "weighted", "weighted batch norm, eqs. 4-6", layer="wmi.layers.norm:WeightedBatchNorm2d"
+    )
 )
-NORM_KINDS.register(NormKind("batch", "batch norm", layer="wmi.norm:BatchNorm2d"))
+NORM_KINDS.register(NormKind("batch", "batch norm", layer="wmi.layers.norm:BatchNorm2d"))
 NORM_KINDS.register(
-    NormKind("instance", "weighted instance norm", layer="wmi.norm:WeightedInstanceNorm2d")
+    NormKind("instance", "weighted instance norm", layer="wmi.layers.norm:WeightedInstanceNorm2d")
 )
-NORM_KINDS.register(NormKind("none", "no normalization", layer="wmi.norm:NoNorm"))
+NORM_KINDS.register(NormKind("none", "no normalization", layer="wmi.layers.norm:NoNorm"))
 
 #: ``--norm auto``: the norm the paper pairs with the conv kind.
 AUTO = "auto"
@@ -141,7 +145,9 @@ class PerceptualKind(Entry):
 
 PERCEPTUAL: Registry[PerceptualKind] = Registry("perceptual network")
 PERCEPTUAL.register(
-    PerceptualKind("vgg16", "ImageNet VGG16 pool1-3, as PConv", network="wmi.losses:VGG16Features")
+    PerceptualKind(
+        "vgg16", "ImageNet VGG16 pool1-3, as PConv", network="wmi.training.losses:VGG16Features"
+    )
 )
 PERCEPTUAL.register(PerceptualKind("none", "no perceptual or style loss"))
 
@@ -248,14 +254,17 @@ class ClassicalMethod(Entry):
 
 CLASSICAL_METHODS: Registry[ClassicalMethod] = Registry("method")
 CLASSICAL_METHODS.register(
-    ClassicalMethod("telea", "OpenCV fast marching", "wmi.classical:telea", label="Telea")
+    ClassicalMethod("telea", "OpenCV fast marching", "wmi.inpaint.classical:telea", label="Telea")
 )
 CLASSICAL_METHODS.register(
-    ClassicalMethod("ns", "OpenCV Navier-Stokes", "wmi.classical:navier_stokes", label="NS")
+    ClassicalMethod("ns", "OpenCV Navier-Stokes", "wmi.inpaint.classical:navier_stokes", label="NS")
 )
 CLASSICAL_METHODS.register(
     ClassicalMethod(
-        "biharmonic", "scikit-image biharmonic", "wmi.classical:biharmonic", label="Biharmonic"
+        "biharmonic",
+        "scikit-image biharmonic",
+        "wmi.inpaint.classical:biharmonic",
+        label="Biharmonic",
     )
 )
 
@@ -321,7 +330,7 @@ METRICS.register(
     Metric(
         "l1",
         "100 x mean absolute error over the hole",
-        "wmi.metrics:hole_l1",
+        "wmi.eval.metrics:hole_l1",
         label="L1 (%) ↓",
         latex=r"$L_1$ (\%) $\downarrow$",
     )
@@ -330,7 +339,7 @@ METRICS.register(
     Metric(
         "l2",
         "100 x mean squared error over the hole",
-        "wmi.metrics:hole_l2",
+        "wmi.eval.metrics:hole_l2",
         label="L2 (%) ↓",
         latex=r"$L_2$ (\%) $\downarrow$",
     )
@@ -339,7 +348,7 @@ METRICS.register(
     Metric(
         "tv",
         "100 x total variation of the composite on the dilated hole",
-        "wmi.metrics:hole_tv",
+        "wmi.eval.metrics:hole_tv",
         label="TV ↓",
         latex=r"TV $\downarrow$",
     )
@@ -348,7 +357,7 @@ METRICS.register(
     Metric(
         "ssim",
         "SSIM of the composite",
-        "wmi.metrics:composite_ssim",
+        "wmi.eval.metrics:composite_ssim",
         label="SSIM ↑",
         latex=r"SSIM $\uparrow$",
         higher_is_better=True,
@@ -358,7 +367,7 @@ METRICS.register(
     Metric(
         "psnr",
         "PSNR over the hole, capped at 100 dB",
-        "wmi.metrics:hole_psnr",
+        "wmi.eval.metrics:hole_psnr",
         label="hole PSNR (dB) ↑",
         latex=r"hole PSNR (dB) $\uparrow$",
         higher_is_better=True,
@@ -366,7 +375,7 @@ METRICS.register(
 )
 
 
-#: Metrics computed by pretrained networks over many images at once (``wmi.perceptual``), not
+#: Metrics computed by pretrained networks over many images at once (``wmi.eval.perceptual``), not
 #: per image by a ``fn``: the reports read their labels and directions here.
 NETWORK_METRICS: Registry[Metric] = Registry("network metric")
 NETWORK_METRICS.register(
@@ -405,7 +414,8 @@ class SsimWindow(Entry):
 
 SSIM_WINDOWS: Registry[SsimWindow] = Registry("SSIM window")
 #: The default of ``wmi eval --ssim-window`` and of the metrics: scikit-image's defaults, the
-#: definition of this reproduction's Table I (REFERENCE.md §6), so results stay comparable
+#: definition of this reproduction's Table I (docs/paper.md#metrics-of-table-i), so results stay
+#: comparable
 #: across wmi versions; ``gaussian`` gives the numbers LaMa, mmagic, torchmetrics and piq print.
 DEFAULT_SSIM_WINDOW = "uniform"
 SSIM_WINDOWS.register(

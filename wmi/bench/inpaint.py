@@ -43,8 +43,9 @@ def benchmark_inpaint(
 
     The image is scikit-image's astronaut resized to ``size``², the hole the paper's centre
     box (half the side, 25 % of the pixels). "direct" is ``cv2.inpaint`` on uint8 arrays or
-    ``inpaint_biharmonic`` on floats; "wmi" is :func:`wmi.inference.inpaint_image` with a
-    :class:`~wmi.inference.ClassicalInpainter` (conversions, planning and composite included).
+    ``inpaint_biharmonic`` on floats; "wmi" is :func:`wmi.inpaint.strategies.inpaint_image`
+    with a :class:`~wmi.inpaint.classical.ClassicalInpainter` (conversions, planning and
+    composite included).
 
     Args:
         methods: names in :data:`wmi.kinds.CLASSICAL_METHODS`; default: all of them.
@@ -58,7 +59,8 @@ def benchmark_inpaint(
     from skimage import data
 
     from wmi.bench import interleaved_medians
-    from wmi.inference import ClassicalInpainter, inpaint_image
+    from wmi.inpaint.classical import ClassicalInpainter
+    from wmi.inpaint.strategies import inpaint_image
     from wmi.kinds import CLASSICAL_METHODS, Strategy
 
     image = cv2.resize(data.astronaut(), (size, size), interpolation=cv2.INTER_AREA)

@@ -8,12 +8,12 @@ from typing import Any
 import torch
 
 from wmi.bench import interleaved_medians
-from wmi.device import device_name
+from wmi.device import amp_dtype, device_name
 from wmi.kinds import paper_norm
 from wmi.training.config import LR, TrainConfig, check_choice
 from wmi.training.loader import to_device
 from wmi.training.state import make_model
-from wmi.training.step import amp_dtype, backward_step, forward_loss
+from wmi.training.step import backward_step, forward_loss
 
 #: Benchmark modes: name -> (amp, channels_last, compile).
 BENCH_MODES = {
@@ -42,8 +42,8 @@ def _training_step(
     device: torch.device,
     perceptual: bool,
 ) -> Any:
-    """A closure running one step of :func:`wmi.train.train` for ``cfg`` in ``mode``."""
-    from wmi.losses import InpaintingLoss, VGG16Features
+    """A closure running one step of :func:`wmi.training.loop.train` for ``cfg`` in ``mode``."""
+    from wmi.training.losses import InpaintingLoss, VGG16Features
 
     amp, channels_last, compiled = BENCH_MODES[mode]
     model = make_model(cfg).to(device)
@@ -82,10 +82,11 @@ def benchmark_train(
 ) -> dict[str, Any]:
     """Training throughput: images/s of full training steps, per conv kind and precision mode.
 
-    One step is what :func:`wmi.train.train` does per batch: forward under autocast, the PConv
-    loss (with a randomly initialized VGG16 when ``perceptual``: the speed does not depend on
-    the weights), backward, Adam. Variants are timed round-robin in the same run (median of
-    ``rounds``), so the ratios are fair even on a busy machine; compile time is in the warm-up.
+    One step is what :func:`wmi.training.loop.train` does per batch: forward under autocast,
+    the PConv loss (with a randomly initialized VGG16 when ``perceptual``: the speed does not
+    depend on the weights), backward, Adam. Variants are timed round-robin in the same run
+    (median of ``rounds``), so the ratios are fair even on a busy machine; compile time is in
+    the warm-up.
 
     Args:
         device: where to run.

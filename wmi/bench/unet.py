@@ -12,10 +12,10 @@ from typing import Any
 import torch
 
 from wmi.bench import environment, interleaved_medians
-from wmi.conv import create_conv
+from wmi.device import amp_dtype
 from wmi.kinds import CONV_KINDS
-from wmi.training.step import amp_dtype
-from wmi.unet import InpaintingUNet, check_multiple
+from wmi.layers.conv import create_conv
+from wmi.models.unet import InpaintingUNet, check_multiple
 
 #: ``progress(variant, done, total)``: called before each variant (batch and pass) is timed
 #: and once more at the end with ``done == total``.

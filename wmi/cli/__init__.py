@@ -1,174 +1,16 @@
-"""The ``wmi`` command line: one typer app, one module per command group."""
+"""The ``wmi`` command line: one typer app, one module per command group.
 
-import functools
+This module only assembles the app; what the command modules share is in
+:mod:`wmi.cli.common`.
+"""
+
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import typer
 
 from wmi import __version__
-from wmi.errors import WmiError
-from wmi.registry import Registry
-
-
-class _StderrConsole:
-    """A rich ``Console`` on stderr, made when first used.
-
-    Errors, notes and progress go to stderr so that ``--json`` output on stdout stays
-    parseable. Importing rich's console costs more than the rest of ``wmi --help``, so it is
-    imported only when something is printed.
-    """
-
-    _console: Any = None
-
-    @property
-    def console(self) -> Any:
-        if self._console is None:
-            from rich.console import Console
-
-            self._console = Console(stderr=True, highlight=False, soft_wrap=True)
-        return self._console
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.console, name)
-
-
-err_console: Any = _StderrConsole()
-
-
-def make_console(**kwargs: Any) -> Any:
-    """A ``rich.console.Console`` (stdout unless ``stderr=True``), rich imported on first use."""
-    from rich.console import Console
-
-    return Console(**kwargs)
-
-
-def make_table(*args: Any, **kwargs: Any) -> Any:
-    """A ``rich.table.Table``, rich imported on first use."""
-    from rich.table import Table
-
-    return Table(*args, **kwargs)
-
-
-def escape(text: str) -> str:
-    """``rich.markup.escape``: ``text`` printed as it is inside rich markup."""
-    from rich.markup import escape as rich_escape
-
-    return rich_escape(text)
-
-
-def progress_bar(*columns: Any, **kwargs: Any) -> Any:
-    """A rich progress bar on stderr (so stdout stays clean for ``--json``).
-
-    Without ``columns``: description, bar, done/total, time remaining. Keyword arguments go to
-    ``rich.progress.Progress`` (``transient``, ``disable``, ...).
-    """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
-
-    columns = columns or (
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-    )
-    kwargs.setdefault("console", err_console.console)
-    return Progress(*columns, **kwargs)
-
-
-def choice(
-    registry: Registry[Any], default: Any, *param_decls: str, help: str = "", **kwargs: Any
-) -> Any:
-    """A typer option whose choices are the names in ``registry``, read when it is parsed.
-
-    A kind registered after import (a plugin, a test) is accepted; ``--help`` lists each name
-    with its help. ``help`` goes before that list.
-
-    Example::
-
-        conv: str = choice(CONV_KINDS, "weighted", "--conv", help="Convolution.")
-    """
-
-    def parse(value: str) -> str:
-        if value not in registry:
-            raise typer.BadParameter(f"{value!r} is not one of {', '.join(registry)}")
-        return value
-
-    text = f"{help} {registry.describe()}." if help else f"{registry.describe()}."
-    return typer.Option(
-        default,
-        *param_decls,
-        parser=parse,
-        metavar="[" + "|".join(registry) + "]",
-        help=text,
-        **kwargs,
-    )
-
-
-#: How each ``notify`` level of the library is shown on stderr.
-STYLES = {"error": "bold red", "warning": "yellow"}
-
-
-def notify(level: str, message: str) -> None:
-    """Print a library message on stderr: "warning: ..." / "error: ...", or dim info."""
-    from rich.text import Text
-
-    # Text, not markup: file names such as "x[2].png" must print as they are.
-    if level in STYLES:
-        err_console.print(Text.assemble((f"{level}: ", STYLES[level]), message), highlight=False)
-    else:
-        err_console.print(message, style="dim", highlight=False, markup=False)
-
-
-def _error_line(message: str) -> None:
-    from rich.text import Text
-
-    # Text, not markup: file names such as "x[2].png" must print as they are.
-    err_console.print(Text.assemble(("error: ", "bold red"), message))
-
-
-def _report_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a user mistake into one red line and exit code 2, never a traceback."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except WmiError as exc:
-            _error_line(str(exc))
-            raise typer.Exit(2) from None
-        except OSError as exc:  # disk full, permission denied: the user's environment
-            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            _error_line(f"{where}{exc.strerror or exc}")
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]")
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-class App(typer.Typer):
-    """A typer app whose commands report :class:`~wmi.errors.WmiError` as one line."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("no_args_is_help", True)
-        # Plain help: typer's rich help imports rich's console and markdown, which would make
-        # `wmi --help` three times slower than importing typer (docs/architecture.md).
-        kwargs.setdefault("rich_markup_mode", None)
-        kwargs.setdefault("pretty_exceptions_show_locals", False)
-        kwargs.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})
-        super().__init__(**kwargs)
-
-    def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
-        register = super().command(*args, **kwargs)
-
-        def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
-            register(_report_errors(func))
-            return func
-
-        return decorator
-
+from wmi.cli import bench, data, demo, eval, export, inpaint, masks, train
+from wmi.cli.common import App
 
 app = App(
     name="wmi",
@@ -198,21 +40,11 @@ def main() -> None:
     sys.exit(0)
 
 
-# Command groups, one module each (imported here so that `wmi --help` lists them).
-from wmi.cli import bench as _bench  # noqa: E402
-from wmi.cli import data as _data  # noqa: E402
-from wmi.cli import demo as _demo  # noqa: E402
-from wmi.cli import eval as _eval  # noqa: E402
-from wmi.cli import export as _export  # noqa: E402
-from wmi.cli import inpaint as _inpaint  # noqa: E402
-from wmi.cli import masks as _masks  # noqa: E402
-from wmi.cli import train as _train  # noqa: E402
-
-app.command("demo")(_demo.demo)
-app.add_typer(_masks.app, name="masks")
-app.add_typer(_data.app, name="data")
-app.command("train")(_train.train)
-app.add_typer(_inpaint.app, name="inpaint")
-app.command("eval")(_eval.eval_command)
-app.command("export")(_export.export)
-app.command("bench")(_bench.bench)
+app.command("demo")(demo.demo)
+app.add_typer(masks.app, name="masks")
+app.add_typer(data.app, name="data")
+app.command("train")(train.train)
+app.add_typer(inpaint.app, name="inpaint")
+app.command("eval")(eval.eval_command)
+app.command("export")(export.export)
+app.command("bench")(bench.bench)

@@ -11,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
-from wmi.cli import choice, make_console, make_table, progress_bar
+from wmi.cli.common import choice, make_console, make_table, progress_bar
 from wmi.kinds import DEVICES
 
 #: What a suite's runner gets to show progress: ``progress(variant, done, total)``.
@@ -189,7 +189,7 @@ def bench(
     from wmi.device import resolve_device
 
     dev = resolve_device(device)
-    from wmi.unet import check_multiple
+    from wmi.models.unet import check_multiple
 
     opts = Options(size, batch_size, layers, tuple(mode), rounds)
     names = list(SUITES) if suite is Suite.all else [suite.value]

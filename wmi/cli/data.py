@@ -6,7 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from wmi.cli import App, choice, err_console, escape, make_console, make_table, notify, progress_bar
+from wmi.cli.common import (
+    App,
+    choice,
+    err_console,
+    escape,
+    make_console,
+    make_table,
+    notify,
+    progress_bar,
+)
 from wmi.kinds import COMPRESSIONS, PRESETS
 
 if TYPE_CHECKING:
@@ -189,7 +198,7 @@ def info_command(
 def _write_preview(out_dir: Path, target: Path, count: int, seed: int) -> str | None:
     """Write the contact sheet; returns why it could not be written, or None."""
     from wmi import data
-    from wmi.preview import save_contact_sheet
+    from wmi.io.preview import save_contact_sheet
 
     samples = data.sample_images(out_dir, count=count, seed=seed)
     try:

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import typer
 
-from wmi.cli import choice, err_console
+from wmi.cli.common import choice, err_console
 from wmi.kinds import DEVICES
 
 
@@ -28,7 +28,7 @@ def demo(
     """
     from rich.console import Console
 
-    from wmi.demo import DemoConfig, run_demo
+    from wmi.experiments.demo import DemoConfig, run_demo
 
     config = DemoConfig(out=out, steps=steps, size=size, layers=layers, crops=crops,
                         device=device, seed=seed, overwrite=overwrite)  # fmt: skip

@@ -1,6 +1,6 @@
 """``wmi eval``: the paper's Table I metrics for one or more folders of predictions.
 
-The work is :func:`wmi.metrics.score_folders`; this module parses the options, prints its
+The work is :func:`wmi.eval.metrics.score_folders`; this module parses the options, prints its
 messages and the table, and writes the reports.
 """
 
@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from wmi.cli import choice, err_console, make_console, notify, progress_bar
+from wmi.cli.common import choice, err_console, make_console, notify, progress_bar
 from wmi.errors import WmiError
 from wmi.kinds import DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, SSIM_WINDOWS
 
 if TYPE_CHECKING:
-    from wmi.metrics import Results
-    from wmi.perceptual import PerceptualNets
+    from wmi.eval.metrics import Results
+    from wmi.eval.perceptual import PerceptualNets
 
 #: The options of ``wmi eval``, defined once here so that the command stays short.
 PRED_DIRS = typer.Argument(
@@ -95,7 +95,7 @@ def _networks(
 
     torch is imported only when some network can run.
     """
-    from wmi.perceptual import PerceptualNets, perceptual_availability
+    from wmi.eval.perceptual import PerceptualNets, perceptual_availability
 
     available, notices = perceptual_availability(
         [f"lpips-{lpips_net}", "fid"], weights_dir, download
@@ -194,7 +194,7 @@ def _report_option(flag: str, what: str) -> Path | None:
 
 def _print_and_write(results: "Results", writers: dict[str, tuple[Path | None, Any]]) -> None:
     """The table on the terminal (stderr when a report goes to stdout), then each report."""
-    from wmi import report
+    from wmi.eval import report
     from wmi.io import atomic_path
 
     to_stdout = any(str(path) == "-" for path, _ in writers.values())
@@ -217,7 +217,7 @@ def _print_and_write(results: "Results", writers: dict[str, tuple[Path | None, A
 
 def _writers(*paths: Path | None) -> dict[str, tuple[Path | None, Any]]:
     """``option -> (path or None, writer)`` for --json, --csv, --markdown, --latex."""
-    from wmi import report
+    from wmi.eval import report
 
     writers = (report.to_json, report.to_csv, report.to_markdown, report.to_latex)
     options = ("--json", "--csv", "--markdown", "--latex")
@@ -252,7 +252,7 @@ def eval_command(
     unreadable file or a prediction of the wrong size is named and its image left out for all
     methods; exit code then 1.
     """
-    from wmi.scoring import score_folders
+    from wmi.eval.scoring import score_folders
 
     preds = _parse_predictions(pred_dirs or [], pred or [])
     for option, folder in (("--gt", gt), ("--masks", masks)):
@@ -281,7 +281,7 @@ def eval_command(
         )
     _print_and_write(scored.results, writers)
     if html_path is not None:
-        from wmi.html_report import write_eval_report
+        from wmi.eval.html_report import write_eval_report
 
         write_eval_report(html_path, scored)
     if scored.unreadable:

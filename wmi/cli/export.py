@@ -38,7 +38,7 @@ def export(
     folder as they accept the checkpoint, with the same results.
     """
     from wmi.errors import WmiError
-    from wmi.export import DEFAULT_OPSET, check_onnx, export_model, load_exported
+    from wmi.models.export import DEFAULT_OPSET, check_onnx, export_model, load_exported
 
     if not checkpoint.is_file():
         raise WmiError(f"{checkpoint}: no such checkpoint file")

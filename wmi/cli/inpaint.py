@@ -1,8 +1,9 @@
 """``wmi inpaint folder`` and ``wmi inpaint image``: fill the holes of photos, nothing lost.
 
-The work is :func:`wmi.folder.inpaint_folder` and :func:`wmi.inference.inpaint_image`; this
-module parses the options, builds the inpainter and prints. Importing it does not import torch,
-and neither does a run with a classical ``--method``.
+The work is :func:`wmi.inpaint.folder.inpaint_folder` and
+:func:`wmi.inpaint.strategies.inpaint_image`, with the inpainter of
+:func:`wmi.inpaint.load.load_inpainter`; this module parses the options and prints. Importing it
+does not import torch, and neither does a run with a classical ``--method``.
 """
 
 import contextlib
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from wmi.cli import App, choice, err_console, notify, progress_bar
+from wmi.cli.common import App, choice, err_console, notify, progress_bar
 from wmi.errors import WmiError
 from wmi.kinds import (
     CLASSICAL_METHODS,
@@ -28,8 +29,8 @@ from wmi.kinds import (
 )
 
 if TYPE_CHECKING:
-    from wmi.folder import InpaintFolderResult
-    from wmi.inference import Inpainter
+    from wmi.inpaint.folder import InpaintFolderResult
+    from wmi.inpaint.strategies import Inpainter
 
 app = App(
     help="Fill the holes of images with a trained checkpoint or a classical method "
@@ -79,46 +80,15 @@ def _inpainter(
     radius: int,
 ) -> "tuple[Inpainter, str]":
     """Build the inpainter the options ask for; returns it and a short description."""
-    from wmi.inference import ClassicalInpainter
+    from wmi.inpaint.load import load_inpainter
 
     _check_one_of(checkpoint, method)
     if method is not None:
-        return ClassicalInpainter(method, radius), method
+        return load_inpainter(method, radius=radius), method
     assert checkpoint is not None
-    from wmi.device import resolve_device
-
-    dev = resolve_device(device)
-    _check_checkpoint(checkpoint)
-    try:
-        from wmi.checkpoint import load_model
-    except ModuleNotFoundError as exc:
-        if exc.name != "wmi.checkpoint":
-            raise
-        raise WmiError("--checkpoint: this wmi installation has no wmi.checkpoint") from None
-    from wmi.inference import ModelInpainter
-
-    model, info = load_model(checkpoint, device=dev)
-    amp = info.amp if dev.type == "cuda" else "off"
-    inpainter = ModelInpainter(
-        model, multiple=2 ** int(model.layers), amp=amp, device=dev, batch_size=batch_size
-    )
-    return inpainter, f"{checkpoint.name} on {dev.type} (amp {amp})"
-
-
-def _weights_file(checkpoint: Path) -> Path:
-    """The file holding the weights: the checkpoint, or an export folder's model.safetensors."""
-    if checkpoint.is_file():
-        return checkpoint
-    from wmi.export import WEIGHTS_FILE  # torch: only once a checkpoint is named
-
-    weights = checkpoint / WEIGHTS_FILE
-    if not weights.is_file():
-        raise WmiError(f"{checkpoint}: no such checkpoint file or export folder")
-    return weights
-
-
-def _check_checkpoint(checkpoint: Path) -> None:
-    _weights_file(checkpoint)
+    inpainter = load_inpainter(checkpoint, device, batch_size=batch_size)
+    where = inpainter.device.type  # type: ignore[attr-defined]
+    return inpainter, f"{checkpoint.name} on {where} (amp {inpainter.amp})"  # type: ignore[attr-defined]
 
 
 def _record(
@@ -128,24 +98,13 @@ def _record(
 
     For a checkpoint, ``device`` is resolved first: an unavailable one fails before anything.
     """
-    if method is not None:
-        return {"method": method, **settings}
-    assert checkpoint is not None
-    import hashlib
+    from wmi.inpaint.load import source_record
 
-    from wmi.device import resolve_device
+    if checkpoint is not None:
+        from wmi.device import resolve_device
 
-    resolve_device(device)
-    digest = hashlib.sha256()
-    with open(_weights_file(checkpoint), "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {"checkpoint": checkpoint.name, "sha256": digest.hexdigest()[:16], **settings}
-
-
-def _weighted(inpainter: "Inpainter") -> bool:
-    """Whether ``inpainter`` runs a weighted-conv network (takes real-valued validity)."""
-    return getattr(getattr(inpainter, "model", None), "conv_kind", None) == "weighted"
+        resolve_device(device)
+    return {**source_record(method if checkpoint is None else checkpoint), **settings}
 
 
 def _patterns(values: Sequence[str] | None) -> tuple[str, ...]:
@@ -261,7 +220,7 @@ def folder(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Inpaint every image of IMAGE_DIR that has a mask in MASK, results into OUT_DIR."""
-    from wmi.folder import FolderOptions, output_settings
+    from wmi.inpaint.folder import FolderOptions, output_settings
 
     _check_one_of(checkpoint, method)
     options = FolderOptions(
@@ -296,19 +255,19 @@ def _run_folder(
     blend: Blend,
     **kwargs: Any,
 ) -> "InpaintFolderResult":
-    """:func:`wmi.folder.inpaint_folder` behind a progress bar that starts with the work.
+    """:func:`wmi.inpaint.folder.inpaint_folder` behind a progress bar that starts with the work.
 
     ``build`` makes the inpainter once the folders are paired; with ``--blend soft`` a
     weighted-conv network then gets the grey levels as validity.
     """
-    from wmi.folder import inpaint_folder
+    from wmi.inpaint.folder import inpaint_folder
 
     description: list[str] = []
     options = kwargs["options"]
 
     def make() -> "Inpainter":
         inpainter, text = build()
-        options.real_validity = blend is Blend.soft and _weighted(inpainter)
+        options.real_validity = blend is Blend.soft and inpainter.takes_real_validity
         if options.real_validity:
             notify("info", "soft masks: grey levels go to the weighted-conv network as validity")
         description.append(text)
@@ -357,8 +316,8 @@ def image(
     radius: int = typer.Option(3, "--radius", min=1, help=RADIUS_HELP),
 ) -> None:
     """Inpaint one IMAGE with its MASK and write OUTPUT (never over IMAGE or MASK)."""
-    from wmi.folder import FolderOptions, read_pair
-    from wmi.inference import inpaint_image
+    from wmi.inpaint.folder import FolderOptions, read_pair
+    from wmi.inpaint.strategies import inpaint_image
     from wmi.io import IMAGE_EXTENSIONS, write_image
 
     options = FolderOptions(
@@ -391,7 +350,7 @@ def image(
         max_size,
         loaded.levels,
         blend,
-        soft and _weighted(inpainter),
+        soft and inpainter.takes_real_validity,
     )
     for note in write_image(output, result, quality, PNG_LEVEL, loaded.info):
         notify("warning", note)

@@ -11,7 +11,7 @@ from typing import Any
 
 import typer
 
-from wmi.cli import App, choice, err_console, make_console, make_table, notify, progress_bar
+from wmi.cli.common import App, choice, err_console, make_console, make_table, notify, progress_bar
 from wmi.errors import WmiError
 from wmi.kinds import DEFAULT_MAX_PIXELS, MASK_KINDS
 

@@ -11,56 +11,9 @@ from typing import Any
 
 import typer
 
-from wmi.cli import choice
+from wmi.cli.common import choice
 from wmi.kinds import AMP_MODES, AUTO, CONV_KINDS, DEVICES, NORM_KINDS, PERCEPTUAL
-from wmi.training.config import FINETUNE_LR, LR, LR_FINAL, default, field_names
-
-#: ``--help`` text of each TrainConfig field (choices are listed from their registries).
-HELP = {
-    "data": "Required (here or in --config; --resume reads it from the run): folder of shards "
-    "from `wmi data prepare` (train-*.h5, val-*.h5).",
-    "out": "Required: the run folder (RUN_DIR): config, checkpoints, metrics, previews.",
-    "conv": "Convolution.",
-    "norm": "Normalization: auto (the conv kind's paper norm: weighted for weighted, batch "
-    "otherwise),",
-    "masks": "Training holes: 'freeform' (DeepFill v2 strokes + box) or a folder of mask PNGs "
-    "(white = hole).",
-    "size": "Crop side in pixels; a multiple of 2**layers.",
-    "layers": "Encoder depth: 7 for 256², 8 for 512².",
-    "base_channels": "Channels of the first layer (the paper: 64).",
-    "batch_size": "Images per step per GPU/process (the paper: 25).",
-    "bn_momentum": "Batch-norm running-statistics rate. Default: from the run's length, "
-    "5/steps within [0.001, 0.1]: the paper's 0.001 (decay 0.999) from 5000 steps on; a "
-    "smaller value than the run allows gives broken eval-mode output, and a warning.",
-    "steps": "Required, or --epochs: optimizer steps. --resume may raise it: the lr cosine is "
-    "then re-planned from where the run stopped to --lr-final at the new end.",
-    "epochs": "Required, or --steps: passes over the training split.",
-    "lr": "Initial learning rate (cosine decay to --lr-final).",
-    "lr_final": "Learning rate at the last step.",
-    "finetune": "Start from this checkpoint (a .pt file or a `wmi export` folder) with the "
-    "encoder's batch norm frozen (PConv's second stage).",
-    "amp": "Mixed precision.",
-    "compile": "torch.compile the network and the loss.",
-    "channels_last": "NHWC memory layout (faster on GPUs).",
-    "device": "Device.",
-    "workers": "Data loader worker processes per GPU/process (4, or the CPU cores if fewer).",
-    "val_every": "Validate (metrics, preview) every N steps and at the end.",
-    "val_images": "Validation images (the first of the val split).",
-    "save_every": "Save checkpoints/last.pt every N steps and at the end.",
-    "log_every": "Write a metrics.jsonl training line every N steps.",
-    "seed": "Seeds weights, data order, crops and masks.",
-    "vgg_weights": "torchvision vgg16 state dict (vgg16-397923af.pth), or a folder holding "
-    "it, for the perceptual and style losses; default: torchvision's cache.",
-    "perceptual": "Perceptual and style loss network.",
-    "tensorboard": "Also write TensorBoard event files to RUN_DIR/tensorboard (when the "
-    "tensorboard package is installed: the wmi extra of that name).",
-}
-#: Defaults that depend on another option (TrainConfig holds None for them).
-_DEPENDENT = {
-    "lr": f"{LR:g}; {FINETUNE_LR:g} with --finetune",
-    "lr_final": f"{LR_FINAL:g}; = --lr with --finetune",
-    "bn_momentum": "auto",
-}
+from wmi.training.config import default, field_help, field_names, shown_default
 
 
 def _shown(name: str) -> str | bool:
@@ -69,17 +22,17 @@ def _shown(name: str) -> str | bool:
     flag = name.replace("_", "-")
     if isinstance(value, bool):
         return flag if value else f"no-{flag}"
-    return _DEPENDENT.get(name, False) if value is None else str(value)
+    return (shown_default(name) or False) if value is None else str(value)
 
 
 def _opt(name: str, *decls: str, **kwargs: Any) -> Any:
     """The option of the TrainConfig field ``name``: None unless given, its default shown."""
-    return typer.Option(None, *decls, help=HELP[name], show_default=_shown(name), **kwargs)
+    return typer.Option(None, *decls, help=field_help(name), show_default=_shown(name), **kwargs)
 
 
 def _kind(registry: Any, name: str) -> Any:
     """The option of a TrainConfig field whose choices are the names of ``registry``."""
-    return choice(registry, None, f"--{name}", help=HELP[name], show_default=_shown(name))
+    return choice(registry, None, f"--{name}", help=field_help(name), show_default=_shown(name))
 
 
 def _switch(name: str) -> Any:
@@ -100,7 +53,7 @@ def _norm() -> Any:
         "--norm",
         parser=_norm_choice,
         metavar="[" + "|".join((AUTO, *NORM_KINDS)) + "]",
-        help=f"{HELP['norm']} {NORM_KINDS.describe()}.",
+        help=f"{field_help('norm')} {NORM_KINDS.describe()}.",
         show_default=_shown("norm"),
     )
 
@@ -160,9 +113,8 @@ def _run(
     overrides: dict[str, Any], config: Path | None, resume: bool, overwrite: bool, progress: bool
 ) -> None:
     from wmi.errors import WmiError
-    from wmi.train import make_config, resume_config
-    from wmi.train import train as run_training
-    from wmi.training.config import missing_options
+    from wmi.training.config import make_config, missing_options, resume_config
+    from wmi.training.loop import train as run_training
 
     if resume:
         if config is not None:

@@ -19,6 +19,8 @@ from PIL import Image
 from wmi.data.shards import check_shards
 from wmi.errors import WmiError
 from wmi.io import list_masks, read_mask
+from wmi.kinds import MASK_KINDS
+from wmi.registry import load
 
 if TYPE_CHECKING:
     import torch
@@ -29,13 +31,19 @@ _MASK_CACHE_BYTES = 64 * 2**20
 MaskFn = Callable[[np.random.Generator, int, int], np.ndarray]
 
 
-class _FreeformMasks:
-    """The DeepFill v2 training masks of :mod:`wmi.masks` as a picklable mask source."""
+class _KindMasks:
+    """Training holes of a :data:`wmi.kinds.MASK_KINDS` kind, as a picklable mask source.
+
+    Kinds with a training variant (freeform: DeepFill v2's strokes-or-box) use it.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
 
     def __call__(self, rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-        from wmi import masks
-
-        return masks.freeform(height, width, rng, training=True)
+        kind = MASK_KINDS[self.kind]
+        training = {"training": True} if kind.training else {}
+        return load(kind.generator)(height, width, rng, **kind.options, **training)
 
 
 class InpaintingDataset:
@@ -56,8 +64,9 @@ class InpaintingDataset:
             ``size`` on both sides.
         masks: where the holes come from: a directory of mask PNGs (white = hole; a random
             one per item, resized with nearest neighbour to ``size`` if needed, randomly
-            flipped when ``augment``), the string ``"freeform"`` (DeepFill v2 free-form
-            training masks from :mod:`wmi.masks`), or a callable
+            flipped when ``augment``), the name of a mask kind of :data:`wmi.kinds.MASK_KINDS`
+            (``"freeform"``: DeepFill v2's free-form training masks; ``"box"``: a random
+            rectangle; a registered name wins over a folder of that name), or a callable
             ``masks(rng, height, width) -> bool (height, width)`` with True = hole (it must be
             picklable for workers started with spawn/forkserver).
         size: side of the square crops in pixels.
@@ -106,8 +115,8 @@ class InpaintingDataset:
         self.mask_paths: list[Path] = []
         if callable(masks):
             self._mask_fn = masks
-        elif isinstance(masks, str) and masks == "freeform":
-            self._mask_fn = _FreeformMasks()
+        elif isinstance(masks, str) and masks in MASK_KINDS:
+            self._mask_fn = _KindMasks(masks)
         else:
             folder = Path(masks)
             if not folder.is_dir():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -86,3 +87,12 @@ def list_masks(folder: str | os.PathLike[str], recursive: bool = False) -> list[
         for p in list_images(folder, recursive)
         if not (p.name == MASK_SET_PREVIEW and (p.parent / "manifest.csv").is_file())
     ]
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 of a file's bytes, as hex (read in 1 MiB blocks: memory stays small)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,7 +1,8 @@
 """Seeded hole masks: the paper's centre box and DeepFill v2 free-form strokes, NVIDIA-style
 irregular test masks in hole-ratio buckets, and LaMa's thin/medium/thick presets.
 
-Every generator returns a boolean ``(H, W)`` array where True marks the hole (REFERENCE.md §1:
+Every generator returns a boolean ``(H, W)`` array where True marks the hole
+(docs/paper.md#masks-and-their-convention:
 on disk that is a white pixel). Randomness comes only from the ``numpy.random.Generator``
 passed in; :func:`rng_for` derives one generator per ``(seed, index)``, so a mask set is the
 same however it is split between worker processes::
@@ -36,7 +37,7 @@ MIN_SIZE = 16
 #: Default number of attempts of the rejection samplers before they give up.
 MAX_TRIES = 100
 
-# DeepFill v2 ``brush_stroke_mask`` (Yu et al., ICCV 2019), REFERENCE.md §5.
+# DeepFill v2 ``brush_stroke_mask`` (Yu et al., ICCV 2019), docs/paper.md#masks-to-generate.
 FREEFORM_MIN_STROKES, FREEFORM_MAX_STROKES = 1, 3
 FREEFORM_MIN_VERTICES, FREEFORM_MAX_VERTICES = 4, 11
 FREEFORM_MEAN_ANGLE = 2 * math.pi / 5
@@ -188,7 +189,8 @@ def _box_slices(height: int, width: int, rng: np.random.Generator) -> tuple[slic
 def freeform(
     height: int, width: int, rng: np.random.Generator, *, training: bool = False
 ) -> np.ndarray:
-    """DeepFill v2's free-form brush strokes (``brush_stroke_mask``), REFERENCE.md §5.
+    """DeepFill v2's free-form brush strokes (``brush_stroke_mask``),
+    docs/paper.md#masks-to-generate.
 
     1-3 strokes; each has 4-11 vertices joined by segments whose angles alternate around
     ``2π/5`` (even vertices turn by ``2π`` minus the angle), angle range ``2π/15``; step

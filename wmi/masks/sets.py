@@ -482,7 +482,7 @@ def _commit(staging: Path, out_dir: Path, spec: MaskSetSpec, old_files: Sequence
 
 
 def _write_preview(out_dir: Path, spec: MaskSetSpec, records: Sequence[MaskRecord]) -> None:
-    from wmi.preview import save_contact_sheet
+    from wmi.io.preview import save_contact_sheet
 
     tiles, labels = [], []
     for record in records[:PREVIEW_COUNT]:

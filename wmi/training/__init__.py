@@ -1,4 +1,4 @@
-"""The pieces of ``wmi train``, one idea per module; :mod:`wmi.train` is the loop that uses them.
+"""The pieces of ``wmi train``, one idea per module; :mod:`wmi.training.loop` is the loop.
 
 - :mod:`wmi.training.config`: :class:`TrainConfig`, config files, resume policy, checks
   (torch-free).

@@ -34,74 +34,105 @@ RESUME_EXTENDABLE = frozenset({"steps", "epochs"})
 BN_PAPER_MOMENTUM, BN_MAX_MOMENTUM, BN_SETTLE = 0.001, 0.1, 5.0
 
 
+def _field(default: Any, help: str, shown: str | None = None, **kwargs: Any) -> Any:
+    """A TrainConfig field with its one description (``help``, also ``wmi train --help``) and,
+    for a default that depends on other options, how ``--help`` shows it (``shown``)."""
+    return field(default=default, metadata={"help": help, "shown": shown}, **kwargs)
+
+
 @dataclass
 class TrainConfig:
     """Every setting of a training run. ``wmi train`` flags map one to one onto fields.
 
-    Attributes:
-        data: folder of HDF5 shards (``train-*.h5``, ``val-*.h5``) from ``wmi data prepare``.
-        out: the run folder (RUN_DIR).
-        conv: a conv kind of :data:`wmi.kinds.CONV_KINDS` ("weighted" = WConv).
-        norm: "auto" (the conv kind's paper norm) or a kind of :data:`wmi.kinds.NORM_KINDS`.
-        masks: "freeform" (DeepFill v2 training masks) or a folder of mask PNGs (white = hole).
-        size: training crop side in pixels; a multiple of ``2**layers``.
-        layers: encoder depth (7 for 256², 8 for 512²).
-        base_channels: channels of the first layer (64 in the paper).
-        bn_momentum: running-statistics rate of the batch norms; None = from the run's
-            length (:func:`auto_bn_momentum`): the paper's 0.001 (decay 0.999) for runs of
-            5000 steps or more, 5 / steps for shorter ones (at most 0.1).
-        batch_size: images per step per process (25 in the paper).
-        steps: optimizer steps; exactly one of ``steps`` and ``epochs`` is set.
-        epochs: passes over the training split (the last partial batch is dropped).
-        lr: initial learning rate; None = 5e-4, or 5e-5 with ``finetune``.
-        lr_final: learning rate at the last step; None = 1e-5, or ``lr`` with ``finetune``.
-        finetune: checkpoint to start from, PConv's second stage (encoder batch norm frozen).
-        amp: an AMP mode of :data:`wmi.kinds.AMP_MODES`; "auto" = bf16 on a CUDA GPU that
-            supports it, off otherwise.
-        compile: run the network and the loss through ``torch.compile``.
-        channels_last: NHWC memory layout (faster convolutions on tensor-core GPUs).
-        device: "auto" (cuda if available), "cpu" or "cuda".
-        workers: DataLoader worker processes per training process (4, or the number of CPU
-            cores where there are fewer: more workers than cores only slow a run down).
-        val_every: validate (Table I metrics, preview) every this many steps, and at the end.
-        val_images: validation images used (the first ones of the val split).
-        save_every: write ``checkpoints/last.pt`` every this many steps, and at the end.
-        log_every: write a ``metrics.jsonl`` training line every this many steps.
-        seed: seeds the weights, the data order, the crops and the masks.
-        vgg_weights: torchvision vgg16 state dict; None = torchvision's cache.
-        perceptual: "vgg16" (the paper's loss) or "none" (no perceptual and style terms).
-        tensorboard: also write TensorBoard event files (RUN_DIR/tensorboard) when the
-            ``tensorboard`` package is installed.
+    Each field's description is written once, as its ``help`` (:func:`field_help`), which is
+    also what ``wmi train --help`` prints. Defaults are literals; the few that depend on other
+    options (``lr``, ``lr_final``, ``bn_momentum``, ``amp``, ``norm``, ``device``) are left as
+    None or "auto" here and resolved in one function, :func:`resolve_config`.
     """
 
-    data: str | None = None
-    out: str | None = None
-    conv: str = "weighted"
-    norm: str = AUTO
-    masks: str = "freeform"
-    size: int = 256
-    layers: int = 7
-    base_channels: int = 64
-    bn_momentum: float | None = None
-    batch_size: int = 25
-    steps: int | None = None
-    epochs: int | None = None
-    lr: float | None = None
-    lr_final: float | None = None
-    finetune: str | None = None
-    amp: str = AUTO
-    compile: bool = False
-    channels_last: bool = False
-    device: str = AUTO
-    workers: int = field(default_factory=lambda: min(4, os.cpu_count() or 1))
-    val_every: int = 1000
-    val_images: int = 100
-    save_every: int = 1000
-    log_every: int = 10
-    seed: int = 0
-    vgg_weights: str | None = None
-    perceptual: str = "vgg16"
-    tensorboard: bool = True
+    data: str | None = _field(
+        None,
+        "Required (here or in --config; --resume reads it from the run): folder of shards "
+        "from `wmi data prepare` (train-*.h5, val-*.h5).",
+    )
+    out: str | None = _field(
+        None, "Required: the run folder (RUN_DIR): config, checkpoints, metrics, previews."
+    )
+    conv: str = _field("weighted", "Convolution.")
+    norm: str = _field(
+        AUTO,
+        "Normalization: auto (the conv kind's paper norm: weighted for weighted, batch otherwise),",
+    )
+    masks: str = _field(
+        "freeform",
+        "Training holes: a mask kind of `wmi masks generate` ('freeform': DeepFill v2 strokes "
+        "or a box; 'box': a random rectangle; ...) or a folder of mask PNGs (white = hole).",
+    )
+    size: int = _field(
+        256,
+        "Side of the training images in pixels, a multiple of 2**layers: the shards must have "
+        "been prepared with `wmi data prepare --size` of the same value.",
+    )
+    layers: int = _field(7, "Encoder depth: 7 for 256², 8 for 512².")
+    base_channels: int = _field(64, "Channels of the first layer (the paper: 64).")
+    bn_momentum: float | None = _field(
+        None,
+        "Batch-norm running-statistics rate. Default: from the run's length, 5/steps within "
+        "[0.001, 0.1]: the paper's 0.001 (decay 0.999) from 5000 steps on; a smaller value "
+        "than the run allows gives broken eval-mode output, and a warning.",
+        shown="auto",
+    )
+    batch_size: int = _field(25, "Images per step per GPU/process (the paper: 25).")
+    steps: int | None = _field(
+        None,
+        "Required, or --epochs: optimizer steps. --resume may raise it: the lr cosine is then "
+        "re-planned from where the run stopped to --lr-final at the new end.",
+    )
+    epochs: int | None = _field(
+        None,
+        "Required, or --steps: passes over the training split (the last partial batch is dropped).",
+    )
+    lr: float | None = _field(
+        None,
+        "Initial learning rate (cosine decay to --lr-final).",
+        shown=f"{LR:g}; {FINETUNE_LR:g} with --finetune",
+    )
+    lr_final: float | None = _field(
+        None, "Learning rate at the last step.", shown=f"{LR_FINAL:g}; = --lr with --finetune"
+    )
+    finetune: str | None = _field(
+        None,
+        "Start from this checkpoint (a .pt file, a run folder or a `wmi export` folder) with "
+        "the encoder's batch norm frozen (PConv's second stage).",
+    )
+    amp: str = _field(AUTO, "Mixed precision.")
+    compile: bool = _field(False, "torch.compile the network and the loss.")
+    channels_last: bool = _field(False, "NHWC memory layout (faster on GPUs).")
+    device: str = _field(AUTO, "Device.")
+    workers: int = field(
+        default_factory=lambda: min(4, os.cpu_count() or 1),
+        metadata={
+            "help": "Data loader worker processes per GPU/process: 4, or the CPU cores where "
+            "there are fewer (more workers than cores only slow a run down).",
+            "shown": None,
+        },
+    )
+    val_every: int = _field(1000, "Validate (metrics, preview) every N steps and at the end.")
+    val_images: int = _field(100, "Validation images (the first of the val split).")
+    save_every: int = _field(1000, "Save checkpoints/last.pt every N steps and at the end.")
+    log_every: int = _field(10, "Write a metrics.jsonl training line every N steps.")
+    seed: int = _field(0, "Seeds weights, data order, crops and masks.")
+    vgg_weights: str | None = _field(
+        None,
+        "torchvision vgg16 state dict (vgg16-397923af.pth), or a folder holding it, for the "
+        "perceptual and style losses; default: torchvision's cache.",
+    )
+    perceptual: str = _field("vgg16", "Perceptual and style loss network.")
+    tensorboard: bool = _field(
+        True,
+        "Also write TensorBoard event files to RUN_DIR/tensorboard (when the tensorboard "
+        "package is installed: the wmi extra of that name).",
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of the fields (JSON and ``weights_only`` safe)."""
@@ -131,6 +162,19 @@ def field_names() -> tuple[str, ...]:
 def default(name: str) -> Any:
     """The default of a :class:`TrainConfig` field (for ``--help``)."""
     return getattr(TrainConfig(), name)
+
+
+def field_help(name: str) -> str:
+    """The one description of a :class:`TrainConfig` field."""
+    return _FIELDS[name].metadata["help"]
+
+
+def shown_default(name: str) -> str | None:
+    """How ``--help`` shows a default that depends on other options (None: the value)."""
+    return _FIELDS[name].metadata["shown"]
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}
 
 
 def _checked(values: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -344,7 +388,7 @@ def check_size(size: int, layers: int) -> None:
     Raises:
         WmiError: ``--size`` is not such a multiple.
     """
-    from wmi.unet import check_multiple  # torch, only when a config is checked
+    from wmi.models.unet import check_multiple  # torch, only when a config is checked
 
     check_multiple(size, size, layers, option="--size")
 

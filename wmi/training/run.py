@@ -1,6 +1,6 @@
 """The bookkeeping of a run: its folder and log, Ctrl-C, the progress bar, distributed setup.
 
-One run lives in one folder, RUN_DIR (see :mod:`wmi.train`). Only rank 0 writes there.
+One run lives in one folder, RUN_DIR (see :mod:`wmi.training.loop`). Only rank 0 writes there.
 """
 
 from __future__ import annotations

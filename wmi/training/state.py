@@ -9,12 +9,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from wmi.checkpoint import build_model, load_checkpoint, model_config, save_checkpoint, unwrap
 from wmi.errors import WmiError
 from wmi.kinds import paper_norm
+from wmi.models.checkpoint import load_checkpoint, save_checkpoint, unwrap
+from wmi.models.loading import load_model
+from wmi.models.unet import InpaintingUNet
 from wmi.training.config import TrainConfig, first_fixed_difference
 from wmi.training.step import lr_at
-from wmi.unet import InpaintingUNet
 
 #: What a training checkpoint holds beyond the model (``load_state`` checks them).
 TRAINING_KEYS = ("optimizer", "scheduler", "scaler", "step", "loader", "rng", "config")
@@ -52,19 +53,14 @@ def load_finetune_weights(model: InpaintingUNet, path: str) -> None:
     Raises:
         WmiError: unreadable or foreign checkpoint, or another architecture.
     """
-    from wmi.export import is_export_dir, load_exported
-
-    if is_export_dir(path):
-        source, _ = load_exported(path)
-    else:
-        try:
-            source = build_model(load_checkpoint(path))
-        except WmiError as exc:
-            message = str(exc)
-            where = "" if message.startswith(str(path)) else f"{path}: "
-            raise WmiError(f"--finetune {where}{message}") from None
+    try:
+        source, _ = load_model(path)
+    except WmiError as exc:
+        message = str(exc)
+        where = "" if message.startswith(str(path)) else f"{path}: "
+        raise WmiError(f"--finetune {where}{message}") from None
     # the running-statistics rate is a training setting, not part of the architecture
-    want, have = model_config(model), model_config(source)
+    want, have = model.config(), source.config()
     want.pop("norm_momentum"), have.pop("norm_momentum")
     if want != have:
         diff = ", ".join(f"{k}={have[k]} (this run: {want[k]})" for k in want if want[k] != have[k])

@@ -1,4 +1,4 @@
-"""One training step (shared by :mod:`wmi.train` and :mod:`wmi.bench.train`) and the lr."""
+"""One training step (shared by :mod:`wmi.training.loop` and :mod:`wmi.bench.train`) and the lr."""
 
 from __future__ import annotations
 
@@ -7,22 +7,11 @@ import math
 import torch
 from torch import Tensor, nn
 
-from wmi.kinds import AMP_MODES
-
 
 def lr_at(step: int, total: int, lr: float, lr_final: float) -> float:
     """Cosine decay from ``lr`` at step 0 to ``lr_final`` at step ``total - 1``."""
     t = step / max(1, total - 1)
     return lr_final + (lr - lr_final) * 0.5 * (1.0 + math.cos(math.pi * min(t, 1.0)))
-
-
-def amp_dtype(mode: str) -> torch.dtype | None:
-    """The autocast dtype of an AMP mode of :data:`wmi.kinds.AMP_MODES` (None: float32).
-
-    "auto" is resolved before this (:func:`wmi.training.config.resolve_config`).
-    """
-    name = AMP_MODES[mode].dtype
-    return None if name is None else getattr(torch, name)
 
 
 def forward_loss(

@@ -71,7 +71,7 @@ class Board:
         """The preview sheet of :func:`wmi.training.validate.validate`'s tiles, one row each."""
         if self._writer is None or not tiles:
             return
-        from wmi.preview import contact_sheet
+        from wmi.io.preview import contact_sheet
 
         sheet = contact_sheet(
             tiles, columns=len(labels), labels=list(labels) * (len(tiles) // len(labels))

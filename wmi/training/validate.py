@@ -1,4 +1,4 @@
-"""Validation during training: Table I hole metrics (``wmi.metrics``) and preview sheets."""
+"""Validation during training: Table I hole metrics (``wmi.eval.metrics``) and preview sheets."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import torch
 from torch.utils.data import DataLoader
 
 from wmi.errors import WmiError
+from wmi.models.unet import InpaintingUNet
 from wmi.training.loader import to_device
-from wmi.unet import InpaintingUNet
 
 #: The columns of a preview sheet, one row per image.
 PREVIEW_LABELS = ("input", "output", "composite", "truth")
@@ -35,7 +35,7 @@ def validate(
         the first ``preview_count`` images four tiles each: masked input (holes white),
         output, composite, ground truth; float ``(H, W, 3)`` in [0, 1].
     """
-    from wmi.metrics import hole_metrics  # the Table I definitions of wmi eval
+    from wmi.eval.metrics import hole_metrics  # the Table I definitions of wmi eval
 
     model.eval()
     sums: dict[str, float] = {}
@@ -71,7 +71,7 @@ def save_preview(path: Path, tiles: list[np.ndarray]) -> None:
     """
     if not tiles:
         return
-    from wmi.preview import save_contact_sheet
+    from wmi.io.preview import save_contact_sheet
 
     columns = len(PREVIEW_LABELS)
     labels = list(PREVIEW_LABELS) * (len(tiles) // columns)

@@ -20,8 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from wmi.conv import check_masked_input
 from wmi.kinds import NORM_KINDS
+from wmi.layers.conv import check_masked_input
 from wmi.registry import load
 
 

@@ -2,19 +2,22 @@
 
 One class serves every comparison of the paper: ``InpaintingUNet(conv="weighted",
 norm="weighted")`` is WConv, ``conv="partial", norm="batch"`` is PConv, and "gated"/"plain"
-are the DeepFill-style and ordinary baselines built on the same architecture (REFERENCE.md §4).
+are the DeepFill-style and ordinary baselines built on the same architecture
+(docs/paper.md#the-network-and-the-training-recipe).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wmi.conv import check_masked_input, create_conv, mask_dtype
 from wmi.errors import WmiError
 from wmi.kinds import CONV_KINDS, NORM_KINDS
-from wmi.norm import create_norm
+from wmi.layers.conv import check_masked_input, create_conv, mask_dtype
+from wmi.layers.norm import create_norm
 from wmi.registry import load
 
 #: Encoder kernel sizes of the PConv U-Net; layer 8 (512² inputs) repeats the last.
@@ -100,7 +103,7 @@ class InpaintingUNet(nn.Module):
     (masked kinds multiply inside each layer; "plain" and "gated" networks get the masked image
     plus the mask as an extra input channel, as DeepFill does). At each skip concatenation the
     two parts are masked by their own masks and the next layer gets the channel-weighted mean
-    mask ``(C₁·m₁ + C₂·m₂)/(C₁ + C₂)``, which keeps ``sum(M)`` exact (REFERENCE.md §2).
+    mask ``(C₁·m₁ + C₂·m₂)/(C₁ + C₂)``, which keeps ``sum(M)`` exact (docs/paper.md#the-layers).
 
     Args:
         conv: "weighted", "partial", "gated" or "plain".
@@ -137,6 +140,7 @@ class InpaintingUNet(nn.Module):
         self.layers, self.in_channels, self.base_channels = layers, in_channels, base_channels
         self.norm_momentum = norm_momentum
         self.masked = conv_class.masked
+        self.takes_real_validity = conv_class.takes_real_validity
         # Masked layers see the image through the mask; the others get the mask as a channel.
         net_in = in_channels if self.masked else in_channels + 1
         chans = [base_channels * 2 ** min(i, 3) for i in range(layers)]
@@ -181,6 +185,17 @@ class InpaintingUNet(nn.Module):
             )
             prev = skips[i]
 
+    def config(self) -> dict[str, Any]:
+        """The constructor arguments that rebuild this network (JSON-able)."""
+        return {
+            "conv": self.conv_kind,
+            "norm": self.norm_kind,
+            "layers": self.layers,
+            "in_channels": self.in_channels,
+            "base_channels": self.base_channels,
+            "norm_momentum": self.norm_momentum,
+        }
+
     @property
     def multiple(self) -> int:
         """Input height and width must be multiples of this (``2**layers``)."""
@@ -217,7 +232,7 @@ class InpaintingUNet(nn.Module):
         return h
 
     def _concat(self, a: Tensor, ma: Tensor, b: Tensor, mb: Tensor) -> tuple[Tensor, Tensor]:
-        """Concatenate two feature maps with their masks, exactly (REFERENCE.md §2)."""
+        """Concatenate two feature maps with their masks, exactly (docs/paper.md#the-layers)."""
         ca, cb = a.shape[1], b.shape[1]
         if self.masked:
             a, b = a * ma.to(a.dtype), b * mb.to(b.dtype)

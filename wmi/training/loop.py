@@ -13,7 +13,8 @@ run lives in one folder, RUN_DIR::
     previews/step-NNNNNNNN.png   masked input | output | composite | ground truth, per validation
     tensorboard/             the same scalars and previews for TensorBoard (when installed)
 
-Recipe (REFERENCE.md §4): Adam β = (0.9, 0.999), ε = 1e-8; the learning rate follows a cosine
+Recipe (docs/paper.md#the-network-and-the-training-recipe): Adam β = (0.9, 0.999), ε = 1e-8; the
+learning rate follows a cosine
 from ``lr`` (5e-4) down to ``lr_final`` (1e-5) over the run (the paper says only "decreased
 gradually"; a cosine spends longer near both ends than a linear ramp). ``finetune`` is PConv's
 second stage: start from a trained checkpoint at a constant 5e-5 with the encoder's batch-norm
@@ -42,33 +43,26 @@ import torch.distributed as tdist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from wmi.checkpoint import unwrap
+from wmi.device import amp_dtype
 from wmi.errors import WmiError
-from wmi.losses import build_loss
+from wmi.kinds import PERCEPTUAL
+from wmi.models.checkpoint import unwrap
+from wmi.models.unet import InpaintingUNet
 from wmi.training.config import (
-    FINETUNE_LR,
-    LR,
-    LR_FINAL,
-    RESUME_MUTABLE,
     TrainConfig,
     bn_momentum_warning,
-    check_size,
-    make_config,
-    read_config_file,
     resolve_bn_momentum,
     resolve_config,
-    resume_config,
 )
 from wmi.training.loader import (
     Batches,
-    EpochSampler,
     check_train_size,
     open_datasets,
     to_device,
     val_loader,
 )
+from wmi.training.losses import build_loss
 from wmi.training.run import (
-    RUN_FILES,
     Dist,
     GracefulStop,
     ProgressBar,
@@ -95,35 +89,9 @@ from wmi.training.state import (
     save_state,
     set_train_mode,
 )
-from wmi.training.step import amp_dtype, backward_step, forward_loss, lr_at
+from wmi.training.step import backward_step, forward_loss
 from wmi.training.tensorboard import MISSING, Board, tensorboard_installed
 from wmi.training.validate import PREVIEW_LABELS, save_preview, validate
-from wmi.unet import InpaintingUNet
-
-__all__ = [
-    "FINETUNE_LR",
-    "LR",
-    "LR_FINAL",
-    "RESUME_MUTABLE",
-    "RUN_FILES",
-    "EpochSampler",
-    "TrainConfig",
-    "TrainResult",
-    "TrainState",
-    "amp_dtype",
-    "backward_step",
-    "check_size",
-    "forward_loss",
-    "lr_at",
-    "make_config",
-    "make_model",
-    "open_datasets",
-    "read_config_file",
-    "resolve_config",
-    "resume_config",
-    "train",
-    "validate",
-]
 
 
 @dataclass
@@ -312,7 +280,7 @@ def _announce(run: _Run) -> None:
     warning = bn_momentum_warning(cfg, run.total_steps)
     if warning:
         log.info(f"warning: {warning}")
-    if cfg.perceptual == "none":
+    if PERCEPTUAL[cfg.perceptual].network is None:
         log.info("perceptual none: training WITHOUT the VGG16 perceptual and style terms")
     if cfg.finetune:
         log.info(f"fine-tuning {cfg.finetune}: encoder batch norm frozen")

@@ -22,18 +22,9 @@ from typing import Any
 import numpy as np
 
 from wmi.errors import WmiError
-from wmi.inference import (
-    ClassicalInpainter,
-    Inpainter,
-    ModelInpainter,
-    Notify,
-    Progress,
-    dilate_hole_ellipse,
-    inpaint_images,
-)
-from wmi.io import DEFAULT_MASK_PATTERNS, ImageInfo
-from wmi.kinds import DEFAULT_MAX_PIXELS, MASK_THRESHOLD, PNG_LEVEL, Blend, OutputFormat, Strategy
-from wmi.outdir import (
+from wmi.inpaint.classical import ClassicalInpainter
+from wmi.inpaint.pixels import dilate_hole_ellipse
+from wmi.inpaint.record import (
     BUSY,
     IN_PROGRESS,
     REPLACING,
@@ -43,19 +34,23 @@ from wmi.outdir import (
     result_ok,
     write_record,
 )
-from wmi.outdir import (
-    RECORD_NAME as RECORD_NAME,  # re-exported: wmi.folder.RECORD_NAME
+from wmi.inpaint.record import (
+    RECORD_NAME as RECORD_NAME,  # re-exported: wmi.inpaint.folder.RECORD_NAME
 )
+from wmi.inpaint.strategies import Inpainter, inpaint_images
+from wmi.io import DEFAULT_MASK_PATTERNS, ImageInfo
+from wmi.kinds import DEFAULT_MAX_PIXELS, MASK_THRESHOLD, PNG_LEVEL, Blend, OutputFormat, Strategy
 from wmi.procs import folder_lock
+from wmi.progress import Notify, Progress
 
 
 def as_inpainter(inpainter: Any, radius: int = 3, batch_size: int = 8) -> Inpainter:
-    """An :class:`~wmi.inference.Inpainter` from what :func:`inpaint_folder` accepts.
+    """An :class:`~wmi.inpaint.strategies.Inpainter` from what :func:`inpaint_folder` accepts.
 
     Args:
         inpainter: an object with ``inpaint_batch`` (returned as is); a classical method's
             name (a :class:`ClassicalInpainter` with ``radius``); a ``torch.nn.Module`` with
-            the U-Net's signature and a ``multiple`` (or ``layers``) attribute, e.g. a loaded
+            the U-Net's signature and a ``multiple`` attribute, e.g. a loaded
             checkpoint (a :class:`ModelInpainter`, float32, ``batch_size`` per pass); or a
             zero-argument callable returning one of these (called once, after the folders
             were paired, so a slow checkpoint load comes after the cheap checks).
@@ -66,8 +61,9 @@ def as_inpainter(inpainter: Any, radius: int = 3, batch_size: int = 8) -> Inpain
         return ClassicalInpainter(inpainter, radius)
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(inpainter, torch.nn.Module):
-        multiple = getattr(inpainter, "multiple", None) or 2 ** int(inpainter.layers)
-        return ModelInpainter(inpainter, multiple, batch_size=batch_size)
+        from wmi.inpaint.network import ModelInpainter  # torch: only for a torch model
+
+        return ModelInpainter(inpainter, batch_size=batch_size)
     if callable(inpainter):
         return as_inpainter(inpainter(), radius, batch_size)
     raise WmiError(f"not an inpainter: {inpainter!r}")
@@ -80,11 +76,11 @@ class FolderOptions:
     Attributes:
         threshold: a mask pixel above this grey level (0-254) is hole.
         blend: ``hard`` or ``soft`` (feather hole pixels by grey level, see
-            :func:`wmi.inference.blend_soft`).
+            :func:`wmi.inpaint.pixels.blend_soft`).
         real_validity: give the inpainter ``1 - level / 255`` as validity in the hole (a
             weighted-conv network with ``blend="soft"``).
         dilate: grow every hole by this many pixels first (dilated pixels are full hole).
-        strategy, max_size: large images, see :func:`wmi.inference.plan`.
+        strategy, max_size: large images, see :func:`wmi.inpaint.strategies.plan`.
         fmt: ``png``, ``jpg``, ``webp`` or ``same`` (each input's extension).
         quality: JPEG/WebP quality, 1-100.
         max_pixels: refuse (per file) an image or mask over this many pixels; 0: no limit.
@@ -545,8 +541,8 @@ def inpaint_folder(
             different record is refused unless ``overwrite``. Default for a method name:
             the method, ``radius`` and :func:`output_settings`; otherwise no record is kept.
             A run that changes the record marks it "in progress" until it is done (see
-            :mod:`wmi.outdir`).
-        progress: ``progress(done, total)``, see :data:`wmi.inference.Progress`.
+            :mod:`wmi.inpaint.record`).
+        progress: ``progress(done, total)``, see :data:`wmi.progress.Progress`.
         notify: ``notify(level, message)`` for notes, warnings and per-file errors.
 
     Raises:
@@ -654,8 +650,9 @@ def _run(
     """
     start = time.perf_counter()
     progress(0, len(todo))
-    if isinstance(model, ModelInpainter):
-        outcomes = _batched(pool, todo, model, shared, options, model.batch_size)
+    batch_size = getattr(model, "batch_size", 0)  # a network: batches of images per pass
+    if batch_size:
+        outcomes = _batched(pool, todo, model, shared, options, batch_size)
     else:
         outcomes = _per_image(pool, todo, model, shared, options, workers)
     for done, outcome in enumerate(outcomes, 1):

@@ -1,7 +1,7 @@
 """The Table I report: a rich table for the terminal and JSON, CSV, Markdown and LaTeX exports.
 
 Every function here is a pure function of a results structure (what
-:func:`wmi.metrics.summarize_scores` returns, the same shape as the JSON export)::
+:func:`wmi.eval.metrics.summarize_scores` returns, the same shape as the JSON export)::
 
     {"ssim_window": "gaussian",
      "methods": [{"name": str, "images": int, "psnr_infinite": int,
@@ -11,7 +11,7 @@ Every function here is a pure function of a results structure (what
                                "metrics": {...}}, ...]}]}
 
 Every report names the SSIM window (:data:`wmi.kinds.SSIM_WINDOWS`). PSNR is the hole PSNR,
-capped at :data:`wmi.metrics.PSNR_CAP` (an exact hole counts as 100 dB), so its means are
+capped at :data:`wmi.eval.metrics.PSNR_CAP` (an exact hole counts as 100 dB), so its means are
 finite; ``psnr_infinite`` counts the exact holes, and the reports say how many there were. A
 value that is not finite (a metric that is undefined for a group) is ``null`` in JSON, ``-``
 elsewhere.
@@ -34,8 +34,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from wmi.eval.metrics import BUCKETS, PSNR_CAP, Results
 from wmi.kinds import METRICS, NETWORK_METRICS, SSIM_WINDOWS, Metric
-from wmi.metrics import BUCKETS, PSNR_CAP, Results
 
 TITLE = "Table I: hole metrics"
 MISSING = "-"

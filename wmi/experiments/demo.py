@@ -111,7 +111,7 @@ def _test_crops(cfg: DemoConfig) -> int:
 def _check(cfg: DemoConfig) -> None:
     """Fail before any work if the options cannot give a training batch."""
     from wmi.data import split_counts
-    from wmi.unet import check_multiple
+    from wmi.models.unet import check_multiple
 
     check_multiple(cfg.size, cfg.size, cfg.layers, option="--size")
     train_n, _, _ = split_counts(len(TRAIN_PHOTOS) * cfg.crops, SPLIT)
@@ -233,7 +233,8 @@ def _make_masks(cfg: DemoConfig, test_dir: Path, step: _Steps) -> None:
 
 
 def _train_networks(cfg: DemoConfig, step: _Steps) -> None:
-    from wmi.train import TrainConfig, train
+    from wmi.training.config import TrainConfig
+    from wmi.training.loop import train
 
     for conv in NETWORKS:
         options = _train_options(cfg, conv)
@@ -248,8 +249,8 @@ def _train_networks(cfg: DemoConfig, step: _Steps) -> None:
 
 
 def _inpaint(cfg: DemoConfig, test_dir: Path, mask_set: str, step: _Steps) -> dict[str, Path]:
-    from wmi.checkpoint import load_model
-    from wmi.inference import inpaint_folder
+    from wmi.inpaint.folder import inpaint_folder
+    from wmi.models.loading import load_model
 
     masks, preds = cfg.out / "masks" / mask_set, {}
     methods = _methods(cfg)
@@ -283,8 +284,8 @@ def _html_name(mask_set: str) -> str:
 
 def _evaluate(cfg: DemoConfig, test_dir: Path, mask_set: str, preds: dict[str, Path],
               step: _Steps) -> Any:  # fmt: skip
-    from wmi.html_report import write_eval_report
-    from wmi.scoring import score_folders
+    from wmi.eval.html_report import write_eval_report
+    from wmi.eval.scoring import score_folders
 
     masks, html = cfg.out / "masks" / mask_set, cfg.out / _html_name(mask_set)
     step(
@@ -302,7 +303,7 @@ def _evaluate(cfg: DemoConfig, test_dir: Path, mask_set: str, preds: dict[str, P
 def _preview(gt: Path, masks: Path, results: dict[str, Path], out: Path, rows: int = 6) -> None:
     """One row per test image (spread over the set): masked input, each method, truth."""
     from wmi.io import list_images, read_image, read_mask
-    from wmi.preview import save_contact_sheet
+    from wmi.io.preview import save_contact_sheet
 
     images = list_images(gt)
     tiles, labels = [], []
@@ -328,8 +329,8 @@ def run_demo(
     Raises:
         WmiError: the output folder is not empty (without ``overwrite``) or a step fails.
     """
+    from wmi.eval.report import render, to_markdown
     from wmi.io import atomic_path
-    from wmi.report import render, to_markdown
 
     notes = notes or Console(stderr=True)
     results = results or Console()

@@ -5,7 +5,6 @@ always loaded with ``torch.load(weights_only=True)``: opening a checkpoint never
 Files are written atomically, so a crash or a full disk while saving keeps the previous
 checkpoint. Loading verifies the zip archive's CRC-32 checksums and the weights' finiteness,
 so a damaged file is reported as damaged instead of loading different weights.
-:func:`load_model` also reads the export folders of :mod:`wmi.export`.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ import pickle
 import re
 import zipfile
 import zlib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +22,10 @@ from torch import nn
 
 from wmi.errors import WmiError
 from wmi.io import atomic_path
-from wmi.unet import InpaintingUNet
+from wmi.models.unet import InpaintingUNet
 
 FORMAT = "wmi-checkpoint"
 VERSION = 1
-
-
-def model_config(model: InpaintingUNet) -> dict[str, Any]:
-    """The constructor arguments that rebuild ``model``."""
-    return {
-        "conv": model.conv_kind,
-        "norm": model.norm_kind,
-        "layers": model.layers,
-        "in_channels": model.in_channels,
-        "base_channels": model.base_channels,
-        "norm_momentum": model.norm_momentum,
-    }
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: InpaintingUNet, **state: Any) -> None:
@@ -62,7 +48,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: InpaintingUNet, **state
     payload = {
         "format": FORMAT,
         "version": VERSION,
-        "model_config": model_config(model),
+        "model_config": model.config(),
         "model": model.state_dict(),
         **state,
     }
@@ -183,64 +169,6 @@ def build_model(payload: dict) -> InpaintingUNet:
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise WmiError(f"checkpoint does not hold a valid wmi model ({_reason(exc)})") from None
     return model
-
-
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """What a checkpoint says about its network besides the weights.
-
-    Attributes:
-        amp: the mixed precision it was trained with ("bf16", "fp16" or "off"), so that
-            inference can use the same.
-        step: the training step it was saved at, or None (not a training checkpoint).
-        config: the effective training configuration (``TrainConfig.to_dict()``), or ``{}``;
-            for an export folder, the training summary of its config.json.
-    """
-
-    amp: str = "off"
-    step: int | None = None
-    config: dict[str, Any] = field(default_factory=dict)
-
-
-def load_model(
-    path: str | os.PathLike[str], device: str | torch.device = "cpu"
-) -> tuple[InpaintingUNet, CheckpointInfo]:
-    """Load a trained network ready for inference (eval mode, on ``device``).
-
-    Args:
-        path: a checkpoint file (``last.pt``, ``best.pt``) or an export folder written by
-            ``wmi export`` (``model.safetensors`` + ``config.json``); both give the same
-            network, bit for bit.
-        device: where the network goes.
-
-    Returns:
-        ``(model, info)``: the network, and :class:`CheckpointInfo` (its training AMP mode,
-        step and configuration; for an export folder, the training summary of its
-        config.json).
-
-    Example::
-
-        model, info = load_model("runs/wconv/checkpoints/best.pt", device="cuda")
-    """
-    from wmi.export import is_export_dir, load_exported
-
-    if is_export_dir(path):
-        model, meta = load_exported(path)
-        training = dict(meta.get("training") or {})
-        step = training.get("step")
-        info = CheckpointInfo(str(meta.get("amp", "off")), step, training)
-        return model.to(device).eval(), info
-    payload = load_checkpoint(path)
-    try:
-        model = build_model(payload)
-    except WmiError as exc:
-        raise WmiError(f"{path}: {exc}") from None
-    config = dict(payload.get("config") or {})
-    step = payload.get("step")
-    info = CheckpointInfo(
-        str(config.get("amp", "off")), None if step is None else int(step), config
-    )
-    return model.to(device).eval(), info
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -2,8 +2,8 @@
 
 :func:`score_folders` is ``wmi eval`` without the printing: it pairs the files
 (:func:`wmi.io.pair_folders`, one row per mask), scores each image with
-:func:`wmi.metrics.score_files` in threads, names every file it leaves out through ``notify``
-and averages with :func:`wmi.metrics.summarize_scores`.
+:func:`wmi.eval.metrics.score_files` in threads, names every file it leaves out through ``notify``
+and averages with :func:`wmi.eval.metrics.summarize_scores`.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from wmi.errors import WmiError
-from wmi.inference import Notify, Progress
+from wmi.eval.metrics import DEFAULT_SSIM_WINDOW, ImageScore, Results, score_files, summarize_scores
 from wmi.io import PairedImage, format_names
-from wmi.metrics import DEFAULT_SSIM_WINDOW, ImageScore, Results, score_files, summarize_scores
+from wmi.progress import Notify, Progress
 
 if TYPE_CHECKING:
-    from wmi.perceptual import PerceptualNets
+    from wmi.eval.perceptual import PerceptualNets
 
 
 def _has(n: int, noun: str) -> str:
@@ -135,9 +135,9 @@ class FolderScores:
     """What :func:`score_folders` returns.
 
     Attributes:
-        results: the Table I averages (:func:`wmi.metrics.summarize_scores`), what the
+        results: the Table I averages (:func:`wmi.eval.metrics.summarize_scores`), what the
             reports render.
-        scores: one :class:`~wmi.metrics.ImageScore` per paired image (per mask, for an
+        scores: one :class:`~wmi.eval.metrics.ImageScore` per paired image (per mask, for an
             image with several), in completion order.
         unreadable: the scores of images with a file that could not be used (unreadable, or
             a prediction of the wrong size), by name; they are in no average.
@@ -215,7 +215,7 @@ def score_folders(
         workers: parallel image workers; 0 = one per CPU core.
         strict: any unmatched file is an error before scoring.
         ssim_window: a name of :data:`wmi.kinds.SSIM_WINDOWS`.
-        perceptual: the LPIPS and FID networks (:meth:`wmi.perceptual.PerceptualNets.load`);
+        perceptual: the LPIPS and FID networks (:meth:`wmi.eval.perceptual.PerceptualNets.load`);
             each runs once per scored image, in batches, after the Table I metrics: ``lpips``
             joins every image's metrics (and so the means), ``fid`` each method's and each
             bucket's metrics. None: neither.
@@ -274,7 +274,7 @@ def _load_for_networks(
     score: ImageScore, methods: Sequence[str]
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The ground truth (float32) and each method's composite of a scored image."""
-    from wmi.inference import composite, resize_hole
+    from wmi.inpaint.pixels import composite, resize_hole
     from wmi.io import read_image, read_mask
 
     gt = read_image(score.paths["gt"])
@@ -331,8 +331,8 @@ def _add_fid(
     results: Results, order: Sequence[ImageScore], features: Mapping[str, np.ndarray]
 ) -> None:
     """FID per method, overall and per hole-ratio bucket, into ``results``."""
+    from wmi.eval.perceptual import fid_by_group, frechet_distance
     from wmi.masks import hole_ratio_bucket
-    from wmi.perceptual import fid_by_group, frechet_distance
 
     buckets = [hole_ratio_bucket(s.hole_ratio) for s in order]
     for method in results["methods"]:

@@ -1,4 +1,4 @@
-"""The pieces of the HTML report (:mod:`wmi.html_report`): records, images, selection, charts.
+"""The pieces of the HTML report (:mod:`wmi.eval.html_report`): records, images, selection, charts.
 
 * :class:`ReportImage` and :class:`MetricFact`: what the report is made of;
 * :func:`tiles`: the masked input, each method's prediction and the ground truth of one image,
@@ -6,7 +6,7 @@
 * :func:`select_images`: which images get a strip;
 * :func:`chart` and :func:`legend`: the inline SVG of a metric against the hole ratio.
 
-Imports neither torch nor :mod:`wmi.report`.
+Imports neither torch nor :mod:`wmi.eval.report`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from wmi.errors import WmiError
-from wmi.inference import resize_hole
+from wmi.inpaint.pixels import resize_hole
 from wmi.io import read_image, read_mask
 from wmi.masks import BUCKET_LABELS
 

@@ -6,7 +6,7 @@ shape ``(N, 1, H, W)`` (broadcast over channels) or ``(N, C, H, W)``; ``new_mask
 ``(N, 1, H_out, W_out)``, float32 (float64 when the mask is float64).
 
 For a window with input block X, mask block M (broadcast to C channels), kernel W and bias b
-(REFERENCE.md §2):
+(docs/paper.md#the-layers):
 
 * eq. (1), weighted and partial: ``y = Wᵀ(X ⊙ M) · sum(1)/sum(M) + b`` if ``sum(M) > 0`` else 0;
 * eq. (2), partial update: ``m' = 1[sum(M) > 0]``;
@@ -249,6 +249,9 @@ class _MaskedConv(nn.Conv2d):
     #: Whether the layer multiplies its input by the mask. Networks use it to decide whether
     #: concatenated features must be masked part by part (see ``InpaintingUNet``).
     masked: bool = True
+    #: Whether the layer reads a real-valued validity in [0, 1] (eq. 3) rather than 0/1: soft
+    #: masks (``--blend soft``) are then given to the network as they are.
+    takes_real_validity: bool = False
 
     def __init__(
         self,
@@ -286,6 +289,8 @@ class WeightedConv2d(_MaskedConv):
         >>> y.shape, m.shape
         (torch.Size([1, 8, 16, 16]), torch.Size([1, 1, 16, 16]))
     """
+
+    takes_real_validity = True
 
     def forward(self, x: Tensor, mask: Tensor, premasked: bool = False) -> tuple[Tensor, Tensor]:
         """``x`` ``(N, C, H, W)``, ``mask`` ``(N, 1|C, H, W)`` → ``(y, new_mask)``."""

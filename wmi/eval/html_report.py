@@ -14,7 +14,7 @@ Only the images shown in strips are read and inlined, each once however many sec
 it, so the size depends on ``per_section``, ``thumb_size`` and ``full_size``, not on the number
 of images (1,000 images at 256x256 give about 3 MB, most of it thumbnails).
 
-This module imports neither torch nor :mod:`wmi.report`; the metric labels and directions are
+This module imports neither torch nor :mod:`wmi.eval.report`; the metric labels and directions are
 passed in (:func:`facts_from_registry` builds them from :data:`wmi.kinds.METRICS`).
 """
 
@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from wmi.html_parts import (
+from wmi.eval.html_parts import (
     MISSING,
     PALETTE,
     FactLike,
@@ -46,7 +46,7 @@ from wmi.html_parts import (
 from wmi.io import atomic_path
 
 if TYPE_CHECKING:
-    from wmi.scoring import FolderScores
+    from wmi.eval.scoring import FolderScores
 
 __all__ = [
     "MetricFact",
@@ -101,14 +101,14 @@ def report_images(scored: FolderScores) -> list[ReportImage]:
 
 
 def write_eval_report(path: str | os.PathLike[str], scored: FolderScores, **options: Any) -> Path:
-    """The HTML report of a :func:`wmi.scoring.score_folders` result (``wmi eval --html``).
+    """The HTML report of a :func:`wmi.eval.scoring.score_folders` result (``wmi eval --html``).
 
     Args:
         path: the ``.html`` file to write.
-        scored: what :func:`wmi.scoring.score_folders` returned.
+        scored: what :func:`wmi.eval.scoring.score_folders` returned.
         options: :func:`write_html_report`'s keyword arguments (``title``, ``seed``, ...).
     """
-    from wmi.report import ssim_window_label
+    from wmi.eval.report import ssim_window_label
 
     return write_html_report(
         path,
@@ -532,7 +532,7 @@ def write_html_report(
 
     Args:
         path: the ``.html`` file to write (its folder is created).
-        results: the Table I structure of :func:`wmi.metrics.summarize` (metric keys may
+        results: the Table I structure of :func:`wmi.eval.metrics.summarize` (metric keys may
             include new ones such as ``lpips`` and ``fid``; every key present is shown, in
             order of first appearance).
         images: one record per evaluated image (may be empty: then no strips and no

@@ -1,7 +1,8 @@
 """The PConv training loss (Liu et al., ECCV 2018, eq. 7), used for every network of the paper.
 
 ``L = 1·L_valid + 6·L_hole + 0.05·L_perceptual + 120·(L_style_out + L_style_comp) + 0.1·L_tv``
-(REFERENCE.md §4). With ``out`` the raw network output, ``gt`` the ground truth, ``M`` the
+(docs/paper.md#the-network-and-the-training-recipe). With ``out`` the raw network output, ``gt``
+the ground truth, ``M`` the
 validity mask (1 = known) and ``comp = M⊙gt + (1−M)⊙out`` the composite:
 
 * ``L_valid = mean(|M⊙(out − gt)|)``, ``L_hole = mean(|(1−M)⊙(out − gt)|)``; both means run
@@ -15,7 +16,7 @@ validity mask (1 = known) and ``comp = M⊙gt + (1−M)⊙out`` the composite:
   square, ``(Σ_{horizontal pairs in P} |comp(i, j+1) − comp(i, j)| + Σ_{vertical pairs in P}
   |comp(i+1, j) − comp(i, j)|) / (C·H·W)``, differences summed over channels, a pair counting
   only when *both* pixels are in ``P``; averaged over the batch. This is exactly
-  ``wmi.metrics.total_variation(comp, dilate_hole(hole))`` of the evaluation code.
+  ``wmi.eval.metrics.total_variation(comp, dilate_hole(hole))`` of the evaluation code.
 
 The VGG16 weights are ImageNet weights of torchvision's ``vgg16`` (file ``vgg16-397923af.pth``).
 Our machines cannot download them, so :func:`resolve_vgg_weights` finds a local file or says
@@ -32,6 +33,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wmi.errors import WmiError
+from wmi.kinds import PERCEPTUAL
+from wmi.registry import load
 from wmi.weights import VGG16_FILE, find_weights, weights_search_dir
 
 #: PConv eq. 7 weights.
@@ -275,8 +278,7 @@ def build_loss(perceptual: str, vgg_weights: str | os.PathLike[str] | None) -> I
     Raises:
         WmiError: unknown ``perceptual``, or VGG16 weights not found or unreadable.
     """
-    if perceptual == "none":
+    network = PERCEPTUAL[perceptual].network  # an unknown name: WmiError listing the choices
+    if network is None:
         return InpaintingLoss(None)
-    if perceptual != "vgg16":
-        raise WmiError(f"--perceptual {perceptual!r}: expected vgg16 or none")
-    return InpaintingLoss(VGG16Features.from_file(resolve_vgg_weights(vgg_weights)))
+    return InpaintingLoss(load(network).from_file(resolve_vgg_weights(vgg_weights)))

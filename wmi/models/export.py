@@ -17,7 +17,6 @@ checkpoint bit for bit. Nothing in an export folder runs code when it is loaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -32,8 +31,10 @@ from torch import nn
 
 from wmi import __version__
 from wmi.errors import WmiError
-from wmi.onnx_export import DEFAULT_OPSET, check_onnx, export_onnx
-from wmi.unet import InpaintingUNet
+from wmi.io.files import file_sha256
+from wmi.models.checkpoint import build_model, load_checkpoint
+from wmi.models.onnx import DEFAULT_OPSET, check_onnx, export_onnx
+from wmi.models.unet import InpaintingUNet
 
 __all__ = [
     "CARD_FILE",
@@ -46,7 +47,6 @@ __all__ = [
     "check_onnx",
     "export_model",
     "export_onnx",
-    "is_export_dir",
     "load_exported",
     "read_export_config",
 ]
@@ -59,7 +59,7 @@ CARD_FILE = "README.md"
 ONNX_FILE = "model.onnx"
 #: Every file an export folder may hold; ``overwrite`` replaces a folder holding only these.
 EXPORT_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE, ONNX_FILE)
-#: Keys of a training config (``wmi.train.TrainConfig``) worth repeating in config.json.
+#: Keys of a training config (``wmi.training.loop.TrainConfig``) worth repeating in config.json.
 TRAINING_KEYS = (
     "data",
     "masks",
@@ -116,8 +116,6 @@ def _finite(value: Any) -> Any:
 
 def _read_checkpoint(path: Path) -> tuple[InpaintingUNet, dict[str, Any]]:
     """The network and the raw payload of a wmi checkpoint; a WmiError naming ``path``."""
-    from wmi.checkpoint import build_model, load_checkpoint
-
     payload = load_checkpoint(path)  # names the file on every failure
     try:
         model = build_model(payload)
@@ -169,19 +167,9 @@ def _state_for_safetensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def build_config(model: InpaintingUNet, payload: dict[str, Any], source: Path) -> dict[str, Any]:
     """The ``config.json`` of an export (without the ``files`` entry, added once written)."""
-    from wmi.checkpoint import model_config
-
-    arch = model_config(model)
+    arch = model.config()
     summary = _training_summary(payload)
     return {
         "format": FORMAT,
@@ -416,7 +404,7 @@ def export_model(
 
     Args:
         checkpoint_path: a checkpoint written by ``wmi train`` (``last.pt``, ``best.pt``) or
-            :func:`wmi.checkpoint.save_checkpoint`.
+            :func:`wmi.models.checkpoint.save_checkpoint`.
         out_dir: the export folder; created. It must be absent or empty, or hold an earlier
             export (only the files of :data:`EXPORT_FILES`) and ``overwrite`` be set.
         onnx: also write ``model.onnx`` (needs the ``onnx`` and ``onnxscript`` packages).
@@ -452,7 +440,7 @@ def export_model(
             files[ONNX_FILE] = staging / ONNX_FILE
             config["onnx_opset"] = opset
         config["files"] = {
-            name: {"sha256": _sha256(path), "bytes": path.stat().st_size}
+            name: {"sha256": file_sha256(path), "bytes": path.stat().st_size}
             for name, path in files.items()
         }
         (staging / CONFIG_FILE).write_text(
@@ -473,16 +461,6 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-def is_export_dir(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a folder with an export's ``config.json`` (not necessarily valid).
-
-    For callers that accept a checkpoint file or an export folder
-    (``wmi inpaint --checkpoint``, ``wmi.load_model``, ``--finetune``).
-    """
-    path = Path(path)
-    return path.is_dir() and (path / CONFIG_FILE).is_file()
 
 
 def read_export_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
@@ -543,7 +521,7 @@ def load_exported(
     if not weights.is_file():
         raise WmiError(f"{weights}: no such file")
     expected = (config.get("files") or {}).get(WEIGHTS_FILE, {}).get("sha256")
-    if expected and _sha256(weights) != expected:
+    if expected and file_sha256(weights) != expected:
         raise WmiError(f"{weights}: damaged (SHA-256 differs from {CONFIG_FILE})")
     try:
         model = InpaintingUNet(**config["architecture"])

@@ -1,4 +1,4 @@
-"""The ONNX graph of a network: ``wmi export --onnx`` (:func:`wmi.export.export_model`).
+"""The ONNX graph of a network: ``wmi export --onnx`` (:func:`wmi.models.export.export_model`).
 
 ONNX is for serving without PyTorch: onnxruntime (CPU, CUDA, TensorRT, DirectML, the web)
 or any other ONNX runtime runs the graph with ``image`` and ``mask`` in and ``output`` out.
@@ -17,7 +17,7 @@ import torch
 
 from wmi.errors import WmiError
 from wmi.io import atomic_path
-from wmi.unet import InpaintingUNet
+from wmi.models.unet import InpaintingUNet
 
 #: ONNX opset of :func:`export_onnx` (the lowest the torch.export-based exporter writes well).
 DEFAULT_OPSET = 18
@@ -26,7 +26,7 @@ DEFAULT_OPSET = 18
 def _sum_pool_to_mean_pool(exported: Any) -> int:
     """Rewrite ``avg_pool2d(..., divisor_override=d)`` as ``avg_pool2d(...) · (kH·kW / d)``.
 
-    ``wmi.conv.mask_window_sum`` takes the exact window sum of the mask with
+    ``wmi.layers.conv.mask_window_sum`` takes the exact window sum of the mask with
     ``F.avg_pool2d(m, k, s, p, count_include_pad=True, divisor_override=1)``. ONNX's
     AveragePool has no divisor, and torch's exporter drops ``divisor_override`` without a
     word: the exported network then divides every mask sum by k² and is wrong. With
@@ -89,7 +89,8 @@ def export_onnx(
 
     Uses torch's ``torch.export``-based exporter (``dynamo=True``, which needs the ``onnx``
     and ``onnxscript`` packages). The TorchScript exporter cannot trace the masked layers:
-    ``wmi.conv`` reads the kernel size from ``weight.shape``, which tracing turns into tensors.
+    ``wmi.layers.conv`` reads the kernel size from ``weight.shape``, which tracing turns into
+    tensors.
 
     Raises:
         WmiError: ``onnx``/``onnxscript`` missing, or the export failed (the reason in one line).

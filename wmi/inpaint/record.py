@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wmi.errors import WmiError
-from wmi.inference import Notify
+from wmi.progress import Notify
 
 #: The record of what made the results of an output folder (hidden: never paired or scored).
 RECORD_NAME = ".wmi-inpaint.json"
@@ -40,7 +40,7 @@ def check_record(
 
     Returns whether the record must be written, and whether this run replaces results of
     another record: then no existing result is trusted, not even after an interruption (the
-    record says "in progress" until the run is done, see :func:`wmi.folder.inpaint_folder`).
+    record says "in progress" until the run is done, see :func:`wmi.inpaint.folder.inpaint_folder`).
     """
     path = out_dir / RECORD_NAME
     try:

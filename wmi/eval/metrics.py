@@ -21,7 +21,7 @@ with its size; the strips give scikit-image's numbers.
 Which metrics exist, their labels and directions is :data:`wmi.kinds.METRICS`: each entry names
 its function (``fn(pred, gt, hole, comp) -> float``), and :func:`hole_metrics`, the reports
 and ``wmi eval`` read that table. docs/metrics.md has the recipe for adding one.
-:func:`wmi.scoring.score_folders` scores whole folders (``wmi eval``).
+:func:`wmi.eval.scoring.score_folders` scores whole folders (``wmi eval``).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from typing import TypedDict
 import numpy as np
 
 from wmi.errors import WmiError
-from wmi.inference import composite, resize_hole
+from wmi.inpaint.pixels import composite, resize_hole
 from wmi.kinds import DEFAULT_SSIM_WINDOW, METRICS, SSIM_WINDOWS, SsimWindow
 from wmi.masks import BUCKET_LABELS, hole_ratio_bucket
 from wmi.registry import load
@@ -69,7 +69,7 @@ class MethodResult(TypedDict):
 
 
 class Results(TypedDict):
-    """What :func:`summarize_scores` returns and :mod:`wmi.report` renders.
+    """What :func:`summarize_scores` returns and :mod:`wmi.eval.report` renders.
 
     ``psnr_infinite`` counts the images whose hole was reproduced exactly (their PSNR is
     infinite and counted as :data:`PSNR_CAP`).
@@ -286,11 +286,11 @@ def composite_ssim(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray, comp: np.
 #: The registry functions above (reference -> key): :func:`hole_metrics` computes them in one
 #: pass over the strips instead of one pass each.
 _BUILT_IN = {
-    "wmi.metrics:hole_l1": "l1",
-    "wmi.metrics:hole_l2": "l2",
-    "wmi.metrics:hole_tv": "tv",
-    "wmi.metrics:composite_ssim": "ssim",
-    "wmi.metrics:hole_psnr": "psnr",
+    "wmi.eval.metrics:hole_l1": "l1",
+    "wmi.eval.metrics:hole_l2": "l2",
+    "wmi.eval.metrics:hole_tv": "tv",
+    "wmi.eval.metrics:composite_ssim": "ssim",
+    "wmi.eval.metrics:hole_psnr": "psnr",
 }
 
 
@@ -512,7 +512,7 @@ def summarize_scores(
         ssim_window: the window the scores were computed with (recorded in the results).
 
     Returns:
-        The results structure of the JSON report (see :mod:`wmi.report`).
+        The results structure of the JSON report (see :mod:`wmi.eval.report`).
 
     Raises:
         WmiError: a method has no scored image.

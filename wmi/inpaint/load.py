@@ -1,0 +1,67 @@
+"""One call from what a user names to an inpainter: a classical method or a trained network.
+
+:func:`load_inpainter` takes a classical method's name (``"telea"``), a checkpoint file, a run
+folder or an export folder (see :func:`wmi.models.loading.find_model`), and returns an
+:class:`~wmi.inpaint.strategies.Inpainter`. :func:`source_record` is what an output folder
+records about it, so that a later run with another method or other weights is noticed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from wmi.inpaint.classical import ClassicalInpainter
+from wmi.inpaint.strategies import Inpainter
+from wmi.kinds import CLASSICAL_METHODS
+
+
+def is_method(source: object) -> bool:
+    """Whether ``source`` names a classical method of :data:`wmi.kinds.CLASSICAL_METHODS`."""
+    return isinstance(source, str) and source in CLASSICAL_METHODS
+
+
+def load_inpainter(
+    source: str | os.PathLike[str],
+    device: Any = "auto",
+    *,
+    batch_size: int = 8,
+    radius: int = 3,
+) -> Inpainter:
+    """The inpainter ``source`` names.
+
+    Args:
+        source: a classical method (``"telea"``, ``"ns"``, ``"biharmonic"``, ...), or a
+            checkpoint (``best.pt``), a run folder (its best checkpoint) or an export folder.
+        device: for a network: a ``--device`` choice (``"auto"``: cuda, then mps, then cpu)
+            or a ``torch.device``. A network trained with AMP runs with it on CUDA only.
+        batch_size: images per forward pass of a network.
+        radius: neighbourhood radius of the OpenCV methods.
+
+    Raises:
+        WmiError: an unknown method, a missing or unreadable checkpoint, an unavailable device.
+    """
+    if is_method(source):
+        return ClassicalInpainter(str(source), radius)
+    from wmi.device import resolve_device
+    from wmi.inpaint.network import ModelInpainter
+    from wmi.models.loading import load_model
+
+    dev = resolve_device(device) if isinstance(device, str) else device
+    model, info = load_model(source, device=dev)
+    amp = info.amp if dev.type == "cuda" else "off"
+    return ModelInpainter(model, amp=amp, device=dev, batch_size=batch_size)
+
+
+def source_record(source: str | os.PathLike[str]) -> dict[str, str]:
+    """What identifies ``source``'s results: the method, or the weights' name and digest.
+
+    Reads the weights file (not the network), so it is cheap and needs no torch.
+    """
+    if is_method(source):
+        return {"method": str(source)}
+    from wmi.io.files import file_sha256
+    from wmi.models.loading import find_model
+
+    found = find_model(source)
+    return {"checkpoint": found.path.name, "sha256": file_sha256(found.weights)[:16]}
