@@ -484,7 +484,7 @@ def main() -> int:
         ckpt = steps["train"].get("checkpoint")
         if ckpt and Path(ckpt).is_file():
             steps["inpaint"] = inpaint(work, plan, ckpt)
-            # the dry run leaves ONNX to tests/test_export.py (half a minute on 2 cores)
+            # the dry run leaves ONNX to tests/models/test_export.py (half a minute on 2 cores)
             steps["export"] = export(work, ckpt, onnx=not opts.dry_run)
         else:
             steps["inpaint"] = {"ok": False, "error": "no checkpoint from the training step"}

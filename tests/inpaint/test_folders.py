@@ -22,7 +22,7 @@ from wmi.inpaint.folder import inpaint_folder
 from wmi.io import format_names, pair_folders, read_image
 from wmi.kinds import METRICS, Metric
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _save(path: Path, array: np.ndarray) -> Path:

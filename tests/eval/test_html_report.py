@@ -590,7 +590,7 @@ def test_rewrite_is_atomic(
 
 def test_no_torch_import() -> None:
     code = "import sys, wmi.eval.html_report; assert 'torch' not in sys.modules, 'torch imported'"
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[2])
 
 
 @pytest.mark.slow

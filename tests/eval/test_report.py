@@ -14,7 +14,7 @@ from wmi.eval import report
 from wmi.eval.metrics import Results
 from wmi.kinds import METRICS
 
-GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden_report.txt"
+GOLDEN = Path(__file__).resolve().parents[1] / "fixtures" / "golden_report.txt"
 
 
 def _metrics(l1: float, l2: float, tv: float, ssim: float, psnr: float) -> dict[str, float]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from stripe_masks import stripe
+from tests.masks.stripe_masks import stripe
 from typer.testing import CliRunner
 
 from wmi.cli import app

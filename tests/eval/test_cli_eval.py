@@ -476,7 +476,7 @@ def test_help_lists_the_new_options_with_defaults() -> None:
 
 
 def test_html_report_of_an_eval(folders: Path) -> None:
-    from tests.test_html_report import decode, parse
+    from tests.eval.test_html_report import decode, parse
 
     out = folders / "rep" / "r.html"
     result = _eval(folders, "--pred", f"A={folders / 'a'}", "--pred", f"B={folders / 'b'}",

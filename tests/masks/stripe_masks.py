@@ -1,4 +1,4 @@
-"""A mask kind defined outside wmi, for tests/test_mask_kinds.py.
+"""A mask kind defined outside wmi, for tests/masks/test_mask_kinds.py.
 
 Its own module so that worker processes unpickle the generator by name without importing the
 test module (and, through it, the whole command line).

@@ -169,7 +169,7 @@ def _wmi_train(tmp_path: Path, shards: Path, masks: Path, prelude: str = "") -> 
         "--device", "cpu",
     ]  # fmt: skip
     code = f"import sys\n{prelude}\nfrom wmi.cli import main\nsys.argv = ['wmi', *{args!r}]\nmain()"
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "PYTHONPATH": str(root)}
     proc = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_train import Pairs, _cfg, _run, _state
+from tests.training.test_train import Pairs, _cfg, _run, _state
 from typer.testing import CliRunner
 
 from wmi.cli import app

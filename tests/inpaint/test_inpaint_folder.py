@@ -20,7 +20,7 @@ from wmi.cli import app
 from wmi.errors import WmiError
 
 runner = CliRunner()
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def photo(h: int, w: int) -> np.ndarray:

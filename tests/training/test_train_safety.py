@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_checkpoint import _member_data_offset
-from test_train import (
+from tests.models.test_checkpoint import _member_data_offset
+from tests.training.test_train import (
     Pairs,
     _assert_same_tensors,
     _cfg,
@@ -195,7 +195,7 @@ def _namespace_prefix() -> list[str] | None:
 _RESUME = """
 import sys
 sys.path.insert(0, {tests!r})
-from test_train import Pairs
+from tests.training.test_train import Pairs
 from wmi.errors import WmiError
 from wmi.training.config import resume_config
 from wmi.training.loop import train
@@ -223,7 +223,7 @@ def test_read_only_checkpoints_folder_is_found_before_the_first_step(tmp_path: P
     else:
         checkpoints.chmod(0o555)
         command = python
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     try:
         done = subprocess.run([*prefix, "sh", "-c", command], capture_output=True, text=True,
                               env=env, timeout=300)  # fmt: skip

@@ -162,7 +162,7 @@ def test_weights_module_does_not_import_torch() -> None:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).parents[1],
+        cwd=Path(__file__).parents[2],
     )
     assert out.stdout.strip() == "False"
 
@@ -465,7 +465,7 @@ def test_hub_folder_without_torch_is_torchs(env: dict[str, str]) -> None:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).parents[1],
+        cwd=Path(__file__).parents[2],
         env={**clean, **env},
     )
     assert out.stdout.startswith("True"), out.stdout
@@ -489,6 +489,6 @@ def test_eval_without_weights_does_not_import_torch(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).parents[1],
+        cwd=Path(__file__).parents[2],
     )
     assert out.stdout.strip().splitlines()[-1] == "False"
