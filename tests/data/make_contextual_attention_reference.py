@@ -42,7 +42,10 @@ def official_contextual_attention(
     raw_int_bs = b.get_shape().as_list()
     kernel = 2 * rate
     raw_w = tf1.extract_image_patches(
-        b, [1, kernel, kernel, 1], [1, rate * stride, rate * stride, 1], [1, 1, 1, 1],
+        b,
+        [1, kernel, kernel, 1],
+        [1, rate * stride, rate * stride, 1],
+        [1, 1, 1, 1],
         padding="SAME",
     )
     raw_w = tf.reshape(raw_w, [raw_int_bs[0], -1, kernel, kernel, raw_int_bs[3]])
@@ -133,8 +136,12 @@ def main() -> None:
         graph = tf1.Graph()
         with graph.as_default(), tf1.Session(graph=graph) as sess:
             y = official_contextual_attention(
-                tf.constant(f), tf.constant(b), None if mask is None else tf.constant(mask),
-                ksize=3, stride=1, **kwargs,
+                tf.constant(f),
+                tf.constant(b),
+                None if mask is None else tf.constant(mask),
+                ksize=3,
+                stride=1,
+                **kwargs,
             )
             arrays[f"{name}/y"] = sess.run(y)
         arrays[f"{name}/f"] = f
