@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,6 +21,7 @@ from wmi.models.deepfill import (
 )
 
 GENERATORS = [DeepFillV1Generator, DeepFillV2Generator]
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "deepfill_generator_reference.npz"
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -167,3 +170,34 @@ def _overfit(cls, steps: int) -> tuple[float, float]:
 def test_overfits_one_fixed_batch(cls):
     first, last = _overfit(cls, 30)
     assert last < 0.7 * first, (first, last)
+
+
+def _official_weights(net, seed: int) -> None:
+    """The numpy draws of tests/data/make_deepfill_generator_reference.py, in creation order."""
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        for conv in (m for m in net.modules() if isinstance(m, SameConv2d)):
+            k, cin, cout = conv.kernel_size[0], conv.in_channels, conv.out_channels
+            kernel = rng.standard_normal((k, k, cin, cout)) / np.sqrt(k * k * cin)
+            bias = 0.1 * rng.standard_normal(cout)
+            conv.weight.copy_(torch.from_numpy(kernel.astype(np.float32)).permute(3, 2, 0, 1))
+            conv.bias.copy_(torch.from_numpy(bias.astype(np.float32)))
+
+
+@pytest.mark.parametrize(("version", "cls"), [(1, DeepFillV1Generator), (2, DeepFillV2Generator)])
+def test_matches_the_official_tensorflow_graph(version, cls):
+    """Same weights as the official build_inpaint_net in TF (cnum 8, 16×24, one hole)."""
+    seed, (h, w), (top, left, bh, bw) = 7, (16, 24), (3, 5, 8, 12)
+    rng = np.random.default_rng(seed)
+    image = torch.from_numpy((rng.integers(-4, 5, (1, h, w, 3)) / 4).astype(np.float32))
+    image = image.permute(0, 3, 1, 2)
+    validity = torch.ones(1, 1, h, w)
+    validity[..., top : top + bh, left : left + bw] = 0
+    net = cls(cnum=8)
+    _official_weights(net, seed + version)
+    with torch.no_grad():
+        x1, x2 = net.forward_signed(image, validity)
+    ref = np.load(REFERENCE)
+    for got, key in ((x1, "x1"), (x2, "x2")):
+        expected = torch.from_numpy(ref[f"v{version}/{key}"]).permute(0, 3, 1, 2)
+        torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
