@@ -23,7 +23,7 @@ tf1.disable_eager_execution()
 
 SIZE = (16, 24)
 CNUM = 8
-HOLE = (3, 5, 8, 12)  # top, left, height, width
+HOLE = (11, 10, 3, 6)  # top, left, height, width: mask_s differs from floor-nearest
 SEED = 7
 
 
