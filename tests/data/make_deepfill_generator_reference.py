@@ -27,12 +27,16 @@ HOLE = (11, 10, 3, 6)  # top, left, height, width: mask_s differs from floor-nea
 SEED = 7
 
 
-def weights(seed: int):
-    """Kernel (HWIO) and bias of each conv in creation order; the test uses the same draws."""
+def weights(seed: int, scale: float):
+    """Kernel (HWIO) and bias of each conv in creation order; the test uses the same draws.
+
+    v2 gets ``scale = 2`` (v1: 1): gating halves the signal at every layer, and with unit-gain
+    kernels the output would hardly depend on the input or the padding.
+    """
     rng = np.random.default_rng(seed)
 
     def draw(k: int, cin: int, cout: int):
-        kernel = rng.standard_normal((k, k, cin, cout)) / np.sqrt(k * k * cin)
+        kernel = scale * rng.standard_normal((k, k, cin, cout)) / np.sqrt(k * k * cin)
         bias = 0.1 * rng.standard_normal(cout)
         return kernel.astype(np.float32), bias.astype(np.float32)
 
@@ -138,7 +142,9 @@ def main() -> None:
         graph = tf1.Graph()
         with graph.as_default(), tf1.Session(graph=graph) as sess:
             xin = tf.constant(image * (1.0 - mask))
-            x1, x2 = inpaint_net(xin, tf.constant(mask), version, CNUM, weights(SEED + version))
+            x1, x2 = inpaint_net(
+                xin, tf.constant(mask), version, CNUM, weights(SEED + version, float(version))
+            )
             arrays[f"v{version}/x1"], arrays[f"v{version}/x2"] = sess.run([x1, x2])
     out = Path(__file__).with_name("deepfill_generator_reference.npz")
     np.savez_compressed(out, **arrays)

@@ -172,13 +172,13 @@ def test_overfits_one_fixed_batch(cls):
     assert last < 0.7 * first, (first, last)
 
 
-def _official_weights(net, seed: int) -> None:
+def _official_weights(net, seed: int, scale: float) -> None:
     """The numpy draws of tests/data/make_deepfill_generator_reference.py, in creation order."""
     rng = np.random.default_rng(seed)
     with torch.no_grad():
         for conv in (m for m in net.modules() if isinstance(m, SameConv2d)):
             k, cin, cout = conv.kernel_size[0], conv.in_channels, conv.out_channels
-            kernel = rng.standard_normal((k, k, cin, cout)) / np.sqrt(k * k * cin)
+            kernel = scale * rng.standard_normal((k, k, cin, cout)) / np.sqrt(k * k * cin)
             bias = 0.1 * rng.standard_normal(cout)
             conv.weight.copy_(torch.from_numpy(kernel.astype(np.float32)).permute(3, 2, 0, 1))
             conv.bias.copy_(torch.from_numpy(bias.astype(np.float32)))
@@ -194,7 +194,7 @@ def test_matches_the_official_tensorflow_graph(version, cls):
     validity = torch.ones(1, 1, h, w)
     validity[..., top : top + bh, left : left + bw] = 0
     net = cls(cnum=8)
-    _official_weights(net, seed + version)
+    _official_weights(net, seed + version, float(version))  # v2: gain 2, see the script
     with torch.no_grad():
         x1, x2 = net.forward_signed(image, validity)
     ref = np.load(REFERENCE)
