@@ -107,6 +107,90 @@ def paper_norm(conv: str, norm: str = AUTO) -> str:
     return CONV_KINDS[conv].paper_norm if norm == AUTO else NORM_KINDS[norm].name
 
 
+# ---------------------------------------------------------------------------------- archs
+
+
+@dataclass(eq=False)
+class Arch(Entry):
+    """A whole network ``wmi train --arch`` trains, with the facts of its recipe.
+
+    Attributes:
+        network: the generator class (or its reference): ``forward(image, validity) ->
+            output`` (image ``(N, 3, H, W)`` in [0, 1], validity ``(N, 1, H, W)``, 1 = known;
+            output raw, not composited), ``config()`` and the classmethod ``from_config(d)``
+            rebuild it, ``multiple`` is its size rule.
+        width: the default ``--base-channels`` (U-Net: the first layer; DeepFill: ``cnum``).
+        takes_conv: the U-Net's options apply (``--conv``, ``--norm``, ``--layers``,
+            ``--bn-momentum``, ``--finetune``); other archs refuse ``--conv``/``--norm``.
+        masks: the default ``--masks`` (a mask kind).
+        lr: the default ``--lr``; lr_final: the default ``--lr-final`` (None: = lr, constant).
+        betas: Adam's betas (eps 1e-8, as PyTorch and TensorFlow).
+        loss: ``loss(cfg, world) -> nn.Module`` with ``terms`` (logged names, "total" first);
+            its trainable parameters, if any, are the discriminators (a second Adam).
+        step: one training step, ``step(parts, draw) -> terms`` (:mod:`wmi.training.step`).
+        critic_steps: discriminator steps per generator step, each on a batch of its own.
+        label: the network's name in reports (Table I's column).
+    """
+
+    network: Any = None
+    width: int = 64
+    takes_conv: bool = False
+    masks: str = "freeform"
+    lr: float = 1e-4
+    lr_final: float | None = None
+    betas: tuple[float, float] = (0.9, 0.999)
+    loss: Any = None
+    step: Any = None
+    critic_steps: int = 0
+    label: str = ""
+
+
+ARCHS: Registry[Arch] = Registry("arch")
+ARCHS.register(
+    Arch(
+        "unet",
+        "the paper's PConv U-Net with --conv and --norm",
+        network="wmi.models.unet:InpaintingUNet",
+        width=64,
+        takes_conv=True,
+        masks="freeform",
+        lr=5e-4,
+        lr_final=1e-5,
+        betas=(0.9, 0.999),
+        loss="wmi.training.losses:unet_loss",
+        step="wmi.training.step:unet_step",
+    )
+)
+ARCHS.register(
+    Arch(
+        "deepfill1",
+        "DeepFill v1: contextual attention, WGAN-GP local and global critics",
+        network="wmi.models.deepfill:DeepFillV1Generator",
+        width=32,
+        masks="box",
+        betas=(0.5, 0.9),
+        loss="wmi.training.gan:DeepFillV1Loss",
+        step="wmi.training.gan:deepfill_v1_step",
+        critic_steps=5,
+        label="DF1",
+    )
+)
+ARCHS.register(
+    Arch(
+        "deepfill2",
+        "DeepFill v2: gated convolution, contextual attention, SN-PatchGAN",
+        network="wmi.models.deepfill:DeepFillV2Generator",
+        width=48,
+        masks="freeform",
+        betas=(0.5, 0.999),
+        loss="wmi.training.gan:DeepFillV2Loss",
+        step="wmi.training.gan:deepfill_v2_step",
+        critic_steps=1,
+        label="DF2",
+    )
+)
+
+
 # ------------------------------------------------------------------------- run settings
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from wmi.cli.common import choice
-from wmi.kinds import AMP_MODES, AUTO, CONV_KINDS, DEVICES, NORM_KINDS, PERCEPTUAL
+from wmi.kinds import AMP_MODES, ARCHS, AUTO, CONV_KINDS, DEVICES, NORM_KINDS, PERCEPTUAL
 from wmi.training.config import default, field_help, field_names, shown_default
 
 
@@ -61,6 +61,7 @@ def _norm() -> Any:
 def train(
     data: Path | None = _opt("data"),
     out: Path | None = _opt("out"),
+    arch: str | None = _kind(ARCHS, "arch"),
     conv: str | None = _kind(CONV_KINDS, "conv"),
     norm: str | None = _norm(),
     masks: str | None = _opt("masks"),
@@ -98,7 +99,8 @@ def train(
     ),
     progress: bool = typer.Option(True, help="Show a progress bar on stderr."),
 ) -> None:
-    """Train an inpainting network with the paper's recipe (PConv loss, Adam, lr decay).
+    """Train an inpainting network: the paper's U-Net with its recipe (PConv loss, Adam, lr
+    decay), or DeepFill v1/v2 with theirs (--arch; docs/models.md).
 
     Writes RUN_DIR/config.json, checkpoints/last.pt and best.pt, metrics.jsonl, train.log and
     preview PNGs. Ctrl-C finishes the current step, saves last.pt and exits; --resume

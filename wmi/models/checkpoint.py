@@ -22,13 +22,39 @@ from torch import nn
 
 from wmi.errors import WmiError
 from wmi.io import atomic_path
-from wmi.models.unet import InpaintingUNet
+from wmi.kinds import ARCHS
+from wmi.registry import load
 
 FORMAT = "wmi-checkpoint"
 VERSION = 1
 
 
-def save_checkpoint(path: str | os.PathLike[str], model: InpaintingUNet, **state: Any) -> None:
+def arch_of(model: nn.Module) -> str:
+    """The ``--arch`` whose network ``model`` is (``ARCHS``); a ValueError for other classes."""
+    for entry in ARCHS.entries():
+        if type(model) is load(entry.network):
+            return entry.name
+    raise ValueError(f"{type(model).__name__} is not the network of any registered arch")
+
+
+def model_config(model: nn.Module) -> dict[str, Any]:
+    """What rebuilds ``model``: ``{"arch": name, **model.config()}`` (checkpoints, exports)."""
+    return {"arch": arch_of(model), **model.config()}
+
+
+def model_from_config(config: dict[str, Any]) -> nn.Module:
+    """The untrained network of a :func:`model_config` dict; no ``"arch"`` means ``unet``
+    (checkpoints and exports written before there were others).
+
+    Raises:
+        WmiError: an unknown arch, naming the choices; TypeError/ValueError: bad arguments.
+    """
+    config = dict(config)
+    arch = ARCHS[str(config.pop("arch", "unet"))]
+    return load(arch.network).from_config(config)
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, **state: Any) -> None:
     """Write ``model`` (its weights and architecture) plus any extra ``state`` atomically.
 
     The file is written under a temporary name, flushed to disk and then renamed, so ``path``
@@ -36,7 +62,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: InpaintingUNet, **state
 
     Args:
         path: destination file.
-        model: the bare network (unwrap DDP / ``torch.compile`` first).
+        model: the bare network of a registered arch (unwrap DDP / ``torch.compile`` first).
         **state: anything ``torch.load(weights_only=True)`` can read back: optimizer and
             scheduler state dicts, step, RNG states, the training config as a dict, metrics.
 
@@ -48,7 +74,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: InpaintingUNet, **state
     payload = {
         "format": FORMAT,
         "version": VERSION,
-        "model_config": model.config(),
+        "model_config": model_config(model),
         "model": model.state_dict(),
         **state,
     }
@@ -161,11 +187,13 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
     return payload
 
 
-def build_model(payload: dict) -> InpaintingUNet:
-    """Rebuild the network of a loaded checkpoint and load its weights."""
+def build_model(payload: dict) -> nn.Module:
+    """Rebuild the network of a loaded checkpoint (any arch) and load its weights."""
     try:
-        model = InpaintingUNet(**payload["model_config"])
+        model = model_from_config(payload["model_config"])
         model.load_state_dict(payload["model"])
+    except WmiError as exc:
+        raise WmiError(f"checkpoint does not hold a valid wmi model ({exc})") from None
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise WmiError(f"checkpoint does not hold a valid wmi model ({_reason(exc)})") from None
     return model

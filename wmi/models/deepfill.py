@@ -191,6 +191,9 @@ class _DeepFillGenerator(nn.Module):
 
     gated: bool
     refine_with_mask: bool  # v1 feeds [x, ones, mask] to the refinement stage, v2 only x
+    #: Input height and width must be multiples of this (two stride-2 convolutions, then
+    #: contextual attention's rate-2 downsampling); ``wmi inpaint`` pads to it.
+    multiple = 8
 
     def __init__(self, cnum: int) -> None:
         super().__init__()

@@ -32,9 +32,9 @@ from torch import nn
 from wmi import __version__
 from wmi.errors import WmiError
 from wmi.io.files import file_sha256
-from wmi.models.checkpoint import build_model, load_checkpoint
+from wmi.kinds import ARCHS, CONV_KINDS
+from wmi.models.checkpoint import build_model, load_checkpoint, model_config, model_from_config
 from wmi.models.onnx import DEFAULT_OPSET, check_onnx, export_onnx
-from wmi.models.unet import InpaintingUNet
 
 __all__ = [
     "CARD_FILE",
@@ -114,7 +114,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _read_checkpoint(path: Path) -> tuple[InpaintingUNet, dict[str, Any]]:
+def _read_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     """The network and the raw payload of a wmi checkpoint; a WmiError naming ``path``."""
     payload = load_checkpoint(path)  # names the file on every failure
     try:
@@ -167,23 +167,22 @@ def _state_for_safetensors(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
 
 
-def build_config(model: InpaintingUNet, payload: dict[str, Any], source: Path) -> dict[str, Any]:
+def build_config(model: nn.Module, payload: dict[str, Any], source: Path) -> dict[str, Any]:
     """The ``config.json`` of an export (without the ``files`` entry, added once written)."""
-    arch = model.config()
     summary = _training_summary(payload)
     return {
         "format": FORMAT,
         "version": VERSION,
         "wmi_version": __version__,
-        "model": "InpaintingUNet",
-        "architecture": arch,
+        "model": type(model).__name__,
+        "architecture": model_config(model),
         "parameters": sum(p.numel() for p in model.parameters()),
         "input": {
             "image": "float (N, C, H, W) in [0, 1]",
             "mask": "float (N, 1, H, W) validity: 1 = known pixel, 0 = hole",
             "output": "float (N, C, H, W): the raw network output; composite it as "
             "mask * image + (1 - mask) * output",
-            "multiple": 2 ** arch["layers"],
+            "multiple": int(model.multiple),
         },
         "amp": str(summary.get("amp", "off")),
         "training": summary,
@@ -201,16 +200,27 @@ def _fmt_metric(value: Any) -> str:
 def model_card(config: dict[str, Any], folder_name: str) -> str:
     """The README.md of an export folder (Markdown, front matter for model hubs)."""
     arch, train, val = config["architecture"], config["training"], config.get("validation")
-    kind = {"weighted": "WConv (weighted mask convolution)", "partial": "PConv"}.get(
-        arch["conv"], f"{arch['conv']} convolution"
-    )
+    entry = ARCHS[arch.get("arch", "unet")]
+    if entry.takes_conv:
+        known = arch["conv"] in CONV_KINDS
+        kind = f"{CONV_KINDS[arch['conv']].label if known else arch['conv']} inpainting U-Net"
+        rows = [
+            f"| Network | PConv U-Net (`{config['model']}`), {arch['layers']} encoder layers |",
+            f"| Convolution | `{arch['conv']}` |",
+            f"| Normalization | `{arch['norm']}` (momentum {arch['norm_momentum']}) |",
+            f"| Channels | {arch['in_channels']} in, first layer {arch['base_channels']} |",
+        ]
+    else:
+        kind = f"{entry.label or entry.name} inpainting network"
+        rows = [f"| Network | {entry.help} (`{config['model']}`, `--arch {entry.name}`) |"]
+        rows += [f"| `{k}` | {v} |" for k, v in arch.items() if k != "arch"]
     lines = [
         "---",
         "library_name: wmi",
         "tags: [image-inpainting, weighted-mask-convolution, pytorch]",
         "---",
         "",
-        f"# {folder_name}: {kind} inpainting U-Net",
+        f"# {folder_name}: {kind}",
         "",
         "An image-inpainting network from `wmi` (Kang et al., *Image Inpainting using Weighted "
         "Mask Convolution*), exported from the checkpoint "
@@ -220,10 +230,7 @@ def model_card(config: dict[str, Any], folder_name: str) -> str:
         "",
         "| | |",
         "|---|---|",
-        f"| Network | PConv U-Net (`InpaintingUNet`), {arch['layers']} encoder layers |",
-        f"| Convolution | `{arch['conv']}` |",
-        f"| Normalization | `{arch['norm']}` (momentum {arch['norm_momentum']}) |",
-        f"| Channels | {arch['in_channels']} in, first layer {arch['base_channels']} |",
+        *rows,
         f"| Parameters | {config['parameters']:,} |",
         f"| Input size | height and width multiples of {config['input']['multiple']} |",
         "",
@@ -494,7 +501,7 @@ def read_export_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
 
 def load_exported(
     folder: str | os.PathLike[str], map_location: str | torch.device = "cpu"
-) -> tuple[InpaintingUNet, dict[str, Any]]:
+) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild the network of an export folder.
 
     The weights are checked against the SHA-256 in config.json, then loaded with
@@ -524,7 +531,7 @@ def load_exported(
     if expected and file_sha256(weights) != expected:
         raise WmiError(f"{weights}: damaged (SHA-256 differs from {CONFIG_FILE})")
     try:
-        model = InpaintingUNet(**config["architecture"])
+        model = model_from_config(config["architecture"])
     except (TypeError, ValueError) as exc:
         raise WmiError(f"{folder / CONFIG_FILE}: invalid architecture ({exc})") from None
     try:

@@ -196,6 +196,11 @@ class InpaintingUNet(nn.Module):
             "norm_momentum": self.norm_momentum,
         }
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> InpaintingUNet:
+        """The network :meth:`config` describes (untrained)."""
+        return cls(**config)
+
     @property
     def multiple(self) -> int:
         """Input height and width must be multiples of this (``2**layers``)."""

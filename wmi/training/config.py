@@ -18,10 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from wmi.errors import WmiError
-from wmi.kinds import AMP_MODES, AUTO, CONV_KINDS, DEVICES, NORM_KINDS, PERCEPTUAL, paper_norm
+from wmi.kinds import (
+    AMP_MODES,
+    ARCHS,
+    AUTO,
+    CONV_KINDS,
+    DEVICES,
+    NORM_KINDS,
+    PERCEPTUAL,
+    paper_norm,
+)
+from wmi.registry import load
 
-#: The paper's learning rates: cosine from LR to LR_FINAL; PConv's fine-tuning stage.
-LR, LR_FINAL, FINETUNE_LR = 5e-4, 1e-5, 5e-5
+#: PConv's fine-tuning stage: a constant learning rate (the other rates are on ``ARCHS``).
+FINETUNE_LR = 5e-5
+#: ``--conv`` of an ``--arch`` that takes one, when none is given.
+DEFAULT_CONV = "weighted"
 #: What a resumed run may change: how it runs, not what it computes.
 RESUME_MUTABLE = frozenset(
     {"data", "out", "workers", "val_every", "val_images", "save_every", "log_every", "device"}
@@ -32,6 +44,13 @@ RESUME_EXTENDABLE = frozenset({"steps", "epochs"})
 #: The paper's batch-norm momentum (decay 0.999), kept for runs of at least
 #: BN_SETTLE / BN_PAPER_MOMENTUM steps; shorter runs get BN_SETTLE / steps, up to BN_MAX.
 BN_PAPER_MOMENTUM, BN_MAX_MOMENTUM, BN_SETTLE = 0.001, 0.1, 5.0
+
+
+def _per_arch(fact: str) -> str:
+    """How ``--help`` shows a default that the ``--arch`` entry decides: ``"64 (unet), ..."``."""
+    shown = ((a.name, getattr(a, fact)) for a in ARCHS.entries())
+    return ", ".join(f"{'= --lr' if v is None else f'{v:g}' if isinstance(v, float) else v} ({n})"
+                     for n, v in shown)  # fmt: skip
 
 
 def _field(default: Any, help: str, shown: str | None = None, **kwargs: Any) -> Any:
@@ -58,23 +77,38 @@ class TrainConfig:
     out: str | None = _field(
         None, "Required: the run folder (RUN_DIR): config, checkpoints, metrics, previews."
     )
-    conv: str = _field("weighted", "Convolution.")
-    norm: str = _field(
-        AUTO,
-        "Normalization: auto (the conv kind's paper norm: weighted for weighted, batch otherwise),",
+    arch: str = _field(
+        "unet",
+        "Network and its recipe (losses, optimizer, default width and masks; docs/models.md):",
     )
-    masks: str = _field(
-        "freeform",
+    conv: str | None = _field(
+        None,
+        "Convolution (--arch unet only).",
+        shown=f"{DEFAULT_CONV} with --arch unet",
+    )
+    norm: str | None = _field(
+        AUTO,
+        "Normalization (--arch unet only): auto (the conv kind's paper norm: weighted for "
+        "weighted, batch otherwise),",
+    )
+    masks: str | None = _field(
+        None,
         "Training holes: a mask kind of `wmi masks generate` ('freeform': DeepFill v2 strokes "
-        "or a box; 'box': a random rectangle; ...) or a folder of mask PNGs (white = hole).",
+        "or a box; 'box': a random rectangle, DeepFill v1's; ...) or a folder of mask PNGs "
+        "(white = hole).",
+        shown=_per_arch("masks"),
     )
     size: int = _field(
         256,
         "Side of the training images in pixels, a multiple of 2**layers: the shards must have "
         "been prepared with `wmi data prepare --size` of the same value.",
     )
-    layers: int = _field(7, "Encoder depth: 7 for 256², 8 for 512².")
-    base_channels: int = _field(64, "Channels of the first layer (the paper: 64).")
+    layers: int = _field(7, "U-Net encoder depth: 7 for 256², 8 for 512².")
+    base_channels: int | None = _field(
+        None,
+        "Channels of the first layer (the paper: 64; DeepFill's cnum).",
+        shown=_per_arch("width"),
+    )
     bn_momentum: float | None = _field(
         None,
         "Batch-norm running-statistics rate. Default: from the run's length, 5/steps within "
@@ -95,10 +129,12 @@ class TrainConfig:
     lr: float | None = _field(
         None,
         "Initial learning rate (cosine decay to --lr-final).",
-        shown=f"{LR:g}; {FINETUNE_LR:g} with --finetune",
+        shown=f"{_per_arch('lr')}; {FINETUNE_LR:g} with --finetune",
     )
     lr_final: float | None = _field(
-        None, "Learning rate at the last step.", shown=f"{LR_FINAL:g}; = --lr with --finetune"
+        None,
+        "Learning rate at the last step.",
+        shown=f"{_per_arch('lr_final')}; = --lr with --finetune",
     )
     finetune: str | None = _field(
         None,
@@ -313,7 +349,8 @@ def first_fixed_difference(
     grow (a run of 1000 steps may continue to 3000, not stop at 500).
     """
     for name, new in now.items():
-        old = saved.get(name)
+        # an option added after the run was saved: the run had its default (no "arch": unet)
+        old = saved.get(name, default(name) if name in _FIELDS else None)
         if name in RESUME_MUTABLE or old == new:
             continue
         extendable = name in RESUME_EXTENDABLE and isinstance(old, int) and isinstance(new, int)
@@ -381,21 +418,30 @@ def check_choice(option: str, value: str, allowed: Iterable[str]) -> None:
         raise WmiError(f"{option} {value!r}: expected one of {', '.join(allowed)}")
 
 
-def check_size(size: int, layers: int) -> None:
+def check_size(size: int, layers: int | None, arch: str = "unet") -> None:
     """The crop side must be a positive multiple of ``2**layers`` (the U-Net halves it
-    ``layers`` times); the error names the nearest valid size.
+    ``layers`` times), or with ``layers`` None of the ``--arch`` network's ``multiple``; the
+    error names the nearest valid size.
 
     Raises:
         WmiError: ``--size`` is not such a multiple.
     """
     from wmi.models.unet import check_multiple  # torch, only when a config is checked
 
-    check_multiple(size, size, layers, option="--size")
+    if layers is not None:
+        check_multiple(size, size, layers, option="--size")
+        return
+    multiple = int(load(ARCHS[arch].network).multiple)
+    if size < multiple or size % multiple:
+        near = max(multiple, round(size / multiple) * multiple)
+        raise WmiError(
+            f"--size {size} is not a multiple of {multiple} (--arch {arch}); the nearest is {near}"
+        )
 
 
 def _check_numbers(cfg: TrainConfig) -> None:
     for name in ("layers", "base_channels", "batch_size", "val_every", "save_every", "log_every"):
-        if getattr(cfg, name) < 1:
+        if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
             raise WmiError(f"--{name.replace('_', '-')} must be at least 1")
     if cfg.bn_momentum is not None and not 0.0 < cfg.bn_momentum <= 1.0:
         raise WmiError(f"--bn-momentum must be in (0, 1], got {cfg.bn_momentum}")
@@ -407,17 +453,33 @@ def _check_numbers(cfg: TrainConfig) -> None:
         value = getattr(cfg, name)
         if value is not None and value < 1:
             raise WmiError(f"--{name} must be at least 1, got {value}")
-    check_size(cfg.size, cfg.layers)
+    check_size(cfg.size, cfg.layers if ARCHS[cfg.arch].takes_conv else None, cfg.arch)
 
 
 def check_config(cfg: TrainConfig) -> None:
     """Check every option of ``cfg``; raises WmiError naming the first bad one."""
-    check_choice("--conv", cfg.conv, CONV_KINDS)
-    check_choice("--norm", cfg.norm, (AUTO, *NORM_KINDS))
+    check_choice("--arch", cfg.arch, ARCHS)
+    if ARCHS[cfg.arch].takes_conv:
+        check_choice("--conv", cfg.conv or DEFAULT_CONV, CONV_KINDS)
+        check_choice("--norm", cfg.norm or AUTO, (AUTO, *NORM_KINDS))
+    else:
+        _check_unet_options(cfg)
     check_choice("--amp", cfg.amp, AMP_MODES)
     check_choice("--device", cfg.device, DEVICES)
     check_choice("--perceptual", cfg.perceptual, PERCEPTUAL)
     _check_numbers(cfg)
+
+
+def _check_unet_options(cfg: TrainConfig) -> None:
+    """An ``--arch`` without the U-Net's options refuses them when given (a run would
+    otherwise record a conv it never used)."""
+    for flag, given in (
+        ("--conv", cfg.conv is not None),
+        ("--norm", cfg.norm not in (None, AUTO)),
+        ("--finetune", cfg.finetune is not None),
+    ):
+        if given:
+            raise WmiError(f"{flag} applies to --arch unet only, not --arch {cfg.arch}")
 
 
 def resolve_config(cfg: TrainConfig, device_type: str, bf16_supported: bool) -> TrainConfig:
@@ -432,16 +494,25 @@ def resolve_config(cfg: TrainConfig, device_type: str, bf16_supported: bool) -> 
         WmiError: an invalid option, named.
     """
     check_config(cfg)
-    lr = cfg.lr if cfg.lr is not None else (FINETUNE_LR if cfg.finetune else LR)
-    lr_final = cfg.lr_final if cfg.lr_final is not None else (lr if cfg.finetune else LR_FINAL)
+    arch = ARCHS[cfg.arch]
+    lr = cfg.lr if cfg.lr is not None else (FINETUNE_LR if cfg.finetune else arch.lr)
+    if cfg.lr_final is not None:
+        lr_final = cfg.lr_final
+    else:
+        lr_final = lr if cfg.finetune or arch.lr_final is None else arch.lr_final
     if not (lr > 0 and lr_final > 0 and math.isfinite(lr) and math.isfinite(lr_final)):
         raise WmiError("--lr and --lr-final must be positive numbers")
     amp = cfg.amp
     if amp == AUTO:
         amp = "bf16" if device_type == "cuda" and bf16_supported else "off"
+    conv = (cfg.conv or DEFAULT_CONV) if arch.takes_conv else None
     return dataclasses.replace(
         cfg,
-        norm=paper_norm(cfg.conv, cfg.norm),
+        conv=conv,
+        norm=paper_norm(conv, cfg.norm or AUTO) if conv else None,
+        masks=cfg.masks or arch.masks,
+        perceptual=cfg.perceptual if arch.takes_conv else "none",  # DeepFill's losses have none
+        base_channels=cfg.base_channels or arch.width,
         lr=float(lr),
         lr_final=float(lr_final),
         amp=amp,

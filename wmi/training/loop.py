@@ -45,9 +45,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from wmi.device import amp_dtype
 from wmi.errors import WmiError
-from wmi.kinds import PERCEPTUAL
+from wmi.kinds import ARCHS, PERCEPTUAL
 from wmi.models.checkpoint import unwrap
-from wmi.models.unet import InpaintingUNet
+from wmi.registry import load
 from wmi.training.config import (
     TrainConfig,
     bn_momentum_warning,
@@ -61,7 +61,6 @@ from wmi.training.loader import (
     to_device,
     val_loader,
 )
-from wmi.training.losses import build_loss
 from wmi.training.run import (
     Dist,
     GracefulStop,
@@ -82,6 +81,7 @@ from wmi.training.state import (
     freeze_encoder_norms,
     load_finetune_weights,
     load_state,
+    make_loss,
     make_model,
     make_optimization,
     restore_schedule,
@@ -89,7 +89,7 @@ from wmi.training.state import (
     save_state,
     set_train_mode,
 )
-from wmi.training.step import backward_step, forward_loss
+from wmi.training.step import Draw, StepParts
 from wmi.training.tensorboard import MISSING, Board, tensorboard_installed
 from wmi.training.validate import PREVIEW_LABELS, save_preview, validate
 
@@ -180,10 +180,11 @@ class _Run:
     device: torch.device
     run_dir: Path
     log: RunLog
-    net: InpaintingUNet  # the bare network: validation and checkpoints
+    net: nn.Module  # the bare generator: validation and checkpoints
     model: nn.Module  # the same, wrapped for training (DDP, torch.compile)
-    loss_fn: nn.Module
+    loss_fn: nn.Module  # the arch's loss (DeepFill's holds the discriminators)
     opt: Optimization
+    step: Any  # the arch's training step: step(parts, draw) -> loss terms
     batches: Batches
     val_loader: DataLoader | None
     schedule: Schedule  # the lr of every step; its total is the run's length
@@ -201,6 +202,13 @@ class _Run:
     @property
     def amp_dtype(self) -> torch.dtype | None:
         return amp_dtype(self.cfg.amp)
+
+    def parts(self) -> StepParts:
+        """What the arch's step works with."""
+        return StepParts(
+            self.net, self.model, self.loss_fn, self.opt.optimizer, self.opt.scaler,
+            self.amp_dtype, self.opt.d_optimizer, ARCHS[self.cfg.arch].critic_steps,
+        )  # fmt: skip
 
 
 def _prepare(
@@ -221,9 +229,11 @@ def _prepare(
         train_set, val_set = open_datasets(cfg)
     check_train_size(train_set, cfg, dist)
     batches = Batches(train_set, cfg, dist, device)
-    total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * batches.per_epoch
+    arch = ARCHS[cfg.arch]
+    per_step = 1 + arch.critic_steps  # batches one step trains on (the critics take their own)
+    total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * batches.per_epoch // per_step
     cfg = resolve_bn_momentum(cfg, total_steps)
-    loss_fn = build_loss(cfg.perceptual, cfg.vgg_weights).to(device)
+    loss_fn = make_loss(cfg, dist.world).to(device)
     net = make_model(cfg)
     if cfg.finetune:
         if not resume:  # a resumed fine-tuning run gets its weights from last.pt
@@ -240,10 +250,10 @@ def _prepare(
     if cfg.channels_last:
         net.to(memory_format=torch.channels_last)
         loss_fn.to(memory_format=torch.channels_last)
-    opt = make_optimization(net, cfg, device)
+    opt = make_optimization(net, loss_fn, cfg, device)
     state = TrainState()
     if saved is not None:
-        state = restore_state(saved, net, opt, device)
+        state = restore_state(saved, net, opt, device, loss_fn)
         if dist.main:
             truncate_metrics(log.metrics_path, state.step)
     if dist.main:
@@ -258,7 +268,7 @@ def _prepare(
         model, loss_fn = torch.compile(model), torch.compile(loss_fn)
     board_on = dist.main and cfg.tensorboard and tensorboard_installed()
     return _Run(
-        cfg, dist, device, run_dir, log, net, model, loss_fn, opt, batches,
+        cfg, dist, device, run_dir, log, net, model, loss_fn, opt, load(arch.step), batches,
         val_loader(val_set, cfg, dist), schedule, state, Board(run_dir, board_on, state.step),
     )  # fmt: skip
 
@@ -266,13 +276,18 @@ def _prepare(
 def _announce(run: _Run) -> None:
     """The first lines of train.log: what this run is."""
     cfg, log = run.cfg, run.log
+    network = run.net.extra_repr().replace(", ", " ")
     log.info(
         f"{'resuming at' if run.state.step else 'training from'} step {run.state.step} of "
-        f"{run.total_steps}: conv={cfg.conv} norm={cfg.norm} layers={cfg.layers} "
+        f"{run.total_steps}: arch={cfg.arch} {network} masks={cfg.masks} "
         f"size={cfg.size} batch={cfg.batch_size}×{run.dist.world} device={run.device} "
         f"amp={cfg.amp} params={sum(p.numel() for p in run.net.parameters()):,} "
         f"lr {cfg.lr:g}→{cfg.lr_final:g}"
     )
+    critics = sum(p.numel() for p in run.loss_fn.parameters() if p.requires_grad)
+    if run.opt.d_optimizer is not None:
+        log.info(f"discriminators: {critics:,} parameters, "
+                 f"{ARCHS[cfg.arch].critic_steps} step(s) per generator step")  # fmt: skip
     if len(run.schedule.segments) > 1:
         first, lr, _ = run.schedule.segments[-1]
         log.info(f"run extended to {run.total_steps} steps: lr cosine re-planned from {lr:g} "
@@ -280,7 +295,7 @@ def _announce(run: _Run) -> None:
     warning = bn_momentum_warning(cfg, run.total_steps)
     if warning:
         log.info(f"warning: {warning}")
-    if PERCEPTUAL[cfg.perceptual].network is None:
+    if ARCHS[cfg.arch].takes_conv and PERCEPTUAL[cfg.perceptual].network is None:
         log.info("perceptual none: training WITHOUT the VGG16 perceptual and style terms")
     if cfg.finetune:
         log.info(f"fine-tuning {cfg.finetune}: encoder batch norm frozen")
@@ -294,24 +309,20 @@ def _loop(run: _Run, progress: bool) -> str:
     """Train until ``total_steps`` or a stop request; returns "done" or "interrupted"."""
     cfg, state, total = run.cfg, run.state, run.total_steps
     names = unwrap(run.loss_fn).terms
-    window = _Window(len(names), cfg.batch_size * run.dist.world)
+    window = _Window(len(names))
+    draw, parts = _drawer(run, window), run.parts()
     with GracefulStop() as stop, ProgressBar(progress, total, state.step) as bar:
         while state.step < total:
-            # The loader position is part of the state: epoch e, batch `position` in it.
-            if state.position == run.batches.per_epoch:
-                state.epoch, state.position = state.epoch + 1, 0
-            batch = run.batches.next(state.epoch, state.position)
-            image, mask = to_device(*batch, run.device, cfg.channels_last)
             lr = run.schedule.lr(state.step)
-            for group in run.opt.optimizer.param_groups:
-                group["lr"] = lr
+            for optimizer in run.opt.optimizers():
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
 
-            terms = forward_loss(run.model, run.loss_fn, image, mask, run.amp_dtype)
+            terms = run.step(parts, draw)  # the arch's step: its batches, losses, updates
             losses, stopping = _synchronize(terms, names, stop.requested, run.dist)
-            if not math.isfinite(losses[0]):  # before any weight changes
+            if not math.isfinite(losses[0]):  # before anything is saved
                 _nonfinite(losses[0], state.step + 1, run.checkpoints / "last.pt")
-            backward_step(terms["total"], run.opt.optimizer, run.opt.scaler)
-            state.step, state.position = state.step + 1, state.position + 1
+            state.step += 1
 
             window.add(losses)
             last = state.step == total
@@ -328,6 +339,25 @@ def _loop(run: _Run, progress: bool) -> str:
                 run.log.info(f"interrupted at step {state.step}: saved checkpoints/last.pt")
                 return "interrupted"
     return "done"
+
+
+def _drawer(run: _Run, window: _Window) -> Draw:
+    """The step's source of batches: the next batch of the loader, on the device.
+
+    The loader position is part of the state (epoch e, batch ``position`` in it), advanced
+    per batch drawn, so a resumed run continues with the very next batch.
+    """
+    state = run.state
+
+    def draw() -> tuple[Tensor, Tensor]:
+        if state.position == run.batches.per_epoch:
+            state.epoch, state.position = state.epoch + 1, 0
+        batch = run.batches.next(state.epoch, state.position)
+        state.position += 1
+        window.images += run.cfg.batch_size * run.dist.world
+        return to_device(*batch, run.device, run.cfg.channels_last)
+
+    return draw
 
 
 def _synchronize(
@@ -352,14 +382,15 @@ def _nonfinite(loss: float, step: int, last: Path) -> None:
 
 
 class _Window:
-    """Loss sums and time since the last training log line (pauses left out of the speed)."""
+    """Loss sums, training images drawn (every batch of a step, the critics' included) and
+    time since the last training log line (pauses left out of the speed)."""
 
-    def __init__(self, terms: int, images_per_step: int) -> None:
-        self.images_per_step = images_per_step
+    def __init__(self, terms: int) -> None:
         self._reset(terms)
 
     def _reset(self, terms: int) -> None:
         self.start, self.steps, self.sums = time.perf_counter(), 0, np.zeros(terms)
+        self.images = 0
 
     def add(self, losses: list[float]) -> None:
         self.steps += 1
@@ -368,7 +399,7 @@ class _Window:
     def flush(self) -> tuple[list[float], float]:
         """``(mean of each term, images/s)`` over the window, and start a new one."""
         elapsed = time.perf_counter() - self.start
-        speed = self.steps * self.images_per_step / max(elapsed, 1e-9)
+        speed = self.images / max(elapsed, 1e-9)
         means = (self.sums / self.steps).tolist()
         self._reset(len(means))
         return means, speed
@@ -418,7 +449,10 @@ def _validate(run: _Run) -> None:
 
 def _save(run: _Run, name: str) -> None:
     if run.dist.main:
-        save_state(run.checkpoints / name, run.model, run.opt, run.cfg, run.schedule, run.state)
+        save_state(
+            run.checkpoints / name, run.model, run.opt, run.cfg, run.schedule, run.state,
+            run.loss_fn,
+        )  # fmt: skip
 
 
 def _fmt(metrics: dict[str, float]) -> str:

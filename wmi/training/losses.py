@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +37,9 @@ from wmi.errors import WmiError
 from wmi.kinds import PERCEPTUAL
 from wmi.registry import load
 from wmi.weights import VGG16_FILE, find_weights, weights_search_dir
+
+if TYPE_CHECKING:
+    from wmi.training.config import TrainConfig
 
 #: PConv eq. 7 weights.
 LOSS_WEIGHTS = {
@@ -282,3 +286,11 @@ def build_loss(perceptual: str, vgg_weights: str | os.PathLike[str] | None) -> I
     if network is None:
         return InpaintingLoss(None)
     return InpaintingLoss(load(network).from_file(resolve_vgg_weights(vgg_weights)))
+
+
+def unet_loss(cfg: TrainConfig, world: int) -> InpaintingLoss:
+    """``--arch unet``'s loss (``ARCHS``): PConv's, with ``cfg``'s perceptual network.
+
+    ``world`` (processes) does not matter to it; other archs' losses refuse some.
+    """
+    return build_loss(cfg.perceptual, cfg.vgg_weights)

@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 from wmi.errors import WmiError
-from wmi.kinds import paper_norm
-from wmi.models.checkpoint import load_checkpoint, save_checkpoint, unwrap
+from wmi.kinds import ARCHS
+from wmi.models.checkpoint import load_checkpoint, model_from_config, save_checkpoint, unwrap
 from wmi.models.loading import load_model
 from wmi.models.unet import InpaintingUNet
+from wmi.registry import load
 from wmi.training.config import TrainConfig, first_fixed_difference
 from wmi.training.step import lr_at
 
@@ -21,12 +22,36 @@ from wmi.training.step import lr_at
 TRAINING_KEYS = ("optimizer", "scheduler", "scaler", "step", "loader", "rng", "config")
 
 
-def make_model(cfg: TrainConfig) -> InpaintingUNet:
-    """The network of ``cfg``, initialized from ``cfg.seed`` (the global RNG is left as it was)."""
+def network_config(cfg: TrainConfig) -> dict[str, Any]:
+    """The checkpoint's ``model_config`` of a resolved ``cfg``: the ``--arch`` and the
+    network's constructor arguments (``--conv``, ``--norm``, ``--layers``, the momentum only
+    where the arch takes them)."""
+    if ARCHS[cfg.arch].takes_conv:
+        args = {"conv": cfg.conv, "norm": cfg.norm, "layers": cfg.layers, "in_channels": 3,
+                "base_channels": cfg.base_channels, "norm_momentum": cfg.bn_momentum}  # fmt: skip
+    else:
+        args = {"cnum": cfg.base_channels}
+    return {"arch": cfg.arch, **args}
+
+
+def make_model(cfg: TrainConfig) -> nn.Module:
+    """The generator of a resolved ``cfg``, initialized from ``cfg.seed`` (the global RNG is
+    left as it was)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
-        norm = paper_norm(cfg.conv, cfg.norm)
-        return InpaintingUNet(cfg.conv, norm, cfg.layers, 3, cfg.base_channels, cfg.bn_momentum)
+        return model_from_config(network_config(cfg))
+
+
+def make_loss(cfg: TrainConfig, world: int) -> nn.Module:
+    """The arch's loss module (``ARCHS[arch].loss``); discriminators are initialized from
+    ``cfg.seed + 1`` (the global RNG is left as it was).
+
+    Raises:
+        WmiError: an option the arch's recipe cannot run with (or VGG16 weights missing).
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed + 1)
+        return load(ARCHS[cfg.arch].loss)(cfg, world)
 
 
 def freeze_encoder_norms(model: InpaintingUNet) -> None:
@@ -153,17 +178,39 @@ def restore_schedule(payload: dict[str, Any], total: int) -> Schedule:
 
 @dataclass
 class Optimization:
-    """The optimizer and the fp16 gradient scaler (a no-op for other AMP modes)."""
+    """The optimizers and the fp16 gradient scaler (a no-op for other AMP modes).
+
+    Attributes:
+        optimizer: Adam over the generator's trainable parameters.
+        scaler: the fp16 gradient scaler.
+        d_optimizer: Adam over the discriminators (the loss module's trainable parameters),
+            or None when the arch has none.
+    """
 
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
+    d_optimizer: torch.optim.Optimizer | None = None
+
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        """Every optimizer of the run (all follow the run's learning rate)."""
+        return [self.optimizer] + ([self.d_optimizer] if self.d_optimizer else [])
 
 
-def make_optimization(model: nn.Module, cfg: TrainConfig, device: torch.device) -> Optimization:
-    """Adam with the paper's betas and eps over the trainable parameters, and the scaler."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.999), eps=1e-8)
-    return Optimization(optimizer, torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16"))
+def make_optimization(
+    model: nn.Module, loss_fn: nn.Module, cfg: TrainConfig, device: torch.device
+) -> Optimization:
+    """Adam with the arch's betas (eps 1e-8) over the generator's trainable parameters, a
+    second one over the loss module's (the discriminators; VGG16 is frozen), and the scaler."""
+    betas = ARCHS[cfg.arch].betas
+
+    def adam(module: nn.Module) -> torch.optim.Optimizer | None:
+        params = [p for p in module.parameters() if p.requires_grad]
+        return torch.optim.Adam(params, lr=cfg.lr, betas=betas, eps=1e-8) if params else None
+
+    optimizer = adam(model)
+    assert optimizer is not None, "a generator without trainable parameters"
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.amp == "fp16")
+    return Optimization(optimizer, scaler, adam(loss_fn))
 
 
 def save_state(
@@ -173,16 +220,25 @@ def save_state(
     cfg: TrainConfig,
     schedule: Schedule,
     state: TrainState,
+    loss_fn: nn.Module,
 ) -> None:
     """Write a training checkpoint atomically (``weights_only``-loadable).
 
     Holds the model, optimizer, schedule (its segments: the lr is a function of the step),
     GradScaler, step, the loader position (epoch and batches consumed in it), the RNG states,
-    the effective config and the best validation so far.
+    the effective config and the best validation so far; with an adversary also
+    ``discriminator`` (the loss module's state: weights, spectral-norm vectors, its random
+    source) and ``d_optimizer``.
     """
     rng: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         rng["cuda"] = torch.cuda.get_rng_state_all()
+    adversary: dict[str, Any] = {}
+    if opt.d_optimizer is not None:
+        adversary = {
+            "discriminator": unwrap(loss_fn).state_dict(),
+            "d_optimizer": opt.d_optimizer.state_dict(),
+        }
     save_checkpoint(
         path,
         unwrap(model),
@@ -194,6 +250,7 @@ def save_state(
         rng=rng,
         config=cfg.to_dict(),
         best=state.best,
+        **adversary,
     )
 
 
@@ -221,11 +278,25 @@ def load_state(path: Path, cfg: TrainConfig) -> dict[str, Any]:
 
 
 def restore_state(
-    payload: dict[str, Any], model: nn.Module, opt: Optimization, device: torch.device
+    payload: dict[str, Any],
+    model: nn.Module,
+    opt: Optimization,
+    device: torch.device,
+    loss_fn: nn.Module,
 ) -> TrainState:
-    """Load a :func:`load_state` payload into the model, optimizer, scaler and RNGs."""
+    """Load a :func:`load_state` payload into the model, optimizers, discriminators, scaler
+    and RNGs.
+
+    Raises:
+        WmiError: the run has discriminators and the checkpoint does not hold them.
+    """
     unwrap(model).load_state_dict(payload["model"])
     opt.optimizer.load_state_dict(payload["optimizer"])
+    if opt.d_optimizer is not None:
+        if "discriminator" not in payload or "d_optimizer" not in payload:
+            raise WmiError("checkpoint holds no discriminator state to resume the run with")
+        unwrap(loss_fn).load_state_dict(payload["discriminator"])
+        opt.d_optimizer.load_state_dict(payload["d_optimizer"])
     opt.scaler.load_state_dict(payload["scaler"])
     torch.set_rng_state(payload["rng"]["torch"])
     cuda_rng = payload["rng"].get("cuda")
