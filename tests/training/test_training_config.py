@@ -75,8 +75,8 @@ def test_replace_checks_names_and_types() -> None:
         TrainConfig().replace({"batch": 3})
     with pytest.raises(WmiError, match="option: steps: expected int, got 1.5"):
         TrainConfig().replace({"steps": 1.5})
-    with pytest.raises(WmiError, match="option: conv: must not be empty"):
-        TrainConfig().replace({"conv": None})
+    with pytest.raises(WmiError, match="option: arch: must not be empty"):
+        TrainConfig().replace({"arch": None})
 
 
 def test_resolve_config_fills_in_every_auto() -> None:
