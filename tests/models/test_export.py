@@ -99,6 +99,7 @@ def test_config_and_model_card(ckpt: Path, tmp_path: Path) -> None:
     assert on_disk == json.loads(json.dumps(config))
     assert on_disk["format"] == "wmi-export" and on_disk["wmi_version"]
     assert on_disk["architecture"] == {
+        "arch": "unet",
         "conv": "weighted",
         "norm": "weighted",
         "layers": 2,

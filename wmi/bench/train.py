@@ -1,7 +1,8 @@
-"""Training throughput: images/s of full training steps per conv kind and precision mode."""
+"""Training throughput: images/s of full training steps per arch, conv kind and precision mode."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,11 +10,12 @@ import torch
 
 from wmi.bench import interleaved_medians
 from wmi.device import amp_dtype, device_name
-from wmi.kinds import paper_norm
-from wmi.training.config import LR, TrainConfig, check_choice
+from wmi.kinds import ARCHS, paper_norm
+from wmi.registry import load
+from wmi.training.config import TrainConfig, check_choice, resolve_config
 from wmi.training.loader import to_device
-from wmi.training.state import make_model
-from wmi.training.step import backward_step, forward_loss
+from wmi.training.state import make_loss, make_model, make_optimization
+from wmi.training.step import StepParts, backward_step, forward_loss
 
 #: Benchmark modes: name -> (amp, channels_last, compile).
 BENCH_MODES = {
@@ -55,7 +57,7 @@ def _training_step(
     if channels_last:
         model.to(memory_format=torch.channels_last)
         loss_fn.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LR, betas=(0.9, 0.999), eps=1e-8)
+    optimizer = make_optimization(model, loss_fn, cfg, device).optimizer
     scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
     net, loss = (torch.compile(model), torch.compile(loss_fn)) if compiled else (model, loss_fn)
     model.train()
@@ -66,6 +68,26 @@ def _training_step(
         backward_step(terms["total"], optimizer, scaler)
 
     return step
+
+
+def _arch_step(
+    cfg: TrainConfig, mode: str, batch: tuple[torch.Tensor, torch.Tensor], device: torch.device
+) -> Any:
+    """A closure running one step of ``ARCHS[cfg.arch].step`` (critic steps included, all on
+    ``batch``) as :func:`wmi.training.loop.train` does, in ``mode`` (no compile)."""
+    amp, channels_last, _ = BENCH_MODES[mode]
+    cfg = resolve_config(dataclasses.replace(cfg, amp=amp), device.type, True)
+    net, loss_fn = make_model(cfg).to(device), make_loss(cfg, 1).to(device)
+    opt = make_optimization(net, loss_fn, cfg, device)
+    x, m = to_device(*batch, device, channels_last)
+    if channels_last:
+        net.to(memory_format=torch.channels_last)
+    net.train()
+    arch = ARCHS[cfg.arch]
+    parts = StepParts(net, net, loss_fn, opt.optimizer, opt.scaler, amp_dtype(amp),
+                      opt.d_optimizer, arch.critic_steps)  # fmt: skip
+    step = load(arch.step)
+    return lambda: step(parts, lambda: (x, m))
 
 
 def benchmark_train(
@@ -79,37 +101,45 @@ def benchmark_train(
     rounds: int = 5,
     warmup: int = 2,
     seed: int = 0,
+    archs: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Training throughput: images/s of full training steps, per conv kind and precision mode.
+    """Training throughput: images/s of full training steps, per arch, conv kind and mode.
 
-    One step is what :func:`wmi.training.loop.train` does per batch: forward under autocast,
-    the PConv loss (with a randomly initialized VGG16 when ``perceptual``: the speed does not
-    depend on the weights), backward, Adam. Variants are timed round-robin in the same run
-    (median of ``rounds``), so the ratios are fair even on a busy machine; compile time is in
-    the warm-up.
+    A U-Net step is what :func:`wmi.training.loop.train` does per batch: forward under
+    autocast, the PConv loss (with a randomly initialized VGG16 when ``perceptual``: the speed
+    does not depend on the weights), backward, Adam. Another arch's step is its registered
+    step with its discriminator steps, each on a batch (the same one here), so its images/s
+    counts every image a step trains on, the critics' included, as ``wmi train`` logs it.
+    Variants are timed round-robin in the same run (median of ``rounds``), so the ratios are
+    fair even on a busy machine; compile time is in the warm-up.
 
     Args:
         device: where to run.
-        size, batch_size, layers: the training shape (the paper: 256, 25, 7).
-        convs: conv kinds, each with its paper normalization; "plain" is the baseline.
+        size, batch_size, layers: the training shape (the paper: 256, 25, 7; DeepFill's
+            default width, whatever ``layers``).
+        convs: U-Net conv kinds, each with its paper normalization; "plain" is the baseline.
         modes: keys of :data:`BENCH_MODES`: "fp32", "bf16+cl" (bf16 autocast + channels_last),
-            "bf16+cl+compile".
-        perceptual: include the VGG16 perceptual and style terms.
+            "bf16+cl+compile" (U-Net only: the other archs refuse ``--compile``).
+        perceptual: include the VGG16 perceptual and style terms (U-Net).
         rounds: timed steps per variant.
         warmup: untimed steps per variant first.
         seed: seeds the data and weights.
+        archs: further archs of ``ARCHS`` without conv kinds (``deepfill1``, ``deepfill2``).
 
     Returns:
         ``{"device", "device_name", "torch", "size", "batch_size", "layers", "perceptual",
-        "rows": [{"conv", "norm", "mode", "ms_per_step", "images_per_s", "speedup_vs_fp32",
-        "ratio_vs_plain"}]}``; the ratios are None when their baseline was not measured.
+        "rows": [{"arch", "conv", "norm", "mode", "ms_per_step", "images_per_s",
+        "speedup_vs_fp32", "ratio_vs_plain"}]}``; ``ratio_vs_plain`` is seconds per image
+        against the plain U-Net's; the ratios are None when their baseline was not measured.
     """
     device = torch.device(device)
     for mode in modes:
         check_choice("mode", mode, BENCH_MODES)
+    for arch in archs:
+        check_choice("arch", arch, [a.name for a in ARCHS.entries() if not a.takes_conv])
     batch = _batch(batch_size, size, seed)
     steps = {
-        (conv, mode): _training_step(
+        ("unet", conv, mode): _training_step(
             TrainConfig(conv=conv, layers=layers, size=size, seed=seed),
             mode,
             batch,
@@ -119,21 +149,28 @@ def benchmark_train(
         for conv in convs
         for mode in modes
     }
+    for arch in archs:
+        for mode in modes:
+            if not BENCH_MODES[mode][2]:  # compile: not for these archs
+                cfg = TrainConfig(arch=arch, size=size, batch_size=batch_size, steps=1, seed=seed)
+                steps[(arch, "", mode)] = _arch_step(cfg, mode, batch, device)
     medians = interleaved_medians(steps, device, rounds, warmup)
     rows = []
-    for conv, mode in steps:
-        seconds = medians[(conv, mode)]
-        fp32 = medians.get((conv, "fp32"))
-        plain = medians.get(("plain", mode))
+    for arch, conv, mode in steps:
+        images = batch_size * (1 + ARCHS[arch].critic_steps)
+        seconds = medians[(arch, conv, mode)]
+        fp32 = medians.get((arch, conv, "fp32"))
+        plain = medians.get(("unet", "plain", mode))
         rows.append(
             {
+                "arch": arch,
                 "conv": conv,
-                "norm": paper_norm(conv),
+                "norm": paper_norm(conv) if conv else "",
                 "mode": mode,
                 "ms_per_step": seconds * 1e3,
-                "images_per_s": batch_size / seconds,
+                "images_per_s": images / seconds,
                 "speedup_vs_fp32": fp32 / seconds if fp32 else None,
-                "ratio_vs_plain": seconds / plain if plain else None,
+                "ratio_vs_plain": seconds / images / (plain / batch_size) if plain else None,
             }
         )
     return {

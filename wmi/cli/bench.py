@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 from wmi.cli.common import choice, make_console, make_table, progress_bar
-from wmi.kinds import DEVICES
+from wmi.kinds import ARCHS, CONV_KINDS, DEVICES
 
 #: What a suite's runner gets to show progress: ``progress(variant, done, total)``.
 SuiteProgress = Callable[[str, int, int], None]
@@ -38,6 +38,8 @@ class Options:
     layers: int | None = None
     modes: tuple[str, ...] = ()
     rounds: int = 5
+    archs: tuple[str, ...] = ()
+    convs: tuple[str, ...] = ()
 
 
 def _run_layers(device: Any, opts: Options, progress: SuiteProgress) -> dict[str, Any]:
@@ -78,7 +80,11 @@ def _run_train(device: Any, opts: Options, progress: SuiteProgress) -> dict[str,
     shape.update({k: v for k, v in given.items() if v is not None})
     if opts.modes:
         shape["modes"] = opts.modes
-    return benchmark_train(device, rounds=opts.rounds, **shape)
+    if opts.convs:
+        shape["convs"] = opts.convs
+    # the U-Net is always measured: its plain conv is the baseline of every ratio
+    archs = tuple(a for a in opts.archs if not ARCHS[a].takes_conv)
+    return benchmark_train(device, rounds=opts.rounds, archs=archs, **shape)
 
 
 def _run_data(device: Any, opts: Options, progress: SuiteProgress) -> dict[str, Any]:
@@ -173,6 +179,21 @@ def bench(
         show_default="unet: fp32; train: all on a GPU, fp32 and bf16+cl on a CPU",
     ),
     rounds: int = typer.Option(5, min=1, help="Timed rounds per variant; the median is shown."),
+    arch: list[str] = choice(
+        ARCHS,
+        [],
+        "--arch",
+        help="train: also time these archs' steps, critics included (repeat for several; the "
+        "U-Net is always timed):",
+        show_default="unet only",
+    ),
+    conv: list[str] = choice(
+        CONV_KINDS,
+        [],
+        "--conv",
+        help="train: the U-Net's conv kinds (repeat for several):",
+        show_default="weighted and plain",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON on stdout."),
 ) -> None:
     """Measure speed as ratios against a baseline timed in the same run.
@@ -181,7 +202,8 @@ def bench(
     unet: forward and forward+backward of the U-Net per conv kind against the plain U-Net;
     at the default size about 5 minutes on a 2-core CPU (294 s measured), seconds on a GPU.
     train: training steps per second, bf16 + channels_last (+ compile on GPU) against fp32,
-    weighted against plain (256², batch 25 on GPU; 64², batch 4 on CPU).
+    weighted against plain (256², batch 25 on GPU; 64², batch 4 on CPU); --arch adds
+    DeepFill's steps (images/s counts the critics' batches) in the same run.
     data: the HDF5 training loader (uint8 items, free-form masks; and the float32 items of
     before) against raw random h5py reads, best of --rounds interleaved rounds.
     inpaint: wmi's classical inpainting against calling OpenCV / scikit-image directly.
@@ -191,7 +213,7 @@ def bench(
     dev = resolve_device(device)
     from wmi.models.unet import check_multiple
 
-    opts = Options(size, batch_size, layers, tuple(mode), rounds)
+    opts = Options(size, batch_size, layers, tuple(mode), rounds, tuple(arch), tuple(conv))
     names = list(SUITES) if suite is Suite.all else [suite.value]
     if "unet" in names:  # before anything runs: `all` would fail only after `layers`
         check_multiple(opts.size or 256, opts.size or 256, opts.layers or 7, "--size")
