@@ -141,9 +141,9 @@ def test_discriminator_and_critic_shapes():
         local(image)
 
 
-def _overfit(cls, steps: int) -> tuple[float, float]:
+def _overfit(cls, steps: int, cnum: int = 8) -> tuple[float, float]:
     torch.manual_seed(0)  # weights only
-    net = cls(cnum=8)
+    net = cls(cnum=cnum)
     _, validity = _batch(n=2, h=32, w=32)
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
     colours = torch.rand(2, 3, 1, 1, generator=_gen(3))
