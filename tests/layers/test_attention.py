@@ -206,3 +206,11 @@ def test_rejects_shapes_that_do_not_fit(f_shape, mask_shape):
     mask = None if mask_shape is None else torch.ones(mask_shape)
     with pytest.raises(ValueError):
         contextual_attention(f, f, mask)
+
+
+def test_stride_2_runs_on_a_coarser_patch_grid():
+    """Not an official setting (the TF op only runs with stride 1): shapes and finiteness only."""
+    f = torch.rand(2, 3, 16, 24, generator=_gen(6))
+    v = _box_validity(2, 16, 24, [(4, 5, 5, 7), (0, 0, 8, 8)])
+    out = contextual_attention(f, f, v, stride=2)
+    assert out.shape == f.shape and torch.isfinite(out).all()

@@ -21,7 +21,7 @@ from wmi.models.deepfill import (
 )
 
 GENERATORS = [DeepFillV1Generator, DeepFillV2Generator]
-REFERENCE = Path(__file__).resolve().parents[1] / "data" / "deepfill_generator_reference.npz"
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "deepfill_reference.npz"
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -141,9 +141,9 @@ def test_discriminator_and_critic_shapes():
         local(image)
 
 
-def _overfit(cls, steps: int) -> tuple[float, float]:
+def _overfit(cls, steps: int, cnum: int = 8) -> tuple[float, float]:
     torch.manual_seed(0)  # weights only
-    net = cls(cnum=8)
+    net = cls(cnum=cnum)
     _, validity = _batch(n=2, h=32, w=32)
     yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
     colours = torch.rand(2, 3, 1, 1, generator=_gen(3))
@@ -173,15 +173,22 @@ def test_overfits_one_fixed_batch(cls):
 
 
 def _official_weights(net, seed: int, scale: float) -> None:
-    """The numpy draws of tests/data/make_deepfill_generator_reference.py, in creation order."""
+    """The numpy draws of tests/data/make_deepfill_reference.py, in creation order.
+
+    Each layer draws its kernel (HWIO), then its bias; a dense layer is a 1×1 kernel.
+    """
     rng = np.random.default_rng(seed)
+    layers = [m for m in net.modules() if isinstance(m, (SameConv2d, torch.nn.Linear))]
     with torch.no_grad():
-        for conv in (m for m in net.modules() if isinstance(m, SameConv2d)):
-            k, cin, cout = conv.kernel_size[0], conv.in_channels, conv.out_channels
+        for layer in layers:
+            dense = isinstance(layer, torch.nn.Linear)
+            k = 1 if dense else layer.kernel_size[0]
+            cin, cout = (layer.in_features, 1) if dense else (layer.in_channels, layer.out_channels)
             kernel = scale * rng.standard_normal((k, k, cin, cout)) / np.sqrt(k * k * cin)
             bias = 0.1 * rng.standard_normal(cout)
-            conv.weight.copy_(torch.from_numpy(kernel.astype(np.float32)).permute(3, 2, 0, 1))
-            conv.bias.copy_(torch.from_numpy(bias.astype(np.float32)))
+            kernel = torch.from_numpy(kernel.astype(np.float32)).permute(3, 2, 0, 1)
+            layer.weight.copy_(kernel[:, :, 0, 0] if dense else kernel)
+            layer.bias.copy_(torch.from_numpy(bias.astype(np.float32)))
 
 
 @pytest.mark.parametrize(("version", "cls"), [(1, DeepFillV1Generator), (2, DeepFillV2Generator)])
@@ -201,3 +208,18 @@ def test_matches_the_official_tensorflow_graph(version, cls):
     for got, key in ((x1, "x1"), (x2, "x2")):
         expected = torch.from_numpy(ref[f"v{version}/{key}"]).permute(0, 3, 1, 2)
         torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("name", "cls", "size"),
+    [("local", WGANLocalCritic, (24, 16)), ("global", WGANGlobalCritic, (16, 40))],
+)
+def test_critics_match_the_official_tensorflow_graph(name, cls, size):
+    """v1.0.0's critics with the script's weights: 'SAME' stride-2 convs, NHWC flatten, dense."""
+    net = cls(cnum=4, size=size)
+    _official_weights(net, 7 + 10, 1.0)
+    ref = np.load(REFERENCE)
+    x = torch.from_numpy(ref[f"{name}/x"]).permute(0, 3, 1, 2)
+    with torch.no_grad():
+        got = net.forward_signed(x)
+    torch.testing.assert_close(got, torch.from_numpy(ref[f"{name}/y"]), rtol=1e-4, atol=1e-4)

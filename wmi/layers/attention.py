@@ -17,6 +17,11 @@ The function follows ``contextual_attention`` of JiahuiYu/generative_inpainting
    again (so they take part in the softmax's denominator with a score of 0, as in the original);
 6. the attention map pastes the raw patches back with a transposed convolution, divided by 4.
 
+Matching and pasting are batched matrix products over all samples at once (the official op
+loops over the batch): ``(N, P, C·k²) @ (N, C·k², L)`` scores, then the ``(N, P, L)`` attention
+times the ``(N, L, C·(2r)²)`` raw patches, overlap-added with ``F.fold`` (the transposed
+convolution).
+
 Unlike the official op, each sample may have its own mask (the official op uses the first
 sample's mask for the whole batch); with one mask for the batch both give the same result.
 """
@@ -129,6 +134,16 @@ def _known_patches(
     return known.expand(n, -1)
 
 
+def _paste(cols: Tensor, size: tuple[int, int], grid: tuple[int, int], rate: int) -> Tensor:
+    """Overlap-add ``(N, P, C·2r·2r)`` patches on the ``grid`` with stride ``rate`` and crop the
+    TF 'SAME' padding: ``tf.nn.conv2d_transpose(..., strides=rate, padding='SAME')``."""
+    k = 2 * rate
+    full = ((grid[0] - 1) * rate + k, (grid[1] - 1) * rate + k)
+    out = F.fold(cols.transpose(1, 2), full, k, stride=rate)
+    top, left = same_padding(size[0], k, rate)[0], same_padding(size[1], k, rate)[0]
+    return out[..., top : top + size[0], left : left + size[1]]
+
+
 def _check(f: Tensor, b: Tensor, mask: Tensor | None, rate: int) -> None:
     if f.dim() != 4 or b.dim() != 4 or f.shape[:2] != b.shape[:2]:
         raise ValueError(
@@ -189,27 +204,20 @@ def contextual_attention(
         ValueError: on shapes that do not fit (H, W, Hb, Wb must be multiples of ``rate``).
     """
     _check(f, b, mask, rate)
-    n, c, h, w = f.shape
+    n, _, h, w = f.shape
     raw = _patches(b, 2 * rate, rate * stride)  # (N, L, C, 2r, 2r), pasted back
     fs = resize_nearest_tf(f, (int(h * (1.0 / rate)), int(w * (1.0 / rate))))
     bs = resize_nearest_tf(b, (int(b.shape[-2] / rate), int(b.shape[-1] / rate)))
     w_patches = _patches(bs, ksize, stride)  # (N, L, C, k, k)
     grid = (-(-bs.shape[-2] // stride), -(-bs.shape[-1] // stride))
     norms = w_patches.flatten(2).norm(dim=-1).clamp_min(1e-4)
-    kernels = (w_patches / norms[..., None, None, None]).flatten(0, 1)
-    pad_h, pad_w = same_padding(fs.shape[-2], ksize, 1), same_padding(fs.shape[-1], ksize, 1)
-    x = F.pad(fs.reshape(1, n * c, *fs.shape[-2:]), (*pad_w, *pad_h))
-    scores = F.conv2d(x, kernels, groups=n).reshape(n, -1, fs.shape[-2] * fs.shape[-1])
-    scores = scores.transpose(1, 2)  # (N, hf·wf, L)
+    kernels = (w_patches / norms[..., None, None, None]).flatten(2)  # (N, L, C·k·k)
+    scores = torch.bmm(_patches(fs, ksize, 1).flatten(2), kernels.transpose(1, 2))  # (N, P, L)
     if fuse:
         scores = _fuse(scores, tuple(fs.shape[-2:]), grid, fuse_k)
     known = _known_patches(mask, tuple(bs.shape[-2:]), n, ksize, stride, rate, scores)[:, None]
     attn = torch.softmax(scores * known * softmax_scale, dim=-1) * known
-    attn = attn.transpose(1, 2).reshape(1, -1, *fs.shape[-2:])
-    out = F.conv_transpose2d(attn, raw.flatten(0, 1), stride=rate, groups=n)
-    top, left = same_padding(h, 2 * rate, rate)[0], same_padding(w, 2 * rate, rate)[0]
-    out = out[..., top : top + h, left : left + w]
-    return out.reshape(n, c, h, w) / 4.0
+    return _paste(torch.bmm(attn, raw.flatten(2)), (h, w), tuple(fs.shape[-2:]), rate) / 4.0
 
 
 class ContextualAttention(nn.Module):

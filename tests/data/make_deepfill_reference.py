@@ -1,4 +1,4 @@
-"""Make ``deepfill_generator_reference.npz``: the official DeepFill v1/v2 generator graphs in TF.
+"""Make ``deepfill_reference.npz``: the official DeepFill v1/v2 generators and v1 critics in TF.
 
 Not run by the tests; run like ``make_contextual_attention_reference.py`` (TensorFlow in its own
 environment). ``inpaint_net`` transcribes ``build_inpaint_net`` of JiahuiYu/generative_inpainting
@@ -125,6 +125,23 @@ def inpaint_net(x, mask, version: int, cnum: int, draw):
     return x_stage1, x_stage2
 
 
+def critic(x, multiples, cnum, draw):
+    """build_wgan_local/global_discriminator + dout_*_fc of v1.0.0: dis_conv ×4, flatten, dense.
+
+    ``dis_conv`` (v1.0.0) is ``tf.layers.conv2d(x, cnum, 5, 2, 'SAME')`` and leaky ReLU (0.2);
+    ``flatten`` keeps NHWC order.
+    """
+    for m in multiples:
+        kernel, bias = draw(5, x.get_shape().as_list()[-1], m * cnum)
+        x = tf.nn.leaky_relu(tf.nn.conv2d(x, kernel, [1, 2, 2, 1], "SAME") + bias)
+    x = tf.reshape(x, [x.get_shape().as_list()[0], -1])
+    kernel, bias = draw(1, x.get_shape().as_list()[-1], 1)
+    return tf.matmul(x, kernel[0, 0]) + bias
+
+
+CRITICS = {"local": ((1, 2, 4, 8), (24, 16)), "global": ((1, 2, 4, 4), (16, 40))}
+
+
 def inputs():
     """Image in [-1, 1] (NHWC, quarter steps) and the official mask (1 = hole)."""
     rng = np.random.default_rng(SEED)
@@ -146,7 +163,14 @@ def main() -> None:
                 xin, tf.constant(mask), version, CNUM, weights(SEED + version, float(version))
             )
             arrays[f"v{version}/x1"], arrays[f"v{version}/x2"] = sess.run([x1, x2])
-    out = Path(__file__).with_name("deepfill_generator_reference.npz")
+    rng = np.random.default_rng(SEED)
+    for name, (multiples, size) in CRITICS.items():
+        x = (rng.integers(-4, 5, (2, *size, 3)) / 4).astype(np.float32)
+        graph = tf1.Graph()
+        with graph.as_default(), tf1.Session(graph=graph) as sess:
+            y = critic(tf.constant(x), multiples, 4, weights(SEED + 10, 1.0))
+            arrays[f"{name}/x"], arrays[f"{name}/y"] = x, sess.run(y)
+    out = Path(__file__).with_name("deepfill_reference.npz")
     np.savez_compressed(out, **arrays)
     print(f"wrote {out} ({out.stat().st_size} bytes)")
 
