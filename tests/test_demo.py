@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from wmi.cli import app
@@ -64,6 +65,23 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     replaced = CliRunner().invoke(app, [*args, "--overwrite"])
     assert replaced.exit_code == 0, replaced.output
     assert not (out / "stale.txt").exists() and (out / "demo-report.md").is_file()
+
+
+@pytest.mark.slow
+def test_with_deepfill_adds_deepfill_v2_beside_the_u_nets(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--steps", "1", "--size", "16", "--layers", "4",
+            "--crops", "3", "--device", "cpu", "--with-deepfill"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "3/5 train deepfill2" in result.stderr and "--arch deepfill2" in result.stderr
+    assert "--conv None" not in result.stderr  # the U-Net's options are not DeepFill's
+    config = json.loads((out / "runs" / "df2" / "config.json").read_text())
+    assert config["arch"] == "deepfill2" and config["base_channels"] == 48
+    for method in ("wconv", "pconv", "df2"):
+        assert len(list((out / "results" / "freeform" / method).glob("*.png"))) == 4
+    assert "DF2" in (out / "demo-report.md").read_text()
+    assert "DF2" in (out / "demo-report.html").read_text()
 
 
 def test_overwrite_never_deletes_a_folder_the_demo_did_not_make(tmp_path: Path) -> None:

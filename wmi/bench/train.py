@@ -48,6 +48,7 @@ def _training_step(
     from wmi.training.losses import InpaintingLoss, VGG16Features
 
     amp, channels_last, compiled = BENCH_MODES[mode]
+    cfg = resolve_config(cfg, device.type, True)
     model = make_model(cfg).to(device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
@@ -140,7 +141,7 @@ def benchmark_train(
     batch = _batch(batch_size, size, seed)
     steps = {
         ("unet", conv, mode): _training_step(
-            TrainConfig(conv=conv, layers=layers, size=size, seed=seed),
+            TrainConfig(conv=conv, layers=layers, size=size, seed=seed, steps=1),
             mode,
             batch,
             device,

@@ -19,8 +19,14 @@ def demo(
     device: str = choice(DEVICES, "auto", "--device", help="Where to train and inpaint:"),
     seed: int = typer.Option(0, help="Seeds crops, splits, masks and training."),
     overwrite: bool = typer.Option(False, help="Replace an earlier demo in OUT."),
+    with_deepfill: bool = typer.Option(
+        False,
+        "--with-deepfill",
+        help="Also train DeepFill v2 (--arch deepfill2, its official width) and compare it; "
+        "several times slower than the U-Nets on a CPU.",
+    ),
 ) -> None:
-    """Prepare data, make masks, train WConv and PConv, inpaint, and print Table I.
+    """Prepare data, make masks, train WConv and PConv (and DF2), inpaint, print Table I.
 
     Runs on scikit-image's sample photographs: trains on crops of six of them and tests on
     crops of two others. Writes shards, masks, runs, results, preview sheets and
@@ -31,5 +37,6 @@ def demo(
     from wmi.experiments.demo import DemoConfig, run_demo
 
     config = DemoConfig(out=out, steps=steps, size=size, layers=layers, crops=crops,
-                        device=device, seed=seed, overwrite=overwrite)  # fmt: skip
+                        device=device, seed=seed, overwrite=overwrite,
+                        with_deepfill=with_deepfill)  # fmt: skip
     run_demo(config, notes=err_console, results=Console(highlight=False, soft_wrap=True))

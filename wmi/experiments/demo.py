@@ -8,7 +8,7 @@ printed (on stderr) before it runs, so the demo doubles as a walk-through you ca
    networks are scored on photographs they never saw;
 2. ``wmi masks generate --for`` → a free-form and a centre-box mask per test image;
 3. ``wmi train`` → WConv (weighted conv + weighted BN) and PConv (partial conv + BN), same
-   seed, data and steps;
+   seed, data and steps (``with_deepfill``: and DeepFill v2, ``--arch deepfill2``);
 4. ``wmi inpaint folder`` → the test images with both networks, Telea and biharmonic;
 5. ``wmi eval`` → the Table I report per mask set (on stdout), Markdown and HTML reports
    (``demo-report.html``: images side by side, charts, sortable table) and a preview sheet.
@@ -34,8 +34,10 @@ TRAIN_PHOTOS = ("chelsea", "rocket", "immunohistochemistry", "hubble_deep_field"
                 "colorwheel")  # fmt: skip
 #: whole photographs held out of training: the test images are crops of these only
 TEST_PHOTOS = ("astronaut", "coffee")
-#: networks (conv kinds) and classical methods compared, in report order
-NETWORKS = ("weighted", "partial")
+#: networks compared, in report order: (arch, conv kind or None), and what --with-deepfill adds
+NETWORKS = (("unet", "weighted"), ("unet", "partial"))
+DEEPFILL = (("deepfill2", None),)
+#: classical methods compared
 CLASSICAL = ("telea", "biharmonic")
 MASK_SETS = ("freeform", "center")
 #: training/validation split of the training crops (the test images are separate)
@@ -59,6 +61,8 @@ class DemoConfig:
             from each test photograph.
         device: a :data:`wmi.kinds.DEVICES` name.
         seed: seeds crops, splits, masks and training.
+        overwrite: replace an earlier demo in ``out``.
+        with_deepfill: also train and compare DeepFill v2 (its official width; slower).
     """
 
     out: Path = Path("wmi-demo")
@@ -71,6 +75,12 @@ class DemoConfig:
     device: str = "auto"
     seed: int = 0
     overwrite: bool = False
+    with_deepfill: bool = False
+
+    @property
+    def networks(self) -> tuple[tuple[str, str | None], ...]:
+        """``(arch, conv)`` of every network the demo trains, in report order."""
+        return NETWORKS + (DEEPFILL if self.with_deepfill else ())
 
 
 def _photo(name: str) -> np.ndarray:
@@ -138,23 +148,34 @@ def _claim_out_dir(out: Path, overwrite: bool) -> None:
     (out / MARKER).write_text("made by wmi demo; `wmi demo --overwrite` may replace this folder\n")
 
 
-def _run_dir(cfg: DemoConfig, conv: str) -> Path:
-    from wmi.kinds import CONV_KINDS
+def _label(arch: str, conv: str | None) -> str:
+    """A network's name in the reports: its conv kind's (WConv, PConv) or its arch's (DF2)."""
+    from wmi.kinds import ARCHS, CONV_KINDS
 
-    return cfg.out / "runs" / CONV_KINDS[conv].label.lower()
+    return CONV_KINDS[conv].label if conv else ARCHS[arch].label
 
 
-def _train_options(cfg: DemoConfig, conv: str) -> dict[str, Any]:
-    return {
-        "data": cfg.out / "shards",
-        "out": _run_dir(cfg, conv),
+def _run_dir(cfg: DemoConfig, arch: str, conv: str | None) -> Path:
+    return cfg.out / "runs" / _label(arch, conv).lower()
+
+
+def _train_options(cfg: DemoConfig, arch: str, conv: str | None) -> dict[str, Any]:
+    from wmi.kinds import ARCHS
+
+    unet = {
         "conv": conv,
-        "size": cfg.size,
         "layers": cfg.layers,
         "base_channels": cfg.base_channels,
-        "batch_size": cfg.batch_size,
         # the paper's BN decay 0.999 (momentum 0.001) needs thousands of steps to settle
         "bn_momentum": 0.1,
+    }
+    return {
+        "data": cfg.out / "shards",
+        "out": _run_dir(cfg, arch, conv),
+        "arch": arch,
+        **(unet if ARCHS[arch].takes_conv else {}),
+        "size": cfg.size,
+        "batch_size": cfg.batch_size,
         "steps": cfg.steps,
         "device": cfg.device,
         "workers": 0,
@@ -170,11 +191,11 @@ def _train_options(cfg: DemoConfig, conv: str) -> dict[str, Any]:
 
 def _methods(cfg: DemoConfig) -> dict[str, tuple[str, str]]:
     """Report name -> (inpaint option, its value) for every compared method."""
-    from wmi.kinds import CLASSICAL_METHODS, CONV_KINDS
+    from wmi.kinds import CLASSICAL_METHODS
 
     methods = {
-        CONV_KINDS[k].label: ("--checkpoint", str(_run_dir(cfg, k) / "checkpoints" / "last.pt"))
-        for k in NETWORKS
+        _label(*net): ("--checkpoint", str(_run_dir(cfg, *net) / "checkpoints" / "last.pt"))
+        for net in cfg.networks
     }
     methods.update({CLASSICAL_METHODS[k].label: ("--method", k) for k in CLASSICAL})
     return methods
@@ -236,10 +257,10 @@ def _train_networks(cfg: DemoConfig, step: _Steps) -> None:
     from wmi.training.config import TrainConfig
     from wmi.training.loop import train
 
-    for conv in NETWORKS:
-        options = _train_options(cfg, conv)
+    for arch, conv in cfg.networks:
+        options = _train_options(cfg, arch, conv)
         step(
-            f"3/5 train {conv}",
+            f"3/5 train {conv or arch}",
             "wmi train " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items()),
         )
         config = TrainConfig(

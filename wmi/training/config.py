@@ -470,6 +470,15 @@ def check_config(cfg: TrainConfig) -> None:
     _check_numbers(cfg)
 
 
+def network_options(cfg: TrainConfig) -> dict[str, Any]:
+    """``conv``, ``norm`` and ``base_channels`` as the run uses them: given, or the
+    ``--arch``'s (conv and norm None where the arch takes none)."""
+    arch = ARCHS[cfg.arch]
+    conv = (cfg.conv or DEFAULT_CONV) if arch.takes_conv else None
+    norm = paper_norm(conv, cfg.norm or AUTO) if conv else None
+    return {"conv": conv, "norm": norm, "base_channels": cfg.base_channels or arch.width}
+
+
 def _check_unet_options(cfg: TrainConfig) -> None:
     """An ``--arch`` without the U-Net's options refuses them when given (a run would
     otherwise record a conv it never used)."""
@@ -505,14 +514,11 @@ def resolve_config(cfg: TrainConfig, device_type: str, bf16_supported: bool) -> 
     amp = cfg.amp
     if amp == AUTO:
         amp = "bf16" if device_type == "cuda" and bf16_supported else "off"
-    conv = (cfg.conv or DEFAULT_CONV) if arch.takes_conv else None
     return dataclasses.replace(
         cfg,
-        conv=conv,
-        norm=paper_norm(conv, cfg.norm or AUTO) if conv else None,
+        **network_options(cfg),
         masks=cfg.masks or arch.masks,
         perceptual=cfg.perceptual if arch.takes_conv else "none",  # DeepFill's losses have none
-        base_channels=cfg.base_channels or arch.width,
         lr=float(lr),
         lr_final=float(lr_final),
         amp=amp,

@@ -15,7 +15,7 @@ from wmi.models.checkpoint import load_checkpoint, model_from_config, save_check
 from wmi.models.loading import load_model
 from wmi.models.unet import InpaintingUNet
 from wmi.registry import load
-from wmi.training.config import TrainConfig, first_fixed_difference
+from wmi.training.config import TrainConfig, first_fixed_difference, network_options
 from wmi.training.step import lr_at
 
 #: What a training checkpoint holds beyond the model (``load_state`` checks them).
@@ -23,20 +23,22 @@ TRAINING_KEYS = ("optimizer", "scheduler", "scaler", "step", "loader", "rng", "c
 
 
 def network_config(cfg: TrainConfig) -> dict[str, Any]:
-    """The checkpoint's ``model_config`` of a resolved ``cfg``: the ``--arch`` and the
-    network's constructor arguments (``--conv``, ``--norm``, ``--layers``, the momentum only
-    where the arch takes them)."""
+    """The checkpoint's ``model_config`` of ``cfg``: the ``--arch`` and the network's
+    constructor arguments (``--conv``, ``--norm``, ``--layers``, the momentum only where the
+    arch takes them)."""
+    net = network_options(cfg)
     if ARCHS[cfg.arch].takes_conv:
-        args = {"conv": cfg.conv, "norm": cfg.norm, "layers": cfg.layers, "in_channels": 3,
-                "base_channels": cfg.base_channels, "norm_momentum": cfg.bn_momentum}  # fmt: skip
+        args = {"conv": net["conv"], "norm": net["norm"], "layers": cfg.layers,
+                "in_channels": 3, "base_channels": net["base_channels"],
+                "norm_momentum": cfg.bn_momentum}  # fmt: skip
     else:
-        args = {"cnum": cfg.base_channels}
+        args = {"cnum": net["base_channels"]}
     return {"arch": cfg.arch, **args}
 
 
 def make_model(cfg: TrainConfig) -> nn.Module:
-    """The generator of a resolved ``cfg``, initialized from ``cfg.seed`` (the global RNG is
-    left as it was)."""
+    """The generator of ``cfg``, initialized from ``cfg.seed`` (the global RNG is left as it
+    was)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         return model_from_config(network_config(cfg))
