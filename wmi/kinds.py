@@ -130,6 +130,7 @@ class Arch(Entry):
         step: one training step, ``step(parts, draw) -> terms`` (:mod:`wmi.training.step`).
         critic_steps: discriminator steps per generator step, each on a batch of its own.
         label: the network's name in reports (Table I's column).
+        onnx: whether torch's exporter traces the network (``wmi export --onnx``).
     """
 
     network: Any = None
@@ -143,6 +144,7 @@ class Arch(Entry):
     step: Any = None
     critic_steps: int = 0
     label: str = ""
+    onnx: bool = True
 
 
 ARCHS: Registry[Arch] = Registry("arch")
@@ -173,6 +175,9 @@ ARCHS.register(
         step="wmi.training.gan:deepfill_v1_step",
         critic_steps=5,
         label="DF1",
+        # contextual attention picks TF's nearest-neighbour pixels with numpy from the input
+        # size, which torch.export cannot trace for inputs of any size
+        onnx=False,
     )
 )
 ARCHS.register(
@@ -187,6 +192,9 @@ ARCHS.register(
         step="wmi.training.gan:deepfill_v2_step",
         critic_steps=1,
         label="DF2",
+        # contextual attention picks TF's nearest-neighbour pixels with numpy from the input
+        # size, which torch.export cannot trace for inputs of any size
+        onnx=False,
     )
 )
 

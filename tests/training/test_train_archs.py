@@ -91,6 +91,11 @@ def test_deepfill_trains_inpaints_and_exports(
     assert result.exit_code == 0, result.output
     result = _wmi("export", run / "checkpoints" / "last.pt", tmp_path / "exported")
     assert result.exit_code == 0, result.output
+    _one_line_error(
+        _wmi("export", run / "checkpoints" / "last.pt", tmp_path / "onnx", "--onnx"),
+        "cannot trace (contextual attention); export without --onnx",
+    )
+    assert not (tmp_path / "onnx").exists()
     card = (tmp_path / "exported" / "README.md").read_text()
     assert f"--arch {arch}" in card
     result = _wmi("inpaint", "folder", images, masks, export_out, "--checkpoint",

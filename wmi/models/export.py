@@ -33,7 +33,13 @@ from wmi import __version__
 from wmi.errors import WmiError
 from wmi.io.files import file_sha256
 from wmi.kinds import ARCHS, CONV_KINDS
-from wmi.models.checkpoint import build_model, load_checkpoint, model_config, model_from_config
+from wmi.models.checkpoint import (
+    arch_of,
+    build_model,
+    load_checkpoint,
+    model_config,
+    model_from_config,
+)
 from wmi.models.onnx import DEFAULT_OPSET, check_onnx, export_onnx
 
 __all__ = [
@@ -429,6 +435,12 @@ def export_model(
     st = _safetensors()
     replace = _check_out_dir(out_dir, overwrite)
     model, payload = _read_checkpoint(checkpoint_path)
+    arch = ARCHS[arch_of(model)]
+    if onnx and not arch.onnx:
+        raise WmiError(
+            f"--onnx: {checkpoint_path} is --arch {arch.name}, whose network torch's ONNX "
+            "exporter cannot trace (contextual attention); export without --onnx"
+        )
     model.eval()
     config = build_config(model, payload, checkpoint_path)
     out_dir.parent.mkdir(parents=True, exist_ok=True)

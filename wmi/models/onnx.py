@@ -109,7 +109,7 @@ def export_onnx(
     mult = net.multiple
     # batch 2 and two different sizes: torch.export specializes dimensions of size 1 and
     # would tie H to W if they were equal in the example
-    image = torch.rand(2, getattr(net, "in_channels", 3), 2 * mult, 3 * mult)
+    image = torch.rand(2, net.in_channels, 2 * mult, 3 * mult)
     mask = (torch.rand(2, 1, 2 * mult, 3 * mult) > 0.3).float()
     batch, rows, cols = Dim("batch", min=1), Dim("rows", min=1), Dim("cols", min=1)
     dims = {0: batch, 2: mult * rows, 3: mult * cols}
@@ -196,7 +196,7 @@ def check_onnx(
     worst = 0.0
     for n, rows, cols in shapes:
         h, w = rows * net.multiple, cols * net.multiple
-        image = torch.rand(n, getattr(net, "in_channels", 3), h, w, generator=gen)
+        image = torch.rand(n, net.in_channels, h, w, generator=gen)
         mask = (torch.rand(n, 1, h, w, generator=gen) > 0.3).float()
         with torch.no_grad():
             ref = net(image, mask).numpy()
