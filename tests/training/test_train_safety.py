@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from tests.models.test_checkpoint import _member_data_offset
 from tests.training.test_train import (
     Pairs,
@@ -26,7 +27,6 @@ from tests.training.test_train import (
     _state,
     shards,  # noqa: F401 - the module's shard fixture
 )
-
 from wmi.errors import WmiError
 from wmi.training.config import resume_config
 from wmi.training.step import lr_at
