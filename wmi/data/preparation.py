@@ -44,7 +44,7 @@ from wmi.data.shards import (
 from wmi.errors import WmiError
 from wmi.io import atomic_path, list_images, open_rgb
 from wmi.kinds import COMPRESSIONS, PRESETS, Preset
-from wmi.procs import folder_lock, starting_workers, worker_init
+from wmi.procs import Shard, folder_lock, starting_workers, worker_init
 
 DEFAULT_SPLIT = (0.7, 0.15, 0.15)
 #: Smallest ``--size``: the smallest mask any mask kind draws (:data:`wmi.masks.MIN_SIZE`).
@@ -52,6 +52,9 @@ MIN_SIZE = 16
 #: Room a shard needs besides its pixels: HDF5 metadata, and per image its name and index.
 SHARD_OVERHEAD, IMAGE_OVERHEAD = 64 * 1024, 1024
 BUSY = "another wmi data prepare is writing here; wait for it to finish or choose another OUT_DIR"
+#: Key of ``prepare.json`` and ``manifest.json`` in the folder of one part (``--shard K/N``):
+#: ``[K, N]``.
+PART_KEY = "part"
 
 #: A decode job ``(path, preset, size)`` and its result ``(True, image)`` or ``(False, reason)``.
 Job = tuple[str, str, int]
@@ -319,6 +322,7 @@ def prepare(
     overwrite: bool = False,
     compression: str = "none",
     progress: Callable[[int, int], None] | None = None,
+    shard: Shard | None = None,
 ) -> PrepareResult:
     """Convert the images under ``src_dir`` into HDF5 shards in ``out_dir``.
 
@@ -334,6 +338,12 @@ def prepare(
         overwrite: delete the shards, manifest and options of an earlier run first.
         compression: ``none`` (default, fastest reads), ``lzf`` or ``gzip``.
         progress: called as ``progress(done, total)`` with the number of source files handled.
+        shard: write only this part (:class:`wmi.procs.Shard`) of the planned shard files:
+            of the plan (train, then val, then test shard files, fixed by the files, split,
+            seed and shard size, never by the number of parts), the K-th, (K+N)-th, ...;
+            ``out_dir`` is then the part's own folder, its ``prepare.json`` and
+            ``manifest.json`` name the part, and :func:`wmi.data.parts.merge_prepared` makes
+            the N parts one dataset.
 
     Returns:
         A :class:`PrepareResult`; ``manifest.json`` holds the same counts and skipped files.
@@ -360,6 +370,9 @@ def prepare(
         "files_sha256": _files_digest(names),
         "source": str(src_dir.resolve()),
     }
+    shard = shard or Shard()
+    if not shard.whole:
+        options[PART_KEY] = [shard.index, shard.count]
     if out_dir.exists() and not out_dir.is_dir():
         raise WmiError(f"{out_dir}: is a file, expected a directory for the shards")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -370,13 +383,15 @@ def prepare(
     with folder_lock(out_dir, BUSY):
         _check_out_dir(out_dir, options, overwrite)
         _write_text(out_dir / OPTIONS_NAME, json.dumps(options, indent=2) + "\n")
-        todo = _keep_complete(_plan(len(files), fractions, seed, shard_size), options, result)
+        plan = _plan(len(files), fractions, seed, shard_size)
+        plan = [entry for i, entry in enumerate(plan) if i % shard.count == shard.index]
+        todo = _keep_complete(plan, options, result)
         _write_shards(todo, files, names, options, workers, progress, result)
         for split_name in SPLITS:
             result.shards[split_name].sort()
         result.skipped.sort()
         result.manifest = _write_manifest(out_dir, options, result)
-    if not any(result.counts.values()):
+    if not any(result.counts.values()) and shard.whole:  # a part may hold no image
         raise WmiError(
             f"{src_dir}: none of the {len(files)} images could be read; "
             f"reasons in {result.manifest}"
@@ -582,6 +597,8 @@ def _write_manifest(out_dir: Path, options: dict[str, Any], result: PrepareResul
         },
         skipped=[{"path": name, "reason": reason} for name, reason in result.skipped],
     )
+    if PART_KEY in options:
+        manifest[PART_KEY] = options[PART_KEY]
     path = out_dir / MANIFEST_NAME
     _write_text(path, json.dumps(manifest, indent=2) + "\n")
     return path
