@@ -20,6 +20,7 @@ Only the standard library is imported here.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import select
 import signal
@@ -139,9 +140,12 @@ SHARD_COUNT_ENV = "WMI_SHARD_COUNT"
 class Shard:
     """Part ``index`` of ``count`` of a folder job (``--shard K/N``, ``K`` in ``0..N-1``).
 
-    :meth:`take` keeps every N-th of the job's sorted names, from the K-th: the same files
-    land in the same shard on every machine that sees the same folder, the N shards cover each
-    file exactly once, and their sizes differ by one at most.
+    A file belongs to shard :func:`shard_of` its image's stem (a SHA-256 of the name), so the
+    N shards of a job cover each file exactly once, and a file lands in the same shard on
+    every machine and in every command, whatever else the folders hold: shard K of ``masks
+    generate --for``, ``inpaint folder`` and ``eval`` see the same images, and one task can
+    run all three without waiting for the others. Shards hold N-th of the files each, give or
+    take the randomness of a hash (about ``sqrt(files / N)``).
     """
 
     index: int = 0
@@ -156,13 +160,13 @@ class Shard:
         """The one shard of an unsharded job (``0/1``)."""
         return self.count == 1
 
+    def holds(self, name: str) -> bool:
+        """Whether the file named ``name`` (an image's stem) belongs to this shard."""
+        return self.whole or shard_of(name, self.count) == self.index
+
     def take(self, items: Sequence[T], key: Callable[[T], str]) -> list[T]:
-        """The items of this shard, in their order: those whose ``key`` (an image's stem) is
-        at a position ``K + i N`` among the distinct keys sorted by code point."""
-        if self.whole:
-            return list(items)
-        rank = {name: i for i, name in enumerate(sorted({key(item) for item in items}))}
-        return [item for item in items if rank[key(item)] % self.count == self.index]
+        """The items of this shard, in their order (``key``: an item's image stem)."""
+        return [item for item in items if self.holds(key(item))]
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
@@ -215,6 +219,12 @@ class Shard:
         raise WmiError(
             "--shard auto: neither SLURM_ARRAY_TASK_ID nor JOB_COMPLETION_INDEX is set; give K/N"
         )
+
+
+def shard_of(name: str, count: int) -> int:
+    """The shard (``0..count-1``) of the file named ``name``: its SHA-256 modulo ``count``."""
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % count
 
 
 @contextlib.contextmanager

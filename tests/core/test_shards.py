@@ -32,14 +32,21 @@ def test_auto_reads_slurm_and_kubernetes() -> None:
         Shard.parse("auto", {})
 
 
+def test_shards_are_balanced_for_many_files() -> None:
+    sizes = [len(Shard(k, 4).take([f"{i:06d}.jpg" for i in range(4000)], str)) for k in range(4)]
+    assert sum(sizes) == 4000 and max(abs(size - 1000) for size in sizes) < 100  # ~3 sd
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 40])
-def test_shards_partition_the_sorted_names(n: int) -> None:
-    names = [f"img{i:03d}" for i in range(25)][::-1]  # given in any order
+def test_shards_partition_the_names(n: int) -> None:
+    names = [f"img{i:03d}" for i in range(25)][::-1]
     parts = [Shard(k, n).take(names, str) for k in range(n)]
     flat = [name for part in parts for name in part]
     assert sorted(flat) == sorted(names)  # each name exactly once
-    assert max(map(len, parts)) - min(map(len, parts)) <= 1
     assert all(part == [x for x in names if x in part] for part in parts)  # order kept
+    # a name's shard does not depend on the other names (a folder seen half-written)
+    assert all(Shard(k, n).take(names[:7], str) == [x for x in parts[k] if x in names[:7]]
+               for k in range(n))  # fmt: skip
     if n > len(names):
         assert [] in parts
     # items with one key (an image with several masks) stay together

@@ -36,7 +36,7 @@ def folders(tmp_path: Path) -> tuple[Path, Path]:
     return images, masks
 
 
-@pytest.mark.parametrize("n", [2, 3, 10])
+@pytest.mark.parametrize("n", [2, 3, 12])
 def test_shards_equal_one_run(tmp_path: Path, folders: tuple[Path, Path], n: int) -> None:
     images, masks = folders
     out = tmp_path / "sharded"
@@ -55,6 +55,9 @@ def test_shards_equal_one_run(tmp_path: Path, folders: tuple[Path, Path], n: int
     assert (out / ".wmi-inpaint.json").read_bytes() == record
     if n > 7:
         assert 0 in counts  # an empty shard runs and writes nothing
+    stems = [f"im{i}" for i in range(7)]
+    assert counts == [sum(1 + (s in ("im2", "im5")) for s in Shard(k, n).take(stems, str))
+                      for k in range(n)]  # fmt: skip
 
 
 def test_shards_at_once_into_one_folder(tmp_path: Path, folders: tuple[Path, Path]) -> None:

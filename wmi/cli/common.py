@@ -176,9 +176,9 @@ def shard_option(unit: str) -> Any:
         "--shard",
         metavar="K/N|auto",
         show_default="the whole job",
-        help=f"Do part K of N (K in 0..N-1) of the job: of its {unit}, sorted by name, the "
-        "K-th, (K+N)-th, ...; the same on every machine that sees the same folders. N such "
-        "runs, at once or one after another, make together the files of one unsharded run. "
+        help=f"Do part K of N (K in 0..N-1) of the job: the {unit} whose stem's SHA-256 is K "
+        "modulo N, the same on every machine and in masks, inpaint and eval. N such runs, at "
+        "once or one after another, make together the files of one unsharded run. "
         "'auto': K and N from a SLURM array "
         "(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_COUNT) or a Kubernetes "
         "Indexed Job (JOB_COMPLETION_INDEX, and WMI_SHARD_COUNT set to its completions); see "

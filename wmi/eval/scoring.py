@@ -39,20 +39,33 @@ def _quiet(level: str, message: str) -> None:
 
 
 def _pair_for_scoring(
-    gt_dir: Path, mask_dir: Path, preds: Mapping[str, Path], strict: bool, notify: Notify
+    gt_dir: Path,
+    mask_dir: Path,
+    preds: Mapping[str, Path],
+    strict: bool,
+    notify: Notify,
+    shard: Shard,
 ) -> list[PairedImage]:
-    """Ground truths that have a mask and a prediction from every method; others are named."""
+    """Ground truths of ``shard`` that have a mask and a prediction from every method; the
+    shard's others are named (so a shard does not name files that other shards are writing)."""
     from wmi.io import DEFAULT_MASK_PATTERNS, pair_folders
 
     pairing = pair_folders(gt_dir, mask_dir, preds, every_mask=True)
+
+    def mine(paths: list[Path]) -> list[Path]:
+        return shard.take(paths, lambda path: path.stem)
+
+    without_mask, without_image = (
+        mine(pairing.images_without_mask),
+        mine(pairing.masks_without_image),
+    )
     found: list[tuple[str, list[Path]]] = [
-        (f"{_has(len(pairing.images_without_mask), 'ground truth')} no mask in {mask_dir}",
-         pairing.images_without_mask),
-        (f"{_has(len(pairing.masks_without_image), 'mask')} no ground truth in {gt_dir}",
-         pairing.masks_without_image),
-    ]  # fmt: skip
+        (f"{_has(len(without_mask), 'ground truth')} no mask in {mask_dir}", without_mask),
+        (f"{_has(len(without_image), 'mask')} no ground truth in {gt_dir}", without_image),
+    ]
     for name, folder in preds.items():
-        missing, stray = pairing.missing_predictions[name], pairing.stray_predictions[name]
+        missing = mine(pairing.missing_predictions[name])
+        stray = mine(pairing.stray_predictions[name])
         found += [
             (f"{_has(len(missing), 'ground truth')} no prediction in {folder} ({name})", missing),
             (
@@ -72,12 +85,12 @@ def _pair_for_scoring(
             f"{' or '.join(DEFAULT_MASK_PATTERNS)}) and a prediction named {{stem}}.<image "
             f"extension> in each of {folders}"
         )
+    complete = shard.take(pairing.complete, lambda paired: paired.image.stem)
     if strict and problems:
         raise WmiError(f"--strict: {'; '.join(problems)}")
     if problems:
-        count = len(pairing.complete)
-        notify("warning", f"evaluating the {count} images that have every counterpart")
-    return pairing.complete
+        notify("warning", f"evaluating the {len(complete)} images that have every counterpart")
+    return complete
 
 
 def _score_all(
@@ -240,8 +253,7 @@ def score_folders(
     preds = {name: Path(folder) for name, folder in preds.items()}
     notify = notify or _quiet
     shard = shard or Shard()
-    jobs = shard.take(_pair_for_scoring(gt_dir, mask_dir, preds, strict, notify),
-                      lambda job: job.image.stem)  # fmt: skip
+    jobs = _pair_for_scoring(gt_dir, mask_dir, preds, strict, notify, shard)
     _keep_freed_memory()
     start = time.perf_counter()
     scores = _score_all(jobs, workers or os.cpu_count() or 1, ssim_window, progress)

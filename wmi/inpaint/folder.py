@@ -220,9 +220,15 @@ def _suffix(image: Path, fmt: OutputFormat) -> str:
 
 
 def _pairs(
-    image_dir: Path, mask: Path, patterns: Sequence[str], strict: bool, notify: Notify
+    image_dir: Path,
+    mask: Path,
+    patterns: Sequence[str],
+    strict: bool,
+    notify: Notify,
+    shard: Shard,
 ) -> tuple[list[tuple[Path, list[Path | None]]], InpaintFolderResult]:
-    """Each image with its masks (``[None]``: the one MASK file), and the unmatched."""
+    """Each image with its masks (``[None]``: the one MASK file), and the unmatched files of
+    ``shard`` (so that a shard does not name files that other shards are still writing)."""
     from wmi.io import format_names, list_images, pair_folders
 
     if mask.is_file():
@@ -243,15 +249,12 @@ def _pairs(
     masks_of: dict[Path, list[Path | None]] = {}
     for paired in pairing.complete:
         masks_of.setdefault(paired.image, []).append(paired.mask)
-    spare = pairing.masks_without_image
+    lonely = shard.take(pairing.images_without_mask, lambda p: p.stem)
+    spare = shard.take(pairing.masks_without_image, lambda p: p.stem)
     result = InpaintFolderResult(
-        unmatched_images=[str(p) for p in pairing.images_without_mask],
-        unmatched_masks=[str(p) for p in spare],
+        unmatched_images=[str(p) for p in lonely], unmatched_masks=[str(p) for p in spare]
     )
-    for what, paths in (
-        ("images without a mask", pairing.images_without_mask),
-        ("masks without an image", spare),
-    ):
+    for what, paths in (("images without a mask", lonely), ("masks without an image", spare)):
         if paths and strict:
             raise WmiError(
                 f"--strict: {what}: {len(paths)} ({format_names(paths)}); patterns: {tried}"
@@ -499,7 +502,7 @@ def _prepare(
             raise WmiError(f"{mask}: every pixel is hole (above {options.threshold})")
         if not (shared > options.threshold).any():
             raise WmiError(f"{mask}: no hole (no pixel above {options.threshold})")
-    pairs, result = _pairs(image_dir, mask, patterns, strict, notify)
+    pairs, result = _pairs(image_dir, mask, patterns, strict, notify, shard)
     # every image's results are checked for clashes, then the shard keeps its own images
     jobs = _jobs(pairs, out_dir, OutputFormat(options.fmt))
     return shard.take(jobs, lambda job: job.image.stem), result, shared
