@@ -44,8 +44,8 @@ def prepare_command(
         PRESETS,
         "plain",
         "--preset",
-        help="How images become squares (celeba: width size, height size*313/256, the "
-        "paper's 256x313 at 256):",
+        help="What the shards store; training crops size x size from it, at random (val: the "
+        "centre). See docs/data.md:",
     ),
     split: str = typer.Option(
         "0.7,0.15,0.15", "--split", help="Train,val,test fractions; they must sum to 1."
@@ -287,6 +287,8 @@ def _write_preview(out_dir: Path, target: Path, count: int, seed: int) -> str | 
 
 def _print_info(out_dir: Path, summary: dict[str, Any]) -> None:
     size = f"{summary['width']}x{summary['height']}"
+    if summary["own_sizes"]:
+        size = f"each image its own size, at least {summary['size']}x{summary['size']}"
     state = "complete" if summary["complete"] else "incomplete (no manifest.json: interrupted?)"
     console = make_console(highlight=False, soft_wrap=True)
     console.print(

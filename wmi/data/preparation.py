@@ -1,6 +1,7 @@
 """``wmi data prepare``: a folder of images to HDF5 shards ``OUT_DIR/{train,val,test}-NNNNN.h5``.
 
-Each image is resized and centre-cropped to a square by its preset (:data:`wmi.kinds.PRESETS`),
+Each image is made what its preset (:data:`wmi.kinds.PRESETS`) stores (a square, CelebA's
+256 x 313, or the unscaled centre of the image),
 the files are assigned to train/val/test from a seed, and each shard is written under a
 temporary name and renamed when complete (see :mod:`wmi.data.shards` for the format), so an
 interrupted run never leaves a truncated shard. ``OUT_DIR/prepare.json`` (written first)
@@ -36,6 +37,7 @@ from wmi.data.shards import (
     SHARD_RE,
     SPLITS,
     TEMP_RE,
+    VARIABLE_FORMAT_VERSION,
     ShardInfo,
     shard_info,
     shard_path,
@@ -143,41 +145,80 @@ def preset_shape(preset: str, size: int) -> tuple[int, int] | None:
     return (size, round(size * aspect)) if aspect >= 1 else (round(size / aspect), size)
 
 
+def stored_shape(preset: str, size: int) -> tuple[int, int] | None:
+    """``(height, width)`` of every image a preset stores at ``size``; None: each its own.
+
+    ``plain``: ``(size, size)``; ``celeba``: ``(round(size * 313 / 256), size)``, 313 x 256 at
+    256; ``imagenet`` and ``places``: None (unscaled, between ``size`` and ``2 * size`` a side).
+    """
+    entry = _preset(preset)
+    if entry.square:
+        return size, size
+    fixed = preset_shape(preset, size)
+    return None if fixed is None or entry.max_side is not None else (fixed[1], fixed[0])
+
+
+def _max_stored_side(preset: str, size: int) -> int:
+    """The longest side an image of ``preset`` is stored with at ``size``."""
+    shape = stored_shape(preset, size)
+    if shape is not None:
+        return max(shape)
+    entry = _preset(preset)
+    return round((entry.max_side or 1.0) * size)
+
+
 def resize_for_preset(img: Image.Image, preset: str, size: int) -> np.ndarray:
-    """Resize and centre-crop an RGB image to ``(size, size, 3)`` uint8.
+    """An RGB image as its preset stores it: uint8 ``(H, W, 3)``, both sides at least ``size``.
 
     Presets (:data:`wmi.kinds.PRESETS`):
-        with an ``aspect`` (``celeba``): scale to :func:`preset_shape`, width ``size`` and
-        height ``round(size * 313 / 256)`` for CelebA (256 x 313 at size 256, the paper's
-        numbers; CelebA's aligned 178 x 218 portraits keep their aspect ratio), then take the
-        centre ``size x size``.
-        without (``plain`` and ``places``): scale so that the shorter side is ``size`` (aspect
-        ratio kept), then take the centre ``size x size``. Places2's 256 x 256 images pass
-        through unchanged at size 256.
+        ``plain``: scale so that the shorter side is ``size`` (aspect ratio kept), then take
+        the centre ``size x size``. An image of 256 x 256 passes through unchanged at 256.
+        ``celeba`` (an ``aspect``, not ``square``): scale to :func:`preset_shape`, width
+        ``size`` and height ``round(size * 313 / 256)`` (256 x 313 at size 256, the paper's
+        numbers; CelebA's aligned 178 x 218 portraits keep their aspect ratio) and keep all
+        of it: the training loader crops ``size x size`` at random, as the paper does.
+        ``imagenet`` and ``places`` (a ``max_side``): no scaling, the paper's "without
+        scaling" (only an image with a side shorter than ``size`` is scaled up, its shorter
+        side to ``size``); its centre, at most ``max_side * size`` pixels a side (512 at 256),
+        is kept, so that a 4000 x 3000 photograph does not fill a shard.
 
     An image that already has the target size is not resampled (pixels are kept exactly).
     """
+    entry = _preset(preset)
     w, h = img.size
     fixed = preset_shape(preset, size)
-    if fixed is not None:
+    scale = 1.0
+    if entry.max_side is not None:  # unscaled, but never below size
+        scale = max(1.0, size / min(w, h))
+    elif fixed is None:
+        scale = size / min(w, h)
+    if entry.max_side is None and fixed is not None:
         tw, th = fixed
     else:
-        scale = size / min(w, h)
         tw, th = max(size, round(w * scale)), max(size, round(h * scale))
+    if entry.square:
+        cap_w = cap_h = size
+    elif entry.max_side is not None:
+        cap_w = cap_h = round(entry.max_side * size)
+    else:
+        cap_w, cap_h = tw, th
     if (tw, th) != (w, h):
         img = img.resize((tw, th), Image.BICUBIC, reducing_gap=3.0)
-    left, top = (tw - size) // 2, (th - size) // 2
-    if (tw, th) != (size, size):
-        img = img.crop((left, top, left + size, top + size))
+    cw, ch = min(tw, cap_w), min(th, cap_h)
+    if (cw, ch) != (tw, th):
+        left, top = (tw - cw) // 2, (th - ch) // 2
+        img = img.crop((left, top, left + cw, top + ch))
     return np.asarray(img, dtype=np.uint8)
 
 
 def load_for_preset(path: str | os.PathLike[str], preset: str, size: int) -> np.ndarray:
-    """Read an image file as RGB and apply :func:`resize_for_preset`: uint8 ``(size, size, 3)``.
+    """Read an image file as RGB and apply :func:`resize_for_preset`: uint8 ``(H, W, 3)``.
 
     Raises:
         WmiError: the file is missing or not a readable image.
     """
+    if _preset(preset).max_side is not None:  # unscaled: a JPEG is decoded at full size
+        return resize_for_preset(open_rgb(path), preset, size)
     fixed = preset_shape(preset, size)
     draft = size if fixed is None else max(fixed)
     return resize_for_preset(open_rgb(path, min_size=draft), preset, size)
@@ -411,6 +452,11 @@ def _check_options(
     _preset(preset)
     if compression not in COMPRESSIONS:
         raise WmiError(f"--compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}")
+    if compression != "none" and stored_shape(preset, size) is None:
+        raise WmiError(
+            f"--compression {compression}: --preset {preset} stores each image at its own size, "
+            "which HDF5 does not compress; use --compression none"
+        )
     if workers is not None and workers < 0:
         raise WmiError(f"--workers {workers}: must be 0 or more")
 
@@ -472,7 +518,8 @@ def _write_shards(
                         progress(done, total)
 
             path = shard_path(result.out_dir, split_name, k)
-            _check_free_space(path, len(indices), options["size"], result)
+            side = _max_stored_side(options["preset"], options["size"])
+            _check_free_space(path, len(indices), side, result)
             count, skipped = write_shard(
                 path, labelled(), len(indices), _shard_attrs(options, split_name, k)
             )
@@ -483,8 +530,9 @@ def _write_shards(
                 result.shards[split_name].append(path)
 
 
-def _check_free_space(path: Path, planned: int, size: int, result: PrepareResult) -> None:
-    """Refuse to start a shard the device has no room for (pixels uncompressed + overhead).
+def _check_free_space(path: Path, planned: int, side: int, result: PrepareResult) -> None:
+    """Refuse to start a shard the device has no room for (pixels uncompressed + overhead,
+    each image at most ``side`` x ``side``).
 
     HDF5 cannot recover from a full disk in the middle of a file (the process crashes), so the
     room is checked before each shard is opened.
@@ -492,7 +540,7 @@ def _check_free_space(path: Path, planned: int, size: int, result: PrepareResult
     Raises:
         WmiError: naming the shard, what it needs and what is free.
     """
-    need = SHARD_OVERHEAD + planned * (size * size * 3 + IMAGE_OVERHEAD)
+    need = SHARD_OVERHEAD + planned * (side * side * 3 + IMAGE_OVERHEAD)
     free = shutil.disk_usage(path.parent).free
     if free < need:
         kept = sum(len(paths) for paths in result.shards.values())
@@ -513,12 +561,15 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _shard_attrs(options: dict[str, Any], split_name: str, index: int) -> dict[str, Any]:
+    """The attributes of a shard: ``height`` and ``width`` 0 (and format version 2) when the
+    preset stores each image at its own size."""
+    shape = stored_shape(options["preset"], options["size"])
     return {
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if shape else VARIABLE_FORMAT_VERSION,
         "preset": options["preset"],
         "size": options["size"],
-        "height": options["size"],
-        "width": options["size"],
+        "height": shape[0] if shape else 0,
+        "width": shape[1] if shape else 0,
         "seed": options["seed"],
         "split": split_name,
         "shard_index": index,
@@ -536,6 +587,9 @@ def _existing_shard(path: Path, preset: str, size: int, planned: int) -> ShardIn
         return None  # unreadable: written again
     if (info.preset, info.size, info.planned) != (preset, size, planned):
         return None
+    shape = stored_shape(preset, size)
+    if (shape is None) != info.variable or (shape and (info.height, info.width) != shape):
+        return None  # what the preset stores changed (a shard of an older wmi): written again
     return info
 
 
