@@ -144,8 +144,8 @@ class Shard:
     N shards of a job cover each file exactly once, and a file lands in the same shard on
     every machine and in every command, whatever else the folders hold: shard K of ``masks
     generate --for``, ``inpaint folder`` and ``eval`` see the same images, and one task can
-    run all three without waiting for the others. Shards hold N-th of the files each, give or
-    take the randomness of a hash (about ``sqrt(files / N)``).
+    run all three without waiting for the others. Each shard holds about ``files / N`` of them,
+    give or take the randomness of a hash (about ``sqrt(files / N)``).
     """
 
     index: int = 0

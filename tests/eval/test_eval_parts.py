@@ -183,6 +183,10 @@ def test_cli_shards_and_merge_equal_one_run(tmp_path: Path, folders: Path) -> No
     assert merged.exit_code == 0, merged.output
     assert (tmp_path / "merged.json").read_text() == (tmp_path / "one.json").read_text()
     assert (tmp_path / "merged.md").read_text() == (tmp_path / "one.md").read_text()
+    over = cli(
+        "--merge", *(tmp_path / f"p{k}.json" for k in range(n)), "--json", tmp_path / "p0.json"
+    )
+    assert over.exit_code == 2 and "over a part file" in over.output
     refused = cli("--merge", tmp_path / "p0.json", "--gt", folders / "gt")
     assert refused.exit_code == 2 and "part files only" in refused.output
     no_part = cli(*base, "--shard", "0/2")

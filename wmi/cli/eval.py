@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 PRED_DIRS = typer.Argument(
     None,
     metavar="PRED_DIR",
-    help="Folder of predictions, named after the folder in the report.",
+    help="Folder of predictions, named after the folder in the report (with --merge: the "
+    "part files).",
     show_default=False,
 )
 GT_OPTION = typer.Option(
@@ -360,6 +361,10 @@ def _merge(
         raise WmiError("--merge takes the part files only: the parts name their folders")
     outputs = {opt: path for opt, (path, _) in writers.items()}
     _check_outputs({**outputs, "--html": html_path}, [])
+    inputs = {part.resolve() for part in parts}
+    for option, path in {**outputs, "--html": html_path}.items():
+        if path is not None and str(path) != "-" and path.resolve() in inputs:
+            raise WmiError(f"{option} {path}: refusing to write a report over a part file")
     scored = merge_parts(parts)
     notify("info", f"merged {len(parts)} parts: {len(scored.scores)} images")
     _finish(scored, writers, html_path)
