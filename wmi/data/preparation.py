@@ -310,7 +310,10 @@ def _check_out_dir(out_dir: Path, options: dict[str, Any], overwrite: bool) -> N
         if key == "source":
             continue
         if old.get(key) != new_value:
-            if key in ("files", "files_sha256"):
+            if key == PART_KEY:
+                k, n = new_value
+                what = f"--shard {k}/{n} into a folder of another part or of a whole dataset"
+            elif key in ("files", "files_sha256"):
                 what = (
                     f"the images in SRC_DIR changed ({old.get('files')} files then, "
                     f"{options['files']} now)"
