@@ -297,20 +297,45 @@ del _preset, _what
 
 @dataclass(eq=False)
 class Preset(Entry):
-    """How ``wmi data prepare`` turns a source image into a square.
+    """How ``wmi data prepare`` turns a source image into what the shards store.
 
     Attributes:
-        aspect: height / width of the resized image before the centre crop (CelebA: 313 / 256,
-            the paper's numbers); None: scale the shorter side to the size.
+        aspect: height / width the image is scaled to, its width being ``--size`` (CelebA:
+            313 / 256, the paper's numbers); None: the shorter side is scaled to ``--size``.
+        square: keep only the centre ``size`` x ``size`` (every image the same); False: store
+            the image whole, and the training loader crops it (at random for training, at the
+            centre for validation).
+        max_side: an unscaled preset: the image keeps its pixels (scaled up only when a side is
+            shorter than ``--size``) and only its centre, at most ``max_side * size`` pixels a
+            side, is stored. None: the image is scaled (``aspect``).
     """
 
     aspect: float | None = None
+    square: bool = True
+    max_side: float | None = None
 
 
 PRESETS: Registry[Preset] = Registry("preset")
-PRESETS.register(Preset("celeba", "scale to 256x313, centre crop", aspect=313 / 256))
-PRESETS.register(Preset("places", "shorter side to size, centre crop"))
-PRESETS.register(Preset("plain", "shorter side to size, centre crop"))
+PRESETS.register(
+    Preset(
+        "celeba",
+        "scaled to width size, height size*313/256 (the paper's 256x313), stored whole",
+        aspect=313 / 256,
+        square=False,
+    )
+)
+for _name in ("imagenet", "places"):
+    PRESETS.register(
+        Preset(
+            _name,
+            "unscaled, the paper's 'without scaling' (scaled up only when a side is shorter "
+            "than size), its centre at most 2*size a side stored",
+            square=False,
+            max_side=2.0,
+        )
+    )
+del _name
+PRESETS.register(Preset("plain", "shorter side scaled to size, centre size x size stored"))
 
 
 @dataclass(eq=False)

@@ -139,24 +139,24 @@ def _marked(width: int, height: int) -> Image.Image:
 
 
 def test_preset_celeba_geometry() -> None:
-    # A CelebA-shaped portrait, 178 wide x 218 tall: scaled to 256 x 313, centre 256 kept.
-    # Rows 0-14 (scaled: 0-21) fall in the 28 rows cut at the top; rows 24-40 stay.
+    # A CelebA-shaped portrait, 178 wide x 218 tall: scaled to 256 x 313 and kept whole (the
+    # paper then crops 256 x 256 at random; the loader does, see test_presets.py).
     pixels = np.full((218, 178, 3), 128, np.uint8)
     pixels[:15] = (0, 0, 255)
     pixels[24:41] = (0, 255, 0)
     pixels[:, :10] = (255, 255, 0)
     out = data.resize_for_preset(Image.fromarray(pixels), "celeba", 256)
-    assert out.shape == (256, 256, 3) and out.dtype == np.uint8
-    blue = (out[..., 2] > 200) & (out[..., 0] < 60) & (out[..., 1] < 60)
-    assert not blue.any()  # the top band was cropped away
+    assert out.shape == (313, 256, 3) and out.dtype == np.uint8
+    blue_rows = np.flatnonzero(((out[..., 2] > 200) & (out[..., 0] < 60))[:, 100])
+    assert blue_rows.min() == 0 and 19 <= blue_rows.max() <= 22  # the top band is kept
     green_rows = np.flatnonzero(((out[..., 1] > 200) & (out[..., 0] < 60))[:, 100])
-    # source rows 24..40 -> scaled 34.5..58.9 -> minus the 28-row top crop: 6..31
-    assert 5 <= green_rows.min() <= 8 and 29 <= green_rows.max() <= 32
+    # source rows 24..40 -> scaled 34.5..58.9
+    assert 33 <= green_rows.min() <= 36 and 57 <= green_rows.max() <= 60
     yellow_cols = np.flatnonzero((out[128, :, 0] > 200) & (out[128, :, 2] < 60))
     # full width kept: 10 source columns x 256/178 = 14.4 columns at the left edge
     assert yellow_cols.min() == 0 and 13 <= yellow_cols.max() <= 15
-    # size scales the same proportions: 128 -> 128 x 157, crop 14 rows
-    assert data.resize_for_preset(Image.fromarray(pixels), "celeba", 128).shape == (128, 128, 3)
+    # size scales the same proportions: 128 -> 128 x round(128 * 313 / 256) = 156.5 -> 156
+    assert data.resize_for_preset(Image.fromarray(pixels), "celeba", 128).shape == (156, 128, 3)
 
 
 def test_preset_shape_keeps_the_paper_numbers() -> None:
@@ -200,7 +200,7 @@ def test_cli_rejects_unknown_preset_and_compression(tmp_path: Path) -> None:
         assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("preset", ["plain", "places"])
+@pytest.mark.parametrize("preset", ["plain"])
 def test_preset_plain_geometry(preset: str) -> None:
     # Landscape 400 x 200: shorter side 200 -> 256, so 512 wide, centre 256 columns kept.
     pixels = np.full((200, 400, 3), 128, np.uint8)
@@ -566,7 +566,9 @@ def test_check_shards_rejects_other_sizes(tmp_path: Path) -> None:
     make_images(tmp_path / "src", 2)
     shards = prep(tmp_path / "src", tmp_path / "out", split=(1, 0, 0)).shards["train"]
     assert data.check_shards(shards, 32)[0].count == 2
-    with pytest.raises(WmiError, match=r"train-00000.h5: images are 32x32, not 16x16.*--size 16"):
+    with pytest.raises(
+        WmiError, match=r"train-00000.h5: prepared with --size 32, not 16.*--size 16"
+    ):
         data.check_shards(shards, 16)
     assert data.check_shards(shards, 16, exact=False)[0].height == 32
     with pytest.raises(WmiError, match="smaller than size 64"):

@@ -11,7 +11,7 @@ import torch
 
 from wmi.layers.attention import ContextualAttention, contextual_attention, resize_nearest_tf
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "contextual_attention_reference.npz"
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "contextual_attention_reference.npz"
 
 
 def _gen(seed: int) -> torch.Generator:

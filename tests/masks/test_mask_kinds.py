@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.masks.stripe_masks import stripe
 from typer.testing import CliRunner
 
+from tests.masks.stripe_masks import stripe
 from wmi.cli import app
 from wmi.errors import WmiError
 from wmi.io import read_mask

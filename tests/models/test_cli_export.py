@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tests.training.test_train import Pairs, _cfg, _run, _state
 from typer.testing import CliRunner
 
+from tests.training.test_train import Pairs, _cfg, _run, _state
 from wmi.cli import app
 from wmi.models.loading import load_model
 

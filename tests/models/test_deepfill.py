@@ -21,7 +21,7 @@ from wmi.models.deepfill import (
 )
 
 GENERATORS = [DeepFillV1Generator, DeepFillV2Generator]
-REFERENCE = Path(__file__).resolve().parents[1] / "data" / "deepfill_reference.npz"
+REFERENCE = Path(__file__).resolve().parents[1] / "fixtures" / "deepfill_reference.npz"
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -173,7 +173,7 @@ def test_overfits_one_fixed_batch(cls):
 
 
 def _official_weights(net, seed: int, scale: float) -> None:
-    """The numpy draws of tests/data/make_deepfill_reference.py, in creation order.
+    """The numpy draws of tests/fixtures/make_deepfill_reference.py, in creation order.
 
     Each layer draws its kernel (HWIO), then its bias; a dense layer is a 1×1 kernel.
     """

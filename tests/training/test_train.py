@@ -502,7 +502,7 @@ def test_cli_data_errors_are_one_line(tmp_path: Path, shards: Path, monkeypatch)
     )
     _one_line_error(
         _cli("--data", str(shards), "--out", out, "--steps", "1", *_SMALL[2:], "--size", "64"),
-        "not 64x64",
+        "prepared with --size 32, not 64",
     )
     _one_line_error(
         _cli("--data", str(shards), "--out", out, "--steps", "1", *_SMALL, "--masks", "nomasks"),

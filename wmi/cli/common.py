@@ -167,3 +167,20 @@ class App(typer.Typer):
             return func
 
         return decorator
+
+
+def shard_option(unit: str) -> Any:
+    """The ``--shard K/N`` option of a folder job whose ``unit`` ("images") splits."""
+    return typer.Option(
+        None,
+        "--shard",
+        metavar="K/N|auto",
+        show_default="the whole job",
+        help=f"Do part K of N (K in 0..N-1) of the job: the {unit} whose stem's SHA-256 is K "
+        "modulo N, the same on every machine and in masks, inpaint and eval. N such runs, at "
+        "once or one after another, make together the files of one unsharded run. "
+        "'auto': K and N from a SLURM array "
+        "(SLURM_ARRAY_TASK_ID - SLURM_ARRAY_TASK_MIN, SLURM_ARRAY_TASK_COUNT) or a Kubernetes "
+        "Indexed Job (JOB_COMPLETION_INDEX, and WMI_SHARD_COUNT set to its completions); see "
+        "docs/scale.md.",
+    )

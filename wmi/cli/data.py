@@ -15,7 +15,9 @@ from wmi.cli.common import (
     make_table,
     notify,
     progress_bar,
+    shard_option,
 )
+from wmi.errors import WmiError
 from wmi.kinds import COMPRESSIONS, PRESETS
 
 if TYPE_CHECKING:
@@ -42,8 +44,8 @@ def prepare_command(
         PRESETS,
         "plain",
         "--preset",
-        help="How images become squares (celeba: width size, height size*313/256, the "
-        "paper's 256x313 at 256):",
+        help="What the shards store; training crops size x size from it, at random (val: the "
+        "centre). See docs/data.md:",
     ),
     split: str = typer.Option(
         "0.7,0.15,0.15", "--split", help="Train,val,test fractions; they must sum to 1."
@@ -72,6 +74,10 @@ def prepare_command(
         "over (other files are left alone). Without it, a re-run with the same options "
         "resumes.",
     ),
+    shard_text: str | None = shard_option(
+        "planned shard files (train, then val, then test; the plan does not depend on N), "
+        "written into OUT_DIR as one part, which `wmi data merge` joins with the others;"
+    ),
 ) -> None:
     """Convert SRC_DIR's images into OUT_DIR/{train,val,test}-NNNNN.h5 shards.
 
@@ -80,15 +86,19 @@ def prepare_command(
     A shard appears only when complete: run the same command again to resume (after Ctrl-C,
     a kill or a full disk). One prepare at a time writes an OUT_DIR.
     """
+    from wmi.procs import Shard
+
+    shard = Shard.parse(shard_text)
     try:
         result = _prepare(src_dir, out_dir, size, preset, split, seed, shard_size, workers,
-                          compression, overwrite)  # fmt: skip
+                          compression, overwrite, shard)  # fmt: skip
     except KeyboardInterrupt:
         notify("warning", f"interrupted; the complete shards in {out_dir} are kept: run the "
                           "same command again to resume")  # fmt: skip
         raise typer.Exit(130) from None
     _report_skipped(result.skipped, result.manifest)
-    _print_prepared(result, f"{out_dir}  ({size}x{size}, preset {preset})")
+    part = "" if shard.whole else f", part {shard}"
+    _print_prepared(result, f"{out_dir}  ({size}x{size}, preset {preset}{part})")
 
 
 def _prepare(
@@ -102,6 +112,7 @@ def _prepare(
     workers: int | None,
     compression: str,
     overwrite: bool,
+    shard: Any,
 ) -> "PrepareResult":
     """:func:`wmi.data.prepare` behind a progress bar."""
     from wmi import data
@@ -125,8 +136,34 @@ def _prepare(
             overwrite=overwrite,
             compression=compression,
             progress=progress,
+            shard=shard,
         )
     return result
+
+
+@app.command("merge")
+def merge_command(
+    folders: list[Path] = typer.Argument(
+        ...,
+        metavar="PART... OUT_DIR",
+        help="The N part folders of `wmi data prepare --shard K/N` (any order), then the new "
+        "dataset's folder (empty or missing).",
+    ),
+) -> None:
+    """Join the parts of one `wmi data prepare --shard K/N` into one dataset.
+
+    OUT_DIR gets every part's shard files (hard links where possible, else copies) and the
+    prepare.json and manifest.json of one unsharded run, so `wmi train --data OUT_DIR` reads
+    it as if prepared at once. Parts of different sources or options, a missing or repeated
+    part, or an unfinished one are refused.
+    """
+    from wmi.data.parts import merge_prepared
+
+    if len(folders) < 2:
+        raise WmiError("give the part folders and then OUT_DIR")
+    *parts, out_dir = folders
+    result = merge_prepared(parts, out_dir)
+    _print_prepared(result, f"{out_dir}  (merged from {len(parts)} parts)")
 
 
 def _print_prepared(result: "PrepareResult", title: str) -> None:
@@ -162,6 +199,13 @@ def _report_skipped(skipped: list[tuple[str, str]], manifest: Path | None) -> No
 @app.command("info")
 def info_command(
     out_dir: Path = typer.Argument(..., help="A folder made by wmi data prepare."),
+    more: list[Path] | None = typer.Argument(
+        None,
+        metavar="[PART...]",
+        help="Further part folders of `wmi data prepare --shard K/N`: all the parts are "
+        "checked (one plan, none missing or repeated, every shard file readable) and summed.",
+        show_default=False,
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON on stdout instead of a table."),
     preview: Path | None = typer.Option(
         None,
@@ -180,6 +224,9 @@ def info_command(
     """
     from wmi import data
 
+    if more:
+        _parts_info([out_dir, *more], as_json)
+        return
     summary = data.dataset_summary(out_dir)
     summary["preview"] = None
     failed = None
@@ -193,6 +240,34 @@ def info_command(
     if failed:
         notify("warning", f"preview not written: {failed}")
         raise typer.Exit(1)
+
+
+def _parts_info(folders: list[Path], as_json: bool) -> None:
+    """``wmi data info PART...``: check every part, then their sum per split."""
+    from wmi.data import SPLITS
+    from wmi.data.parts import check_parts
+
+    manifests = check_parts(folders)
+    summary = {
+        "parts": [str(f) for f in folders],
+        "complete": True,
+        "counts": {s: sum(m["counts"][s] for m in manifests) for s in SPLITS},
+        "shards": {s: sum(len(m["shards"][s]) for m in manifests) for s in SPLITS},
+        "skipped": sum(len(m["skipped"]) for m in manifests),
+    }
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    console = make_console(highlight=False, soft_wrap=True)
+    console.print(f"{len(folders)} parts, all present and readable: ready for wmi data merge")
+    table = make_table()
+    table.add_column("split")
+    table.add_column("images", justify="right")
+    table.add_column("shards", justify="right")
+    for name in SPLITS:
+        table.add_row(name, str(summary["counts"][name]), str(summary["shards"][name]))
+    console.print(table)
+    typer.echo(f"skipped source files: {summary['skipped']}")
 
 
 def _write_preview(out_dir: Path, target: Path, count: int, seed: int) -> str | None:
@@ -212,6 +287,8 @@ def _write_preview(out_dir: Path, target: Path, count: int, seed: int) -> str | 
 
 def _print_info(out_dir: Path, summary: dict[str, Any]) -> None:
     size = f"{summary['width']}x{summary['height']}"
+    if summary["own_sizes"]:
+        size = f"each image its own size, at least {summary['size']}x{summary['size']}"
     state = "complete" if summary["complete"] else "incomplete (no manifest.json: interrupted?)"
     console = make_console(highlight=False, soft_wrap=True)
     console.print(

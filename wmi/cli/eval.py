@@ -11,30 +11,59 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from wmi.cli.common import choice, err_console, make_console, notify, progress_bar
+from wmi.cli.common import (
+    choice,
+    err_console,
+    make_console,
+    notify,
+    progress_bar,
+    shard_option,
+)
 from wmi.errors import WmiError
 from wmi.kinds import DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, SSIM_WINDOWS
 
 if TYPE_CHECKING:
     from wmi.eval.metrics import Results
     from wmi.eval.perceptual import PerceptualNets
+    from wmi.eval.scoring import FolderScores
 
 #: The options of ``wmi eval``, defined once here so that the command stays short.
 PRED_DIRS = typer.Argument(
     None,
     metavar="PRED_DIR",
-    help="Folder of predictions, named after the folder in the report.",
+    help="Folder of predictions, named after the folder in the report (with --merge: the "
+    "part files).",
     show_default=False,
 )
 GT_OPTION = typer.Option(
-    ..., "--gt", metavar="DIR", help="Folder of ground-truth images.", show_default=False
+    None,
+    "--gt",
+    metavar="DIR",
+    help="Folder of ground-truth images.",
+    show_default="required unless --merge",
 )
 MASKS_OPTION = typer.Option(
-    ...,
+    None,
     "--masks",
     metavar="DIR",
     help="Folder of mask PNGs (white = hole), named {stem}.png or {stem}_mask*.png.",
+    show_default="required unless --merge",
+)
+SCORES_OUT_OPTION = typer.Option(
+    None,
+    "--scores-out",
+    metavar="PART.json",
+    help="Also write this run's per-image scores (and FID features, PART.fid.npz beside it) "
+    "as a part for --merge; with --shard, the shard's part.",
     show_default=False,
+)
+MERGE_OPTION = typer.Option(
+    False,
+    "--merge",
+    help="The arguments are the parts (PART.json) of the N shards of one evaluation, "
+    "written by --scores-out: print and write the Table I of the whole evaluation, as one "
+    "unsharded run does. Parts of other ground truths, masks, SSIM windows, networks or "
+    "predictions are refused.",
 )
 PRED_OPTION = typer.Option(
     None,
@@ -243,6 +272,9 @@ def eval_command(
     markdown_path: Path | None = _report_option("--markdown", "as a Markdown table"),
     latex_path: Path | None = _report_option("--latex", "as a LaTeX booktabs table"),
     html_path: Path | None = HTML_OPTION,
+    shard_text: str | None = shard_option("ground-truth images (with all their masks)"),
+    scores_out: Path | None = SCORES_OUT_OPTION,
+    merge: bool = MERGE_OPTION,
 ) -> None:
     """Table I metrics of inpainted images: L1, L2, TV, hole PSNR, SSIM; LPIPS and FID.
 
@@ -251,22 +283,38 @@ def eval_command(
     same images with a hole. A mask of another size is resized (nearest neighbour). An
     unreadable file or a prediction of the wrong size is named and its image left out for all
     methods; exit code then 1.
+
+    On a cluster: --shard K/N --scores-out PART.json on each machine, then --merge PART...
+    (docs/scale.md).
     """
     from wmi.eval.scoring import score_folders
+    from wmi.procs import Shard
 
+    writers = _writers(json_path, csv_path, markdown_path, latex_path)
+    outputs = {opt: path for opt, (path, _) in writers.items()}
+    if merge:
+        _merge(pred_dirs or [], (gt, masks, pred, shard_text, scores_out), writers, html_path)
+        return
+    shard = Shard.parse(shard_text)
+    if gt is None or masks is None:
+        raise WmiError("--gt and --masks are required (unless --merge)")
+    if not shard.whole and scores_out is None:
+        raise WmiError("--shard: give --scores-out PART.json, the part that --merge reads")
+    if scores_out is not None and str(scores_out) == "-":
+        raise WmiError("--scores-out -: a part is a file (with its FID features beside it)")
     preds = _parse_predictions(pred_dirs or [], pred or [])
     for option, folder in (("--gt", gt), ("--masks", masks)):
         if not folder.is_dir():
             raise WmiError(f"{option} {folder}: not a folder")
-    writers = _writers(json_path, csv_path, markdown_path, latex_path)
-    outputs = {opt: path for opt, (path, _) in writers.items()}
-    _check_outputs({**outputs, "--html": html_path}, [gt, masks, *preds.values()])
+    _check_outputs(
+        {**outputs, "--html": html_path, "--scores-out": scores_out}, [gt, masks, *preds.values()]
+    )
     if weights_dir is not None and not weights_dir.is_dir():
         raise WmiError(f"--weights-dir {weights_dir}: not a folder")
     nets = _networks(lpips_net, weights_dir, download_weights, device) if perceptual else None
 
     with progress_bar(transient=True, disable=not err_console.is_terminal) as bar:
-        task = bar.add_task("scoring", total=None)
+        task = bar.add_task("scoring" if shard.whole else f"scoring shard {shard}", total=None)
         scored = score_folders(
             gt,
             masks,
@@ -278,7 +326,54 @@ def eval_command(
             perceptual=nets,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             notify=notify,
+            shard=shard,
         )
+    if scores_out is not None:
+        from wmi.eval.parts import identity, write_part
+
+        networks = _network_names(nets)
+        ident = identity(gt, masks, preds, ssim_window, networks, buckets)
+        write_part(scores_out, scored, shard, ident)
+        notify("info", f"wrote the scores of shard {shard} to {scores_out}")
+    if not scored.results["methods"]:
+        notify("info", f"shard {shard} has no image with a hole to score; its part is written")
+        return
+    _finish(scored, writers, html_path)
+
+
+def _network_names(nets: "PerceptualNets | None") -> list[str]:
+    """The perceptual metrics a run computed, with their networks: ``["lpips-alex", "fid"]``."""
+    if nets is None:
+        return []
+    return [f"lpips-{nets.lpips_net}" if m == "lpips" else m for m in nets.metrics]
+
+
+def _merge(
+    parts: Sequence[Path],
+    given: tuple[Any, ...],
+    writers: dict[str, tuple[Path | None, Any]],
+    html_path: Path | None,
+) -> None:
+    """``wmi eval --merge PART...``: the Table I of the whole evaluation from its parts."""
+    from wmi.eval.parts import merge_parts
+
+    if any(value for value in given):
+        raise WmiError("--merge takes the part files only: the parts name their folders")
+    outputs = {opt: path for opt, (path, _) in writers.items()}
+    _check_outputs({**outputs, "--html": html_path}, [])
+    inputs = {part.resolve() for part in parts}
+    for option, path in {**outputs, "--html": html_path}.items():
+        if path is not None and str(path) != "-" and path.resolve() in inputs:
+            raise WmiError(f"{option} {path}: refusing to write a report over a part file")
+    scored = merge_parts(parts)
+    notify("info", f"merged {len(parts)} parts: {len(scored.scores)} images")
+    _finish(scored, writers, html_path)
+
+
+def _finish(
+    scored: "FolderScores", writers: dict[str, tuple[Path | None, Any]], html_path: Path | None
+) -> None:
+    """The table and the reports; exit code 1 when an image was left out."""
     _print_and_write(scored.results, writers)
     if html_path is not None:
         from wmi.eval.html_report import write_eval_report

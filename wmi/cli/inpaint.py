@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from wmi.cli.common import App, choice, err_console, notify, progress_bar
+from wmi.cli.common import App, choice, err_console, notify, progress_bar, shard_option
 from wmi.errors import WmiError
 from wmi.kinds import (
     CLASSICAL_METHODS,
@@ -217,11 +217,14 @@ def folder(
         False, "--strict", help="Fail before inpainting if any image or mask is unmatched."
     ),
     radius: int = typer.Option(3, "--radius", min=1, help=RADIUS_HELP),
+    shard_text: str | None = shard_option("images (with all their masks)"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
     """Inpaint every image of IMAGE_DIR that has a mask in MASK, results into OUT_DIR."""
     from wmi.inpaint.folder import FolderOptions, output_settings
+    from wmi.procs import Shard
 
+    shard = Shard.parse(shard_text)
     _check_one_of(checkpoint, method)
     options = FolderOptions(
         threshold, blend, False, dilate, strategy, max_size, fmt, quality, max_pixels, workers
@@ -243,6 +246,7 @@ def folder(
         strict=strict,
         radius=radius,
         record=record,
+        shard=shard,
     )
     _print_summary(summary, as_json)
     if summary.failed:

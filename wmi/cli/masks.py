@@ -11,7 +11,16 @@ from typing import Any
 
 import typer
 
-from wmi.cli.common import App, choice, err_console, make_console, make_table, notify, progress_bar
+from wmi.cli.common import (
+    App,
+    choice,
+    err_console,
+    make_console,
+    make_table,
+    notify,
+    progress_bar,
+    shard_option,
+)
 from wmi.errors import WmiError
 from wmi.kinds import DEFAULT_MAX_PIXELS, MASK_KINDS
 
@@ -82,6 +91,7 @@ def generate_command(
         0, "--workers", help="Worker processes; 0 = one per CPU core. Output does not depend on it."
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
+    shard_text: str | None = shard_option("images of --for (not with --overwrite)"),
     as_json: bool = typer.Option(
         False, "--json", help="Print the summary as JSON on stdout instead of a table."
     ),
@@ -101,7 +111,16 @@ def generate_command(
     "skipped").
     """
     from wmi.masks import MaskSetSpec, write_mask_set
+    from wmi.procs import Shard
 
+    shard = Shard.parse(shard_text)
+    if not shard.whole:
+        if for_dir is None or overwrite:
+            raise WmiError("--shard splits the images of --for, and does not take --overwrite")
+        given = (count, size, height, width)
+        _generate_shard(out_dir, for_dir, kind, seed, training, buckets, border, given,
+                        max_pixels, workers, shard, as_json)  # fmt: skip
+        return
     if for_dir is None:
         if count is None:
             raise WmiError("--count is required (or --for IMAGE_DIR: one mask per image)")
@@ -142,20 +161,70 @@ def _spec_for_images(
     border: bool | None,
     given: tuple[int | None, ...],
     max_pixels: int,
+    shard: Any = None,
 ) -> tuple[Any, tuple[str, ...]]:
-    """The spec of ``--for IMAGE_DIR`` and the images it leaves out (each named on stderr)."""
+    """The spec of ``--for IMAGE_DIR`` (of one shard's images) and the images it leaves out
+    (each named on stderr)."""
     from wmi.masks import MaskSetSpec, image_targets
 
     if any(value is not None for value in given):
         raise WmiError("--for makes one mask per image at its size: drop --count and the size")
-    targets, skipped = image_targets(image_dir, out_dir, max_pixels)
+    targets, skipped = image_targets(image_dir, out_dir, max_pixels, shard)
     spec = MaskSetSpec.for_images(kind, targets, seed, training, buckets, border)
     for problem in skipped:
         notify("warning", f"left out: {problem}")
-    if not targets:
+    if not targets and shard is None:
         raise WmiError(f"{image_dir}: none of its images can be given a mask (named above)")
-    spec.validate()
+    if targets:
+        spec.validate()
     return spec, skipped
+
+
+def _generate_shard(
+    out_dir: Path,
+    image_dir: Path,
+    kind: str,
+    seed: int,
+    training: bool,
+    buckets: bool,
+    border: bool | None,
+    given: tuple[int | None, ...],
+    max_pixels: int,
+    workers: int,
+    shard: Any,
+    as_json: bool,
+) -> None:
+    """``--for IMAGE_DIR --shard K/N``: this shard's masks; the manifest once all are done."""
+    from wmi.io import list_images
+    from wmi.masks.shards import SetPart, write_mask_set_part
+
+    spec, skipped = _spec_for_images(out_dir, image_dir, kind, seed, training, buckets, border,
+                                     given, max_pixels, shard)  # fmt: skip
+    part = SetPart(shard, tuple(p.stem for p in list_images(image_dir)))
+    with progress_bar(transient=True) as bar:
+        task = bar.add_task(f"writing {spec.label} masks (shard {shard})", total=spec.count)
+        result, complete = write_mask_set_part(
+            out_dir,
+            spec,
+            part,
+            workers=workers,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    summary = {**result.summary(), "shard": str(shard), "set_complete": complete,
+               "skipped": list(skipped)}  # fmt: skip
+    state = "the set is complete" if complete else "other shards still to come"
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    elif spec.count:
+        _print_summary(
+            summary, title=f"shard {shard}: {spec.count} {spec.label} masks in {out_dir}"
+        )
+        make_console(highlight=False, soft_wrap=True).print(f"{_timing(result)}; {state}")
+    else:
+        notify("info", f"shard {shard} holds none of the images of {image_dir}; {state}")
+    if skipped:
+        err_console.print(f"[yellow]{len(skipped)} image(s) left out, named above[/]")
+        raise typer.Exit(1)
 
 
 def _timing(result: Any) -> str:

@@ -26,6 +26,7 @@ from wmi.data.preparation import (
     preset_shape,
     resize_for_preset,
     split_counts,
+    stored_shape,
 )
 from wmi.data.shards import (
     FORMAT_VERSION,
@@ -68,4 +69,5 @@ __all__ = [
     "shard_info",
     "shard_path",
     "split_counts",
+    "stored_shape",
 ]

@@ -61,7 +61,9 @@ class InpaintingDataset:
 
     Args:
         shard_paths: shard files (see :func:`wmi.data.find_shards`); their images must be at least
-            ``size`` on both sides.
+            ``size`` on both sides, and may be larger and each of its own size (the
+            ``celeba``, ``imagenet`` and ``places`` presets): every item is then a crop of
+            its image, at random with ``augment``, else the centre.
         masks: where the holes come from: a directory of mask PNGs (white = hole; a random
             one per item, resized with nearest neighbour to ``size`` if needed, randomly
             flipped when ``augment``), the name of a mask kind of :data:`wmi.kinds.MASK_KINDS`
@@ -108,7 +110,9 @@ class InpaintingDataset:
         self.augment = augment
         self.seed = seed
         self.uint8 = uint8
-        self._shapes = [(i.height, i.width) for i in infos]
+        # (height, width) of a shard's every image, or each image's (its own size)
+        self._shapes = [_image_shapes(i.path) if i.variable else (i.height, i.width)
+                        for i in infos]  # fmt: skip
         self._offsets = np.cumsum([0] + [i.count for i in infos])
         self._starts = [int(o) for o in self._offsets]  # for bisect: cheaper than numpy
         self._mask_fn: MaskFn | None = None
@@ -182,6 +186,15 @@ class InpaintingDataset:
         state["_mask_cache"] = {}  # rebuilt per process; keeps worker start-up light
         return state
 
+    def _shape_of(self, index: int) -> tuple[int, int]:
+        """``(height, width)`` of image ``index`` as stored (at least ``size`` a side)."""
+        shard = self._shard(index)
+        shape = self._shapes[shard]
+        if isinstance(shape, tuple):
+            return shape
+        h, w = shape[index - self._starts[shard]]
+        return int(h), int(w)
+
     def _shard(self, index: int) -> int:
         """The shard that holds image ``index`` (0 <= index < len)."""
         return bisect.bisect_right(self._starts, index) - 1
@@ -198,7 +211,7 @@ class InpaintingDataset:
         if entry is None:
             f = h5py.File(self.shard_paths[shard], "r", locking=False)
             ds = f["images"]
-            direct = ds.compression is None and ds.chunks == (1, *ds.shape[1:])
+            direct = ds.ndim == 4 and ds.compression is None and ds.chunks == (1, *ds.shape[1:])
             entry = self._files[shard] = (f, ds, direct)
         return entry
 
@@ -216,6 +229,8 @@ class InpaintingDataset:
         """uint8 ``(H, W, 3)`` image ``index``, read through this process's own file handle."""
         shard = self._shard(index)
         _, ds, direct = self._entry(shard)
+        if ds.ndim == 1:  # images of their own sizes: flat rows
+            return ds[index - self._starts[shard]].reshape(*self._shape_of(index), 3)
         if not direct:
             return ds[index - self._starts[shard]]
         image = np.empty((*self._shapes[shard], 3), np.uint8)
@@ -259,7 +274,7 @@ class InpaintingDataset:
             raise IndexError(f"index {index} out of range for {n} images")
         index = int(index) % n
         rng = np.random.default_rng([self.seed, self.epoch, index])
-        h, w = self._shapes[self._shard(index)]
+        h, w = self._shape_of(index)
         size, top, left = self.size, 0, 0
         if (h, w) != (size, size):
             if self.augment:
@@ -274,7 +289,7 @@ class InpaintingDataset:
         import cv2
 
         size = self.size
-        full = self._shapes[self._shard(index)] == (size, size)
+        full = self._shape_of(index) == (size, size)
         if full and not flip and self._read_direct(index, out):
             return
         img = self._image(index)[top : top + size, left : left + size]
@@ -402,3 +417,11 @@ def to_float(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, tor
     bits = (mask.unsqueeze(-1) >> shifts) & 1  # (..., 1, H, W / 8, 8)
     valid = bits.flatten(-2)[..., :width].float()
     return image.movedim(-1, -3).float().div_(scale), valid
+
+
+def _image_shapes(path: Path) -> np.ndarray:
+    """The ``shapes`` dataset of a shard of images of their own sizes: int32 ``(N, 2)``."""
+    import h5py
+
+    with h5py.File(path, "r", locking=False) as f:
+        return f["shapes"][:]

@@ -1,6 +1,7 @@
 """``wmi data prepare``: a folder of images to HDF5 shards ``OUT_DIR/{train,val,test}-NNNNN.h5``.
 
-Each image is resized and centre-cropped to a square by its preset (:data:`wmi.kinds.PRESETS`),
+Each image is made what its preset (:data:`wmi.kinds.PRESETS`) stores (a square, CelebA's
+256 x 313, or the unscaled centre of the image),
 the files are assigned to train/val/test from a seed, and each shard is written under a
 temporary name and renamed when complete (see :mod:`wmi.data.shards` for the format), so an
 interrupted run never leaves a truncated shard. ``OUT_DIR/prepare.json`` (written first)
@@ -36,6 +37,7 @@ from wmi.data.shards import (
     SHARD_RE,
     SPLITS,
     TEMP_RE,
+    VARIABLE_FORMAT_VERSION,
     ShardInfo,
     shard_info,
     shard_path,
@@ -44,7 +46,7 @@ from wmi.data.shards import (
 from wmi.errors import WmiError
 from wmi.io import atomic_path, list_images, open_rgb
 from wmi.kinds import COMPRESSIONS, PRESETS, Preset
-from wmi.procs import folder_lock, starting_workers, worker_init
+from wmi.procs import Shard, folder_lock, starting_workers, worker_init
 
 DEFAULT_SPLIT = (0.7, 0.15, 0.15)
 #: Smallest ``--size``: the smallest mask any mask kind draws (:data:`wmi.masks.MIN_SIZE`).
@@ -52,6 +54,9 @@ MIN_SIZE = 16
 #: Room a shard needs besides its pixels: HDF5 metadata, and per image its name and index.
 SHARD_OVERHEAD, IMAGE_OVERHEAD = 64 * 1024, 1024
 BUSY = "another wmi data prepare is writing here; wait for it to finish or choose another OUT_DIR"
+#: Key of ``prepare.json`` and ``manifest.json`` in the folder of one part (``--shard K/N``):
+#: ``[K, N]``.
+PART_KEY = "part"
 
 #: A decode job ``(path, preset, size)`` and its result ``(True, image)`` or ``(False, reason)``.
 Job = tuple[str, str, int]
@@ -140,41 +145,80 @@ def preset_shape(preset: str, size: int) -> tuple[int, int] | None:
     return (size, round(size * aspect)) if aspect >= 1 else (round(size / aspect), size)
 
 
+def stored_shape(preset: str, size: int) -> tuple[int, int] | None:
+    """``(height, width)`` of every image a preset stores at ``size``; None: each its own.
+
+    ``plain``: ``(size, size)``; ``celeba``: ``(round(size * 313 / 256), size)``, 313 x 256 at
+    256; ``imagenet`` and ``places``: None (unscaled, between ``size`` and ``2 * size`` a side).
+    """
+    entry = _preset(preset)
+    if entry.square:
+        return size, size
+    fixed = preset_shape(preset, size)
+    return None if fixed is None or entry.max_side is not None else (fixed[1], fixed[0])
+
+
+def _max_stored_side(preset: str, size: int) -> int:
+    """The longest side an image of ``preset`` is stored with at ``size``."""
+    shape = stored_shape(preset, size)
+    if shape is not None:
+        return max(shape)
+    entry = _preset(preset)
+    return round((entry.max_side or 1.0) * size)
+
+
 def resize_for_preset(img: Image.Image, preset: str, size: int) -> np.ndarray:
-    """Resize and centre-crop an RGB image to ``(size, size, 3)`` uint8.
+    """An RGB image as its preset stores it: uint8 ``(H, W, 3)``, both sides at least ``size``.
 
     Presets (:data:`wmi.kinds.PRESETS`):
-        with an ``aspect`` (``celeba``): scale to :func:`preset_shape`, width ``size`` and
-        height ``round(size * 313 / 256)`` for CelebA (256 x 313 at size 256, the paper's
-        numbers; CelebA's aligned 178 x 218 portraits keep their aspect ratio), then take the
-        centre ``size x size``.
-        without (``plain`` and ``places``): scale so that the shorter side is ``size`` (aspect
-        ratio kept), then take the centre ``size x size``. Places2's 256 x 256 images pass
-        through unchanged at size 256.
+        ``plain``: scale so that the shorter side is ``size`` (aspect ratio kept), then take
+        the centre ``size x size``. An image of 256 x 256 passes through unchanged at 256.
+        ``celeba`` (an ``aspect``, not ``square``): scale to :func:`preset_shape`, width
+        ``size`` and height ``round(size * 313 / 256)`` (256 x 313 at size 256, the paper's
+        numbers; CelebA's aligned 178 x 218 portraits keep their aspect ratio) and keep all
+        of it: the training loader crops ``size x size`` at random, as the paper does.
+        ``imagenet`` and ``places`` (a ``max_side``): no scaling, the paper's "without
+        scaling" (only an image with a side shorter than ``size`` is scaled up, its shorter
+        side to ``size``); its centre, at most ``max_side * size`` pixels a side (512 at 256),
+        is kept, so that a 4000 x 3000 photograph does not fill a shard.
 
     An image that already has the target size is not resampled (pixels are kept exactly).
     """
+    entry = _preset(preset)
     w, h = img.size
     fixed = preset_shape(preset, size)
-    if fixed is not None:
+    scale = 1.0
+    if entry.max_side is not None:  # unscaled, but never below size
+        scale = max(1.0, size / min(w, h))
+    elif fixed is None:
+        scale = size / min(w, h)
+    if entry.max_side is None and fixed is not None:
         tw, th = fixed
     else:
-        scale = size / min(w, h)
         tw, th = max(size, round(w * scale)), max(size, round(h * scale))
+    if entry.square:
+        cap_w = cap_h = size
+    elif entry.max_side is not None:
+        cap_w = cap_h = round(entry.max_side * size)
+    else:
+        cap_w, cap_h = tw, th
     if (tw, th) != (w, h):
         img = img.resize((tw, th), Image.BICUBIC, reducing_gap=3.0)
-    left, top = (tw - size) // 2, (th - size) // 2
-    if (tw, th) != (size, size):
-        img = img.crop((left, top, left + size, top + size))
+    cw, ch = min(tw, cap_w), min(th, cap_h)
+    if (cw, ch) != (tw, th):
+        left, top = (tw - cw) // 2, (th - ch) // 2
+        img = img.crop((left, top, left + cw, top + ch))
     return np.asarray(img, dtype=np.uint8)
 
 
 def load_for_preset(path: str | os.PathLike[str], preset: str, size: int) -> np.ndarray:
-    """Read an image file as RGB and apply :func:`resize_for_preset`: uint8 ``(size, size, 3)``.
+    """Read an image file as RGB and apply :func:`resize_for_preset`: uint8 ``(H, W, 3)``.
 
     Raises:
         WmiError: the file is missing or not a readable image.
     """
+    if _preset(preset).max_side is not None:  # unscaled: a JPEG is decoded at full size
+        return resize_for_preset(open_rgb(path), preset, size)
     fixed = preset_shape(preset, size)
     draft = size if fixed is None else max(fixed)
     return resize_for_preset(open_rgb(path, min_size=draft), preset, size)
@@ -266,7 +310,10 @@ def _check_out_dir(out_dir: Path, options: dict[str, Any], overwrite: bool) -> N
         if key == "source":
             continue
         if old.get(key) != new_value:
-            if key in ("files", "files_sha256"):
+            if key == PART_KEY:
+                k, n = new_value
+                what = f"--shard {k}/{n} into a folder of another part or of a whole dataset"
+            elif key in ("files", "files_sha256"):
                 what = (
                     f"the images in SRC_DIR changed ({old.get('files')} files then, "
                     f"{options['files']} now)"
@@ -319,6 +366,7 @@ def prepare(
     overwrite: bool = False,
     compression: str = "none",
     progress: Callable[[int, int], None] | None = None,
+    shard: Shard | None = None,
 ) -> PrepareResult:
     """Convert the images under ``src_dir`` into HDF5 shards in ``out_dir``.
 
@@ -334,6 +382,12 @@ def prepare(
         overwrite: delete the shards, manifest and options of an earlier run first.
         compression: ``none`` (default, fastest reads), ``lzf`` or ``gzip``.
         progress: called as ``progress(done, total)`` with the number of source files handled.
+        shard: write only this part (:class:`wmi.procs.Shard`) of the planned shard files:
+            of the plan (train, then val, then test shard files, fixed by the files, split,
+            seed and shard size, never by the number of parts), the K-th, (K+N)-th, ...;
+            ``out_dir`` is then the part's own folder, its ``prepare.json`` and
+            ``manifest.json`` name the part, and :func:`wmi.data.parts.merge_prepared` makes
+            the N parts one dataset.
 
     Returns:
         A :class:`PrepareResult`; ``manifest.json`` holds the same counts and skipped files.
@@ -360,6 +414,9 @@ def prepare(
         "files_sha256": _files_digest(names),
         "source": str(src_dir.resolve()),
     }
+    shard = shard or Shard()
+    if not shard.whole:
+        options[PART_KEY] = [shard.index, shard.count]
     if out_dir.exists() and not out_dir.is_dir():
         raise WmiError(f"{out_dir}: is a file, expected a directory for the shards")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -370,13 +427,15 @@ def prepare(
     with folder_lock(out_dir, BUSY):
         _check_out_dir(out_dir, options, overwrite)
         _write_text(out_dir / OPTIONS_NAME, json.dumps(options, indent=2) + "\n")
-        todo = _keep_complete(_plan(len(files), fractions, seed, shard_size), options, result)
+        plan = _plan(len(files), fractions, seed, shard_size)
+        plan = [entry for i, entry in enumerate(plan) if i % shard.count == shard.index]
+        todo = _keep_complete(plan, options, result)
         _write_shards(todo, files, names, options, workers, progress, result)
         for split_name in SPLITS:
             result.shards[split_name].sort()
         result.skipped.sort()
         result.manifest = _write_manifest(out_dir, options, result)
-    if not any(result.counts.values()):
+    if not any(result.counts.values()) and shard.whole:  # a part may hold no image
         raise WmiError(
             f"{src_dir}: none of the {len(files)} images could be read; "
             f"reasons in {result.manifest}"
@@ -396,6 +455,11 @@ def _check_options(
     _preset(preset)
     if compression not in COMPRESSIONS:
         raise WmiError(f"--compression {compression!r}: expected one of {', '.join(COMPRESSIONS)}")
+    if compression != "none" and stored_shape(preset, size) is None:
+        raise WmiError(
+            f"--compression {compression}: --preset {preset} stores each image at its own size, "
+            "which HDF5 does not compress; use --compression none"
+        )
     if workers is not None and workers < 0:
         raise WmiError(f"--workers {workers}: must be 0 or more")
 
@@ -457,7 +521,8 @@ def _write_shards(
                         progress(done, total)
 
             path = shard_path(result.out_dir, split_name, k)
-            _check_free_space(path, len(indices), options["size"], result)
+            side = _max_stored_side(options["preset"], options["size"])
+            _check_free_space(path, len(indices), side, result)
             count, skipped = write_shard(
                 path, labelled(), len(indices), _shard_attrs(options, split_name, k)
             )
@@ -468,8 +533,9 @@ def _write_shards(
                 result.shards[split_name].append(path)
 
 
-def _check_free_space(path: Path, planned: int, size: int, result: PrepareResult) -> None:
-    """Refuse to start a shard the device has no room for (pixels uncompressed + overhead).
+def _check_free_space(path: Path, planned: int, side: int, result: PrepareResult) -> None:
+    """Refuse to start a shard the device has no room for (pixels uncompressed + overhead,
+    each image at most ``side`` x ``side``).
 
     HDF5 cannot recover from a full disk in the middle of a file (the process crashes), so the
     room is checked before each shard is opened.
@@ -477,7 +543,7 @@ def _check_free_space(path: Path, planned: int, size: int, result: PrepareResult
     Raises:
         WmiError: naming the shard, what it needs and what is free.
     """
-    need = SHARD_OVERHEAD + planned * (size * size * 3 + IMAGE_OVERHEAD)
+    need = SHARD_OVERHEAD + planned * (side * side * 3 + IMAGE_OVERHEAD)
     free = shutil.disk_usage(path.parent).free
     if free < need:
         kept = sum(len(paths) for paths in result.shards.values())
@@ -498,12 +564,15 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def _shard_attrs(options: dict[str, Any], split_name: str, index: int) -> dict[str, Any]:
+    """The attributes of a shard: ``height`` and ``width`` 0 (and format version 2) when the
+    preset stores each image at its own size."""
+    shape = stored_shape(options["preset"], options["size"])
     return {
-        "format_version": FORMAT_VERSION,
+        "format_version": FORMAT_VERSION if shape else VARIABLE_FORMAT_VERSION,
         "preset": options["preset"],
         "size": options["size"],
-        "height": options["size"],
-        "width": options["size"],
+        "height": shape[0] if shape else 0,
+        "width": shape[1] if shape else 0,
         "seed": options["seed"],
         "split": split_name,
         "shard_index": index,
@@ -521,6 +590,9 @@ def _existing_shard(path: Path, preset: str, size: int, planned: int) -> ShardIn
         return None  # unreadable: written again
     if (info.preset, info.size, info.planned) != (preset, size, planned):
         return None
+    shape = stored_shape(preset, size)
+    if (shape is None) != info.variable or (shape and (info.height, info.width) != shape):
+        return None  # what the preset stores changed (a shard of an older wmi): written again
     return info
 
 
@@ -582,6 +654,8 @@ def _write_manifest(out_dir: Path, options: dict[str, Any], result: PrepareResul
         },
         skipped=[{"path": name, "reason": reason} for name, reason in result.skipped],
     )
+    if PART_KEY in options:
+        manifest[PART_KEY] = options[PART_KEY]
     path = out_dir / MANIFEST_NAME
     _write_text(path, json.dumps(manifest, indent=2) + "\n")
     return path

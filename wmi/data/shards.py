@@ -3,7 +3,10 @@
 A shard holds
 
 - ``images``: uint8 ``(N, H, W, 3)``, one image per chunk (uncompressed by default, so a
-  random read is one contiguous disk read),
+  random read is one contiguous disk read); or, in a shard of format version 2 (a preset that
+  stores each image at its own size, ``imagenet`` and ``places``), ``(N,)`` variable-length
+  uint8 rows, image ``i`` being ``images[i].reshape(*shapes[i], 3)``,
+- ``shapes`` (version 2 only): int32 ``(N, 2)``, each image's height and width,
 - ``names``: the source paths relative to ``SRC_DIR`` (UTF-8 strings),
 - attributes: ``format_version``, ``preset``, ``size``, ``height``, ``width``, ``seed``,
   ``split``, ``shard_index``, ``planned`` (files assigned to the shard), ``compression`` and
@@ -30,6 +33,8 @@ from wmi.io import atomic_path
 from wmi.kinds import COMPRESSIONS
 
 FORMAT_VERSION = 1
+#: The format of shards whose images each have their own size (``height`` and ``width`` 0).
+VARIABLE_FORMAT_VERSION = 2
 SPLITS = ("train", "val", "test")
 MANIFEST_NAME = "manifest.json"
 OPTIONS_NAME = "prepare.json"
@@ -48,13 +53,14 @@ class ShardInfo:
         path: the shard file.
         split: ``train``, ``val`` or ``test``.
         count: number of images.
-        height: image height in pixels.
-        width: image width in pixels.
+        height: image height in pixels (the smallest, when ``variable``).
+        width: image width in pixels (the smallest, when ``variable``).
         size: the ``--size`` it was prepared with.
         preset: the ``--preset`` it was prepared with.
         compression: ``none``, ``lzf`` or ``gzip``.
         planned: number of source files assigned to the shard (``count`` + skipped).
         skipped: ``(name, reason)`` for each file that could not be read.
+        variable: each image has its own size (format version 2, the ``shapes`` dataset).
     """
 
     path: Path
@@ -67,6 +73,7 @@ class ShardInfo:
     compression: str
     planned: int
     skipped: tuple[tuple[str, str], ...]
+    variable: bool = False
 
 
 def shard_path(out_dir: str | os.PathLike[str], split: str, index: int) -> Path:
@@ -111,11 +118,18 @@ def shard_info(path: str | os.PathLike[str]) -> ShardInfo:
             images = f["images"]
             attrs = dict(f.attrs)
             shape = images.shape
+            version = int(attrs.get("format_version", -1))
+            if version == VARIABLE_FORMAT_VERSION and "shapes" in f:
+                sizes = f["shapes"][:]
+                low = sizes.min(axis=0) if len(sizes) else (0, 0)
+                shape = (len(sizes), int(low[0]), int(low[1]), 3)
     except OSError as exc:
         raise WmiError(f"{path}: not a readable HDF5 file ({exc.__class__.__name__})") from None
-    version = int(attrs.get("format_version", -1))
-    if version != FORMAT_VERSION:
-        raise WmiError(f"{path}: shard format version {version}, expected {FORMAT_VERSION}")
+    if version not in (FORMAT_VERSION, VARIABLE_FORMAT_VERSION):
+        raise WmiError(
+            f"{path}: shard format version {version}, expected {FORMAT_VERSION} or "
+            f"{VARIABLE_FORMAT_VERSION}"
+        )
     if len(shape) != 4 or shape[3] != 3:
         raise WmiError(f"{path}: 'images' has shape {shape}, expected (N, H, W, 3)")
     skipped = tuple((str(n), str(r)) for n, r in json.loads(_as_str(attrs.get("skipped", "[]"))))
@@ -130,6 +144,7 @@ def shard_info(path: str | os.PathLike[str]) -> ShardInfo:
         compression=_as_str(attrs.get("compression", "none")),
         planned=int(attrs.get("planned", shape[0])),
         skipped=skipped,
+        variable=version == VARIABLE_FORMAT_VERSION,
     )
 
 
@@ -145,19 +160,23 @@ def check_shards(
     Args:
         paths: shard files.
         size: the training size in pixels.
-        exact: require shards prepared at exactly ``size`` (what training wants); with False,
-            larger images are accepted (the loader crops them).
+        exact: require shards prepared with ``--size`` equal to ``size`` (what training
+            wants: the crops are then at the scale the preset chose). Their images may be
+            larger (``celeba``'s 256 x 313, the unscaled ``imagenet`` and ``places``): the
+            loader crops them. With False, shards prepared at any size whose images are at
+            least ``size`` a side are accepted.
 
     Raises:
-        WmiError: no paths, or a shard that is unreadable or of another size (one line).
+        WmiError: no paths, or a shard that is unreadable, prepared at another size
+            (``exact``) or with images smaller than ``size`` (one line).
     """
     if not paths:
         raise WmiError("no shard files given")
     infos = [shard_info(p) for p in paths]
     for info in infos:
-        if exact and (info.height, info.width) != (size, size):
+        if exact and info.size != size:
             raise WmiError(
-                f"{info.path}: images are {info.width}x{info.height}, not {size}x{size}; "
+                f"{info.path}: prepared with --size {info.size}, not {size}; "
                 f"prepare the data with --size {size}"
             )
         if info.height < size or info.width < size:
@@ -180,27 +199,39 @@ def write_shard(
     """
     import h5py
 
-    size = attrs["size"]
+    height, width = attrs["height"], attrs["width"]
     compression = COMPRESSIONS[attrs["compression"]].filter
     names: list[str] = []
     skipped: list[tuple[str, str]] = []
     with contextlib.suppress(_EmptyShard), atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            ds = f.create_dataset(
-                "images",
-                shape=(planned, size, size, 3),
-                maxshape=(None, size, size, 3),
-                dtype=np.uint8,
-                chunks=(1, size, size, 3),
-                compression=compression,
-            )
+            shapes = None
+            if height and width:
+                ds = f.create_dataset(
+                    "images",
+                    shape=(planned, height, width, 3),
+                    maxshape=(None, height, width, 3),
+                    dtype=np.uint8,
+                    chunks=(1, height, width, 3),
+                    compression=compression,
+                )
+            else:  # each image its own size: flat rows and their shapes
+                vlen = h5py.vlen_dtype(np.uint8)
+                ds = f.create_dataset("images", (planned,), maxshape=(None,), dtype=vlen)
+                shapes = f.create_dataset("shapes", (planned, 2), np.int32, maxshape=(None, 2))
             for name, ok, result in images:
                 if ok:
-                    ds[len(names)] = result
+                    if shapes is None:
+                        ds[len(names)] = result
+                    else:
+                        ds[len(names)] = result.reshape(-1)
+                        shapes[len(names)] = result.shape[:2]
                     names.append(name)
                 else:
                     skipped.append((name, str(result)))
             ds.resize(len(names), axis=0)
+            if shapes is not None:
+                shapes.resize(len(names), axis=0)
             f.create_dataset("names", data=np.array(names, dtype=object), dtype=h5py.string_dtype())
             for key, value in attrs.items():
                 f.attrs[key] = value
@@ -220,7 +251,8 @@ def dataset_summary(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
     Returns:
         A JSON-ready dict: ``out_dir``, ``complete`` (manifest present), ``preset``,
-        ``size``, ``height``, ``width``, ``compression``, ``splits`` (per split:
+        ``size``, ``height``, ``width`` (the smallest, with ``own_sizes``: each image its own
+        size, the unscaled presets), ``compression``, ``splits`` (per split:
         ``images``, ``shards``, ``bytes``), ``images``, ``bytes`` (all files in the folder),
         ``skipped``.
 
@@ -258,6 +290,7 @@ def dataset_summary(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
         "height": one({i.height for i in infos}),
         "width": one({i.width for i in infos}),
         "compression": one({i.compression for i in infos}),
+        "own_sizes": any(i.variable for i in infos),
         "splits": splits,
         "images": sum(i.count for i in infos),
         "bytes": sum(p.stat().st_size for p in out_dir.iterdir() if p.is_file()),
@@ -285,5 +318,8 @@ def sample_images(
         i = k - int(offsets[shard])
         with h5py.File(paths[shard], "r", locking=False) as f:
             name = _as_str(f["names"][i])
-            out.append((f"{_as_str(f.attrs['split'])}:{Path(name).name}", f["images"][i]))
+            image = f["images"][i]
+            if "shapes" in f:  # a shard of images of their own sizes
+                image = image.reshape(*f["shapes"][i], 3)
+            out.append((f"{_as_str(f.attrs['split'])}:{Path(name).name}", image))
     return out

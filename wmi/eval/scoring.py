@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,7 @@ import numpy as np
 from wmi.errors import WmiError
 from wmi.eval.metrics import DEFAULT_SSIM_WINDOW, ImageScore, Results, score_files, summarize_scores
 from wmi.io import PairedImage, format_names
+from wmi.procs import Shard
 from wmi.progress import Notify, Progress
 
 if TYPE_CHECKING:
@@ -38,20 +39,33 @@ def _quiet(level: str, message: str) -> None:
 
 
 def _pair_for_scoring(
-    gt_dir: Path, mask_dir: Path, preds: Mapping[str, Path], strict: bool, notify: Notify
+    gt_dir: Path,
+    mask_dir: Path,
+    preds: Mapping[str, Path],
+    strict: bool,
+    notify: Notify,
+    shard: Shard,
 ) -> list[PairedImage]:
-    """Ground truths that have a mask and a prediction from every method; others are named."""
+    """Ground truths of ``shard`` that have a mask and a prediction from every method; the
+    shard's others are named (so a shard does not name files that other shards are writing)."""
     from wmi.io import DEFAULT_MASK_PATTERNS, pair_folders
 
     pairing = pair_folders(gt_dir, mask_dir, preds, every_mask=True)
+
+    def mine(paths: list[Path]) -> list[Path]:
+        return shard.take(paths, lambda path: path.stem)
+
+    without_mask, without_image = (
+        mine(pairing.images_without_mask),
+        mine(pairing.masks_without_image),
+    )
     found: list[tuple[str, list[Path]]] = [
-        (f"{_has(len(pairing.images_without_mask), 'ground truth')} no mask in {mask_dir}",
-         pairing.images_without_mask),
-        (f"{_has(len(pairing.masks_without_image), 'mask')} no ground truth in {gt_dir}",
-         pairing.masks_without_image),
-    ]  # fmt: skip
+        (f"{_has(len(without_mask), 'ground truth')} no mask in {mask_dir}", without_mask),
+        (f"{_has(len(without_image), 'mask')} no ground truth in {gt_dir}", without_image),
+    ]
     for name, folder in preds.items():
-        missing, stray = pairing.missing_predictions[name], pairing.stray_predictions[name]
+        missing = mine(pairing.missing_predictions[name])
+        stray = mine(pairing.stray_predictions[name])
         found += [
             (f"{_has(len(missing), 'ground truth')} no prediction in {folder} ({name})", missing),
             (
@@ -71,12 +85,12 @@ def _pair_for_scoring(
             f"{' or '.join(DEFAULT_MASK_PATTERNS)}) and a prediction named {{stem}}.<image "
             f"extension> in each of {folders}"
         )
+    complete = shard.take(pairing.complete, lambda paired: paired.image.stem)
     if strict and problems:
         raise WmiError(f"--strict: {'; '.join(problems)}")
     if problems:
-        count = len(pairing.complete)
-        notify("warning", f"evaluating the {count} images that have every counterpart")
-    return pairing.complete
+        notify("warning", f"evaluating the {len(complete)} images that have every counterpart")
+    return complete
 
 
 def _score_all(
@@ -143,6 +157,9 @@ class FolderScores:
             a prediction of the wrong size), by name; they are in no average.
         no_hole: names of the images whose mask has no hole (in no average).
         seconds: time spent scoring.
+        fid_rows: the names of the images whose FID features are ``fid_features``' rows.
+        fid_features: ``"gt"`` and each method -> FID features ``(images, 2048)`` float64;
+            empty without FID. What :mod:`wmi.eval.parts` keeps so that shards merge exactly.
     """
 
     results: Results
@@ -150,6 +167,8 @@ class FolderScores:
     unreadable: list[ImageScore]
     no_hole: list[str]
     seconds: float
+    fid_rows: list[str] = field(default_factory=list)
+    fid_features: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _tell(
@@ -197,6 +216,7 @@ def score_folders(
     perceptual: PerceptualNets | None = None,
     progress: Progress | None = None,
     notify: Notify | None = None,
+    shard: Shard | None = None,
 ) -> FolderScores:
     """Table I metrics of one or more folders of predictions (``wmi eval``).
 
@@ -220,15 +240,20 @@ def score_folders(
             joins every image's metrics (and so the means), ``fid`` each method's and each
             bucket's metrics. None: neither.
         progress: ``progress(done, total)``; notify: ``notify(level, message)``.
+        shard: score only the paired images of this shard (:class:`wmi.procs.Shard`, by the
+            ground truth's stem); a shard may then hold no image to score, and its results
+            no method (:mod:`wmi.eval.parts` merges the shards).
 
     Raises:
         WmiError: nothing pairs, (``strict``) something is unmatched, two predictions of one
-            image, an image smaller than the SSIM window, or no image could be scored at all.
+            image, an image smaller than the SSIM window, or no image could be scored at all
+            (in an unsharded run).
     """
     gt_dir, mask_dir = Path(gt_dir), Path(mask_dir)
     preds = {name: Path(folder) for name, folder in preds.items()}
     notify = notify or _quiet
-    jobs = _pair_for_scoring(gt_dir, mask_dir, preds, strict, notify)
+    shard = shard or Shard()
+    jobs = _pair_for_scoring(gt_dir, mask_dir, preds, strict, notify, shard)
     _keep_freed_memory()
     start = time.perf_counter()
     scores = _score_all(jobs, workers or os.cpu_count() or 1, ssim_window, progress)
@@ -236,6 +261,10 @@ def score_folders(
     _tell(scores, len(jobs), len(preds), seconds, notify)
     broken = sorted((s for s in scores if s.unreadable), key=lambda s: s.name)
     empty = sorted(s.name for s in scores if s.skipped and not s.unreadable)
+    if not shard.whole and len(empty) + len(broken) == len(scores):
+        # nothing to average in this shard: its images (if any) still go to the merge
+        no_methods: Results = {"ssim_window": ssim_window, "methods": []}
+        return FolderScores(no_methods, scores, broken, empty, seconds)
     if len(empty) + len(broken) == len(scores):
         if not broken:
             raise WmiError(f"{mask_dir}: no mask of the {len(scores)} paired images has a hole")
@@ -255,7 +284,7 @@ def score_folders(
     results = summarize_scores(scores, list(preds), buckets=buckets, ssim_window=ssim_window)
     if features:
         _add_fid(results, order, features)
-    return FolderScores(results, scores, broken, empty, seconds)
+    return FolderScores(results, scores, broken, empty, seconds, [s.name for s in order], features)
 
 
 # ---------------------------------------------------------------------------- LPIPS and FID

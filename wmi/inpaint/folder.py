@@ -40,7 +40,7 @@ from wmi.inpaint.record import (
 from wmi.inpaint.strategies import Inpainter, inpaint_images
 from wmi.io import DEFAULT_MASK_PATTERNS, ImageInfo
 from wmi.kinds import DEFAULT_MAX_PIXELS, MASK_THRESHOLD, PNG_LEVEL, Blend, OutputFormat, Strategy
-from wmi.procs import folder_lock
+from wmi.procs import Shard, shard_lock
 from wmi.progress import Notify, Progress
 
 
@@ -220,9 +220,15 @@ def _suffix(image: Path, fmt: OutputFormat) -> str:
 
 
 def _pairs(
-    image_dir: Path, mask: Path, patterns: Sequence[str], strict: bool, notify: Notify
+    image_dir: Path,
+    mask: Path,
+    patterns: Sequence[str],
+    strict: bool,
+    notify: Notify,
+    shard: Shard,
 ) -> tuple[list[tuple[Path, list[Path | None]]], InpaintFolderResult]:
-    """Each image with its masks (``[None]``: the one MASK file), and the unmatched."""
+    """Each image with its masks (``[None]``: the one MASK file), and the unmatched files of
+    ``shard`` (so that a shard does not name files that other shards are still writing)."""
     from wmi.io import format_names, list_images, pair_folders
 
     if mask.is_file():
@@ -243,15 +249,12 @@ def _pairs(
     masks_of: dict[Path, list[Path | None]] = {}
     for paired in pairing.complete:
         masks_of.setdefault(paired.image, []).append(paired.mask)
-    spare = pairing.masks_without_image
+    lonely = shard.take(pairing.images_without_mask, lambda p: p.stem)
+    spare = shard.take(pairing.masks_without_image, lambda p: p.stem)
     result = InpaintFolderResult(
-        unmatched_images=[str(p) for p in pairing.images_without_mask],
-        unmatched_masks=[str(p) for p in spare],
+        unmatched_images=[str(p) for p in lonely], unmatched_masks=[str(p) for p in spare]
     )
-    for what, paths in (
-        ("images without a mask", pairing.images_without_mask),
-        ("masks without an image", spare),
-    ):
+    for what, paths in (("images without a mask", lonely), ("masks without an image", spare)):
         if paths and strict:
             raise WmiError(
                 f"--strict: {what}: {len(paths)} ({format_names(paths)}); patterns: {tried}"
@@ -486,8 +489,10 @@ def _prepare(
     options: FolderOptions,
     strict: bool,
     notify: Notify,
+    shard: Shard,
 ) -> tuple[list[_Job], InpaintFolderResult, np.ndarray | None]:
-    """Every check that can fail before anything is written; the jobs and the shared mask."""
+    """Every check that can fail before anything is written; the jobs (of ``shard``'s images)
+    and the shared mask."""
     options.check()
     _check_folders(image_dir, mask, out_dir)
     shared = None
@@ -497,8 +502,10 @@ def _prepare(
             raise WmiError(f"{mask}: every pixel is hole (above {options.threshold})")
         if not (shared > options.threshold).any():
             raise WmiError(f"{mask}: no hole (no pixel above {options.threshold})")
-    pairs, result = _pairs(image_dir, mask, patterns, strict, notify)
-    return _jobs(pairs, out_dir, OutputFormat(options.fmt)), result, shared
+    pairs, result = _pairs(image_dir, mask, patterns, strict, notify, shard)
+    # every image's results are checked for clashes, then the shard keeps its own images
+    jobs = _jobs(pairs, out_dir, OutputFormat(options.fmt))
+    return shard.take(jobs, lambda job: job.image.stem), result, shared
 
 
 def inpaint_folder(
@@ -513,6 +520,7 @@ def inpaint_folder(
     strict: bool = False,
     radius: int = 3,
     record: Mapping[str, Any] | None = None,
+    shard: Shard | None = None,
     progress: Progress | None = None,
     notify: Notify | None = None,
     **settings: Any,
@@ -542,15 +550,18 @@ def inpaint_folder(
             the method, ``radius`` and :func:`output_settings`; otherwise no record is kept.
             A run that changes the record marks it "in progress" until it is done (see
             :mod:`wmi.inpaint.record`).
+        shard: do only the images of this shard (:class:`wmi.procs.Shard`, by the image's
+            stem; all of an image's masks go with it). The shards of one job may write
+            ``out_dir`` at once; together they write what one run writes.
         progress: ``progress(done, total)``, see :data:`wmi.progress.Progress`.
         notify: ``notify(level, message)`` for notes, warnings and per-file errors.
 
     Raises:
         WmiError: a folder is missing, OUT_DIR lies inside an input, nothing pairs, two jobs
             would write one result, OUT_DIR holds another method's results (or an interrupted
-            run's), another process is writing OUT_DIR, an option is out of range, the one
-            mask file is unreadable or selects all or nothing, or (``strict``) something is
-            unmatched.
+            run's), another process is writing OUT_DIR (or this shard of it), an option is out
+            of range, the one mask file is unreadable or selects all or nothing, or
+            (``strict``) something is unmatched.
         OSError: OUT_DIR cannot be written, or the disk is full (naming the result file).
     """
     options = options or FolderOptions(**settings)
@@ -558,13 +569,14 @@ def inpaint_folder(
     progress = progress or (lambda done, total: None)
     image_dir, mask, out = Path(image_dir), Path(mask_dir), Path(out_dir)
     patterns = tuple(mask_patterns or DEFAULT_MASK_PATTERNS)
-    jobs, result, shared = _prepare(image_dir, mask, out, patterns, options, strict, notify)
+    shard = shard or Shard()
+    jobs, result, shared = _prepare(image_dir, mask, out, patterns, options, strict, notify, shard)
     if record is None and isinstance(inpainter, str):
         record = {"method": inpainter, "radius": radius, **output_settings(options)}
     created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     try:
-        with folder_lock(out, BUSY):
+        with shard_lock(out, shard, BUSY):
             given = _Given(inpainter, radius, record, overwrite)
             _work(out, jobs, shared, given, options, result, progress, notify)
     except BaseException:

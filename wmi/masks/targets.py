@@ -21,8 +21,7 @@ from wmi.errors import WmiError
 from wmi.io import MASK_SET_PREVIEW, list_images, oriented_size
 from wmi.kinds import DEFAULT_MAX_PIXELS
 from wmi.masks.generators import MIN_SIZE
-
-#: EXIF orientations that turn the picture by 90 degrees (width and height swap).
+from wmi.procs import Shard
 
 
 @dataclass(frozen=True)
@@ -54,11 +53,14 @@ def image_targets(
     image_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     max_pixels: int = DEFAULT_MAX_PIXELS,
+    shard: Shard | None = None,
 ) -> tuple[tuple[MaskTarget, ...], tuple[str, ...]]:
     """The masks to draw for the images of ``image_dir``, and the images left out.
 
     Sizes come from the files' headers with EXIF orientation applied, by the same rule and
-    pixel limit (``max_pixels``, 0 = none) as every reader of :mod:`wmi.io`.
+    pixel limit (``max_pixels``, 0 = none) as every reader of :mod:`wmi.io`. With ``shard``
+    only the images of that shard (by stem, :meth:`wmi.procs.Shard.take`) are read and
+    returned; the whole folder is still listed and its stems checked.
 
     Returns:
         ``(targets, problems)``: targets sorted by stem; one message per image left out,
@@ -79,7 +81,7 @@ def image_targets(
         raise WmiError(f"{image_dir}: no images (.jpg .jpeg .png .bmp .webp .tif .tiff) (--for)")
     _check_stems(files)
     targets, problems = [], []
-    for path in files:
+    for path in files if shard is None else shard.take(files, lambda p: p.stem):
         try:
             height, width = oriented_size(path, max_pixels)
         except WmiError as exc:
