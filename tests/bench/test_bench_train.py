@@ -33,11 +33,11 @@ def test_cli_times_deepfill_beside_the_u_nets_in_one_run() -> None:
 
     args = ["bench", "train", "--device", "cpu", "--size", "32", "--batch-size", "2",
             "--layers", "4", "--mode", "fp32", "--rounds", "1", "--arch", "deepfill2",
-            "--conv", "partial", "--conv", "plain", "--json"]  # fmt: skip
+            "--conv", "plain", "--json"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     rows = {(r["arch"], r["conv"]): r for r in json.loads(result.stdout)["train"]["rows"]}
-    assert set(rows) == {("unet", "partial"), ("unet", "plain"), ("deepfill2", "")}
+    assert set(rows) == {("unet", "plain"), ("deepfill2", "")}
     df2 = rows["deepfill2", ""]
     # a DeepFill v2 step trains on two batches: the discriminator's and the generator's
     assert df2["images_per_s"] == pytest.approx(2 * 2 * 1000 / df2["ms_per_step"])
