@@ -10,7 +10,8 @@ written out in ``docs/metrics.md``; in short, for the hole pixels ``Ω`` (all ch
 * ``ssim``: scikit-image's ``structural_similarity`` (``data_range=1``, colour) between the
   composite (hole from ``pred``, the rest from ``gt``) and ``gt``, with the window of
   :data:`wmi.kinds.SSIM_WINDOWS`: by default scikit-image's uniform 7x7; or the gaussian
-  11x11, sigma 1.5, of Wang et al. 2004;
+  11x11, sigma 1.5, of Wang et al. 2004; or a window's own whole-image function (``lama``:
+  :func:`wmi.eval.ssim.lama_ssim`, zero padding, border included);
 * ``tv = 100 · L_tv(composite)``, the total-variation term of the PConv training loss on the
   hole dilated by one pixel (:func:`total_variation`).
 
@@ -223,9 +224,14 @@ def _measure(
         region = dilate_hole_3x3(hole_s)[r0 - lo : end]
         sums.tv += _tv_sum(comp[r0 - lo : end].astype(np.float64), region, r1 - r0)
         c0, c1 = max(r0, pad), min(r1, height - pad)  # SSIM: rows `pad` from the border
-        if window and c0 < c1:
+        if window and not window.fn and c0 < c1:
             rows = slice(c0 - pad - lo, c1 + pad - lo)
             sums.add_ssim(comp[rows], gt_s[rows], window)
+    if window and window.fn:
+        # A whole-image SSIM (LaMa's counts the border): one composite in the images' own
+        # dtype, the function strips its temporaries itself.
+        sums.ssim = float(load(window.fn)(composite(gt, hole, pred), gt))
+        sums.ssim_values = 1
     return sums
 
 
