@@ -198,8 +198,12 @@ def test_exact_reproduction_gives_a_finite_psnr_and_is_counted(folders: Path) ->
     )
     assert result.exit_code == 0, result.output
     text = (folders / "r.json").read_text()
-    assert "Infinity" not in text and "null" not in text
+    assert "Infinity" not in text
     method = json.loads(text)["methods"][0]
+    blocks = [method, *method["buckets"]]
+    assert all(v is not None for b in blocks for v in b["metrics"].values())
+    # one run: no interval, and JSON says so with null rather than a made-up number
+    assert method["runs"] == 1 and method["ci95"]["psnr"] == [None, None]
     last = _expected(folders, "a", ["img3.png"])["psnr"]
     assert method["metrics"]["psnr"] == pytest.approx((3 * 100.0 + last) / 4)
     assert method["psnr_infinite"] == 3

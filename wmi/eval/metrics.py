@@ -32,7 +32,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -50,26 +50,40 @@ PSNR_CAP = 100.0
 STRIP_PIXELS = 1 << 20
 
 
-class BucketResult(TypedDict):
+class _Averages(TypedDict):
+    images: int
+    psnr_infinite: int
+    metrics: dict[str, float]
+
+
+class _Intervals(TypedDict, total=False):
+    #: (several runs per method, :func:`wmi.eval.compare.combine_runs`) how many runs, and
+    #: each metric's 95% interval of the mean over runs
+    runs: int
+    ci95: dict[str, list[float]]
+
+
+class BucketResult(_Averages, _Intervals):
     """Averages over the images of one hole-ratio bucket."""
 
     range: str
-    images: int
-    psnr_infinite: int
-    metrics: dict[str, float]
 
 
-class MethodResult(TypedDict):
+class MethodResult(_Averages, _Intervals):
     """Averages over all images of one method, and per bucket."""
 
     name: str
-    images: int
-    psnr_infinite: int
-    metrics: dict[str, float]
     buckets: list[BucketResult]
 
 
-class Results(TypedDict):
+class _Comparisons(TypedDict, total=False):
+    #: (:func:`wmi.eval.compare.combine_runs`) the method the others are compared with, and
+    #: one entry per method, metric and range
+    baseline: str
+    comparisons: list[dict[str, Any]]
+
+
+class Results(_Comparisons):
     """What :func:`summarize_scores` returns and :mod:`wmi.eval.report` renders.
 
     ``psnr_infinite`` counts the images whose hole was reproduced exactly (their PSNR is
@@ -484,13 +498,7 @@ def _mean(values: Sequence[dict[str, float]]) -> dict[str, float]:
     return {key: float(np.mean([v[key] for v in values])) for key in values[0]}
 
 
-class _Block(TypedDict):
-    images: int
-    psnr_infinite: int
-    metrics: dict[str, float]
-
-
-def _block(scores: Sequence[ImageScore], method: str) -> _Block:
+def _block(scores: Sequence[ImageScore], method: str) -> _Averages:
     """Image count, exact holes and mean metrics of ``method`` over ``scores``."""
     return {
         "images": len(scores),

@@ -20,7 +20,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from wmi.errors import WmiError
+from wmi.eval.compare import check_baseline, combine_runs, run_keys
 from wmi.eval.metrics import DEFAULT_SSIM_WINDOW, ImageScore, Results, score_files, summarize_scores
+from wmi.eval.stats import DEFAULT_RESAMPLES
 from wmi.io import PairedImage, format_names
 from wmi.progress import Notify, Progress
 
@@ -135,10 +137,12 @@ class FolderScores:
     """What :func:`score_folders` returns.
 
     Attributes:
-        results: the Table I averages (:func:`wmi.eval.metrics.summarize_scores`), what the
-            reports render.
+        results: the Table I averages (:func:`wmi.eval.metrics.summarize_scores`) with each
+            method's runs folded in and the comparisons
+            (:func:`wmi.eval.compare.combine_runs`), what the reports render.
         scores: one :class:`~wmi.eval.metrics.ImageScore` per paired image (per mask, for an
-            image with several), in completion order.
+            image with several), in completion order, keyed by method name (a method's
+            metrics are the mean over its runs).
         unreadable: the scores of images with a file that could not be used (unreadable, or
             a prediction of the wrong size), by name; they are in no average.
         no_hole: names of the images whose mask has no hole (in no average).
@@ -188,21 +192,28 @@ def _tell(
 def score_folders(
     gt_dir: str | os.PathLike[str],
     mask_dir: str | os.PathLike[str],
-    preds: Mapping[str, str | os.PathLike[str]],
+    preds: Mapping[str, str | os.PathLike[str] | Sequence[str | os.PathLike[str]]],
     *,
     buckets: bool = True,
     workers: int = 0,
     strict: bool = False,
     ssim_window: str = DEFAULT_SSIM_WINDOW,
     perceptual: PerceptualNets | None = None,
+    baseline: str | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
     progress: Progress | None = None,
     notify: Notify | None = None,
 ) -> FolderScores:
-    """Table I metrics of one or more folders of predictions (``wmi eval``).
+    """Table I metrics of one or more folders of predictions (``wmi eval``), with intervals.
 
     Files pair by stem (:func:`wmi.io.pair_folders` with ``every_mask``: an image with
     several masks gives one row per mask, LaMa's layout); every method is scored on the same
-    images: those with a mask and a prediction from every method. Unmatched files are named
+    images: those with a mask and a prediction from every method (every run of it). A method
+    with several folders (runs, e.g. training seeds) is scored per run under the name
+    ``NAME run i`` (what the messages say) and folded into one row by
+    :func:`wmi.eval.compare.combine_runs`: mean over runs, 95% t interval, and every method's
+    paired difference to ``baseline`` with a bootstrap interval. Unmatched files are named
     through ``notify("warning", ...)``, as is each mask that selects nothing; a file that
     cannot be used (unreadable, or a prediction of another size) through
     ``notify("error", ...)``, and its image is left out for every method. Masks of another
@@ -210,7 +221,8 @@ def score_folders(
 
     Args:
         gt_dir: ground-truth images; mask_dir: their masks (may be ``gt_dir``, LaMa layout).
-        preds: method name -> folder of its predictions, in report column order.
+        preds: method name -> folder of its predictions, or a sequence of folders (one per
+            run), in report column order.
         buckets: also average per hole-ratio bucket.
         workers: parallel image workers; 0 = one per CPU core.
         strict: any unmatched file is an error before scoring.
@@ -219,14 +231,26 @@ def score_folders(
             each runs once per scored image, in batches, after the Table I metrics: ``lpips``
             joins every image's metrics (and so the means), ``fid`` each method's and each
             bucket's metrics. None: neither.
+        baseline: the method the others are compared with (default: the first).
+        resamples: bootstrap resamples of each comparison; 0: no comparisons.
+        seed: the bootstrap's seed.
         progress: ``progress(done, total)``; notify: ``notify(level, message)``.
 
     Raises:
-        WmiError: nothing pairs, (``strict``) something is unmatched, two predictions of one
-            image, an image smaller than the SSIM window, or no image could be scored at all.
+        WmiError: ``baseline`` is not a method, nothing pairs, (``strict``) something is
+            unmatched, two predictions of one image, an image smaller than the SSIM window, or
+            no image could be scored at all.
     """
     gt_dir, mask_dir = Path(gt_dir), Path(mask_dir)
-    preds = {name: Path(folder) for name, folder in preds.items()}
+    runs = {
+        name: [Path(f)] if isinstance(f, str | os.PathLike) else [Path(x) for x in f]
+        for name, f in preds.items()
+    }
+    keys = run_keys(runs)
+    baseline = check_baseline(keys, baseline)  # before the long part
+    preds = {
+        key: folder for name in runs for key, folder in zip(keys[name], runs[name], strict=True)
+    }
     notify = notify or _quiet
     jobs = _pair_for_scoring(gt_dir, mask_dir, preds, strict, notify)
     _keep_freed_memory()
@@ -252,9 +276,10 @@ def score_folders(
             "info",
             f"{' and '.join(perceptual.metrics).upper()} in {time.perf_counter() - start:.1f} s",
         )
-    results = summarize_scores(scores, list(preds), buckets=buckets, ssim_window=ssim_window)
+    per_run = summarize_scores(scores, list(preds), buckets=buckets, ssim_window=ssim_window)
     if features:
-        _add_fid(results, order, features)
+        _add_fid(per_run, order, features)
+    results = combine_runs(per_run, scores, keys, baseline=baseline, resamples=resamples, seed=seed)
     return FolderScores(results, scores, broken, empty, seconds)
 
 

@@ -25,6 +25,8 @@ from numpy.typing import ArrayLike
 #: Upper bound on the number of bootstrap indices drawn at once (resamples x items): 4 Mi,
 #: about 32 MB of int64 indices and as much for the gathered scores.
 _CHUNK_ELEMENTS = 1 << 22
+#: Bootstrap resamples unless told otherwise (``wmi eval --bootstrap``).
+DEFAULT_RESAMPLES = 10_000
 
 
 def _check_confidence(confidence: float) -> None:
@@ -105,7 +107,7 @@ def _runs_by_items(x: ArrayLike, name: str) -> np.ndarray:
 def paired_bootstrap(
     a: ArrayLike,
     b: ArrayLike,
-    resamples: int = 10_000,
+    resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     confidence: float = 0.95,
 ) -> PairedDifference:
