@@ -13,6 +13,7 @@ import typer
 
 from wmi.cli.common import choice, err_console, make_console, notify, progress_bar
 from wmi.errors import WmiError
+from wmi.eval.stats import DEFAULT_RESAMPLES
 from wmi.kinds import DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, SSIM_WINDOWS
 
 if TYPE_CHECKING:
@@ -40,10 +41,27 @@ PRED_OPTION = typer.Option(
     None,
     "--pred",
     metavar="NAME=DIR",
-    help="A method's name and its folder of predictions (same stems as the ground truth); "
-    "repeat for a side-by-side report.",
+    help="A method's name and its folder of predictions (same stems as the ground truth), or "
+    "several folders separated by commas, one per run (training seed): the report shows the "
+    "mean over runs ± its 95% interval; repeat for a side-by-side report.",
     show_default=False,
 )
+BASELINE_OPTION = typer.Option(
+    None,
+    "--baseline",
+    metavar="NAME",
+    help="The method every other is compared with, image by image (paired bootstrap); "
+    "significantly better and worse cells are marked.  [default: the first method]",
+    show_default=False,
+)
+BOOTSTRAP_OPTION = typer.Option(
+    DEFAULT_RESAMPLES,
+    "--bootstrap",
+    min=0,
+    metavar="N",
+    help="Bootstrap resamples of each paired comparison; 0 = no comparisons.",
+)
+SEED_OPTION = typer.Option(0, "--seed", min=0, help="Seed of the bootstrap.")
 BUCKETS_OPTION = typer.Option(
     True, "--buckets/--no-buckets", help="Also report per hole-ratio bucket (0-10%, ...)."
 )
@@ -115,26 +133,34 @@ def _networks(
     return nets
 
 
-def _parse_predictions(positional: Sequence[Path], options: Sequence[str]) -> dict[str, Path]:
-    """``PRED_DIR`` (named after the folder) and ``--pred NAME=DIR``: name -> folder."""
-    pairs = [(p.resolve().name or str(p), p) for p in positional]
+def _parse_predictions(positional: Sequence[Path], options: Sequence[str]) -> dict[str, list[Path]]:
+    """``PRED_DIR`` (named after the folder) and ``--pred NAME=DIR[,DIR...]``: name -> runs."""
+    pairs = [(p.resolve().name or str(p), [p]) for p in positional]
     for spec in options:
-        name, sep, folder = spec.partition("=")
+        name, sep, folders = spec.partition("=")
         if not sep:  # a bare folder, as for the positional form
-            pairs.append((Path(spec).resolve().name or spec, Path(spec)))
-        elif not name or not folder:
-            raise WmiError(f"--pred {spec!r}: expected NAME=DIR")
+            pairs.append((Path(spec).resolve().name or spec, [Path(spec)]))
+        elif not name or not folders:
+            raise WmiError(f"--pred {spec!r}: expected NAME=DIR or NAME=DIR,DIR,...")
+        elif Path(folders).is_dir():  # a folder whose name holds a comma
+            pairs.append((name, [Path(folders)]))
         else:
-            pairs.append((name, Path(folder)))
+            runs = folders.split(",")
+            if not all(runs):
+                raise WmiError(f"--pred {spec!r}: an empty folder name between commas")
+            pairs.append((name, [Path(f) for f in runs]))
     if not pairs:
         raise WmiError("no predictions: give PRED_DIR or --pred NAME=DIR")
-    preds: dict[str, Path] = {}
-    for name, folder in pairs:
+    preds: dict[str, list[Path]] = {}
+    for name, runs in pairs:
         if name in preds:
             raise WmiError(f"method name {name!r} is used twice; name them with NAME=DIR")
-        preds[name] = folder
-        if not folder.is_dir():
-            raise WmiError(f"{folder}: prediction folder of {name!r} is not a folder")
+        preds[name] = runs
+        for folder in runs:
+            if not folder.is_dir():
+                raise WmiError(f"{folder}: prediction folder of {name!r} is not a folder")
+        if len({f.resolve() for f in runs}) < len(runs):
+            raise WmiError(f"--pred {name}: the same folder is given twice as a run")
     return preds
 
 
@@ -243,6 +269,9 @@ def eval_command(
     markdown_path: Path | None = _report_option("--markdown", "as a Markdown table"),
     latex_path: Path | None = _report_option("--latex", "as a LaTeX booktabs table"),
     html_path: Path | None = HTML_OPTION,
+    baseline: str | None = BASELINE_OPTION,
+    bootstrap: int = BOOTSTRAP_OPTION,
+    seed: int = SEED_OPTION,
 ) -> None:
     """Table I metrics of inpainted images: L1, L2, TV, hole PSNR, SSIM; LPIPS and FID.
 
@@ -250,8 +279,11 @@ def eval_command(
     prediction per mask named after it) gives one row per mask. Every method is scored on the
     same images with a hole. A mask of another size is resized (nearest neighbour). An
     unreadable file or a prediction of the wrong size is named and its image left out for all
-    methods; exit code then 1.
+    methods; exit code then 1. Several runs per method (--pred NAME=DIR,DIR,...) give the
+    mean over runs ± the half-width of its 95% Student-t interval; every method is compared
+    with --baseline image by image (95% paired bootstrap interval of the mean difference).
     """
+    from wmi.eval.compare import check_baseline
     from wmi.eval.scoring import score_folders
 
     preds = _parse_predictions(pred_dirs or [], pred or [])
@@ -260,7 +292,9 @@ def eval_command(
             raise WmiError(f"{option} {folder}: not a folder")
     writers = _writers(json_path, csv_path, markdown_path, latex_path)
     outputs = {opt: path for opt, (path, _) in writers.items()}
-    _check_outputs({**outputs, "--html": html_path}, [gt, masks, *preds.values()])
+    folders = [f for runs in preds.values() for f in runs]
+    _check_outputs({**outputs, "--html": html_path}, [gt, masks, *folders])
+    check_baseline(preds, baseline)  # before the networks load
     if weights_dir is not None and not weights_dir.is_dir():
         raise WmiError(f"--weights-dir {weights_dir}: not a folder")
     nets = _networks(lpips_net, weights_dir, download_weights, device) if perceptual else None
@@ -276,6 +310,9 @@ def eval_command(
             strict=strict,
             ssim_window=ssim_window,
             perceptual=nets,
+            baseline=baseline,
+            resamples=bootstrap,
+            seed=seed,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             notify=notify,
         )

@@ -21,7 +21,7 @@ Pure numpy: no torch, no file access.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +34,25 @@ if TYPE_CHECKING:
 
 #: The coverage of every interval in the reports.
 CONFIDENCE = 0.95
+#: How the reports mark a cell significantly better / worse than the baseline's.
+MARKS = {"better": "▲", "worse": "▼"}
+
+
+def comparison_marks(
+    results: Mapping[str, Any], higher_is_better: Callable[[str], bool]
+) -> dict[tuple[str, str, str], str]:
+    """``(method, range, metric) -> "better" | "worse"`` for each significant comparison.
+
+    Args:
+        results: the results structure, with or without ``comparisons``.
+        higher_is_better: a metric key -> its direction (the metric's registry entry).
+    """
+    marks = {}
+    for c in results.get("comparisons", []):
+        if c["significant"]:
+            better = (c["difference"] > 0) == higher_is_better(c["metric"])
+            marks[(c["method"], c["range"], c["metric"])] = "better" if better else "worse"
+    return marks
 
 
 def run_keys(runs: Mapping[str, Sequence[Any]]) -> dict[str, list[str]]:
@@ -59,8 +78,12 @@ def run_keys(runs: Mapping[str, Sequence[Any]]) -> dict[str, list[str]]:
     return keys
 
 
-def check_baseline(keys: Mapping[str, Sequence[str]], baseline: str | None) -> str:
+def check_baseline(keys: Mapping[str, Any], baseline: str | None) -> str:
     """``baseline``, or the first method when None.
+
+    Args:
+        keys: method name -> its runs (anything), in report order.
+        baseline: a method name or None.
 
     Raises:
         WmiError: ``baseline`` is not a method of ``keys``.

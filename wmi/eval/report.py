@@ -34,6 +34,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from wmi.eval import compare
+from wmi.eval.compare import MARKS
 from wmi.eval.metrics import BUCKETS, PSNR_CAP, Results
 from wmi.kinds import METRICS, NETWORK_METRICS, SSIM_WINDOWS, Metric
 
@@ -70,8 +72,6 @@ def ssim_window_label(results: Results) -> str:
     return SSIM_WINDOWS[name].label if name in SSIM_WINDOWS else name or "unknown"
 
 
-#: How the terminal and Markdown tables mark a significantly better / worse cell.
-MARKS = {"better": "▲", "worse": "▼"}
 #: The same in LaTeX.
 _TEX_MARKS = {"better": "$^{+}$", "worse": "$^{-}$"}
 
@@ -108,17 +108,8 @@ def half_width(block: Any, metric: str) -> float:
 
 
 def comparison_marks(results: Results) -> dict[tuple[str, str, str], str]:
-    """``(method, range, metric) -> "better" | "worse"`` for each significant comparison.
-
-    Better is the direction of the metric's ``higher_is_better`` on :data:`wmi.kinds.METRICS`.
-    """
-    marks = {}
-    for c in results.get("comparisons", []):
-        if c["significant"]:
-            up = c["difference"] > 0
-            better = up == metric_entry(c["metric"]).higher_is_better
-            marks[(c["method"], c["range"], c["metric"])] = "better" if better else "worse"
-    return marks
+    """:func:`wmi.eval.compare.comparison_marks` with each metric's registry direction."""
+    return compare.comparison_marks(results, lambda key: metric_entry(key).higher_is_better)
 
 
 def format_cell(value: float, half: float) -> str:
