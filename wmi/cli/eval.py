@@ -92,6 +92,15 @@ WEIGHTS_DIR_OPTION = typer.Option(
     "pt_inception-2015-12-05-6726825d.pth).  [default: torch.hub.get_dir()/checkpoints]",
     show_default=False,
 )
+FEATURE_CACHE_OPTION = typer.Option(
+    None,
+    "--feature-cache",
+    metavar="DIR",
+    help="Keep the ground truths' FID features in DIR (keyed by each file's SHA-256 and the "
+    "network's weights), so later evaluations against the same ground truth skip them.  "
+    "[default: in memory for this run only]",
+    show_default=False,
+)
 DOWNLOAD_OPTION = typer.Option(
     False, "--download-weights", help="Download missing weight files (needs a network)."
 )
@@ -107,7 +116,7 @@ HTML_OPTION = typer.Option(
 
 
 def _networks(
-    lpips_net: str, weights_dir: Path | None, download: bool, device: str
+    lpips_net: str, weights_dir: Path | None, download: bool, device: str, cache: Path | None
 ) -> "PerceptualNets | None":
     """The LPIPS and FID networks whose weights are there; one line for those left out.
 
@@ -129,6 +138,7 @@ def _networks(
         "fid" in available,
         weights_dir,
         device=str(resolve_device(device)),
+        cache_dir=cache,
     )
     return nets
 
@@ -263,6 +273,7 @@ def eval_command(
     lpips_net: str = LPIPS_NET_OPTION,
     weights_dir: Path | None = WEIGHTS_DIR_OPTION,
     download_weights: bool = DOWNLOAD_OPTION,
+    feature_cache: Path | None = FEATURE_CACHE_OPTION,
     device: str = DEVICE_OPTION,
     json_path: Path | None = _report_option("--json", "as JSON"),
     csv_path: Path | None = _report_option("--csv", "as CSV"),
@@ -297,7 +308,13 @@ def eval_command(
     check_baseline(preds, baseline)  # before the networks load
     if weights_dir is not None and not weights_dir.is_dir():
         raise WmiError(f"--weights-dir {weights_dir}: not a folder")
-    nets = _networks(lpips_net, weights_dir, download_weights, device) if perceptual else None
+    if feature_cache is not None and feature_cache.exists() and not feature_cache.is_dir():
+        raise WmiError(f"--feature-cache {feature_cache}: not a folder")
+    nets = (
+        _networks(lpips_net, weights_dir, download_weights, device, feature_cache)
+        if perceptual
+        else None
+    )
 
     with progress_bar(transient=True, disable=not err_console.is_terminal) as bar:
         task = bar.add_task("scoring", total=None)

@@ -310,17 +310,23 @@ def _load_for_networks(
 def _run_networks(
     batch: _Batch, nets: PerceptualNets, features: dict[str, list[np.ndarray]]
 ) -> None:
-    """LPIPS of each composite into its score; FID features appended to ``features``."""
+    """LPIPS of each composite into its score; FID features appended to ``features``.
+
+    Each network sees a ground truth once for every method and run (LPIPS: its backbone
+    features serve every composite of the batch; FID: :meth:`PerceptualNets.gt_fid_features`
+    caches them by the file's content).
+    """
     gts = np.stack(batch.gts)
     if "fid" in nets.metrics:
-        features["gt"].append(nets.fid_features(gts))
-    for method, comps in batch.comps.items():
-        stacked = np.stack(comps)
-        if "lpips" in nets.metrics:
-            for score, value in zip(batch.scores, nets.lpips(stacked, gts), strict=True):
+        features["gt"].append(nets.gt_fid_features([s.paths["gt"] for s in batch.scores], gts))
+    stacked = {method: np.stack(comps) for method, comps in batch.comps.items()}
+    if "lpips" in nets.metrics:
+        for method, values in nets.lpips_many(stacked, gts).items():
+            for score, value in zip(batch.scores, values, strict=True):
                 score.metrics[method]["lpips"] = float(value)
-        if "fid" in nets.metrics:
-            features[method].append(nets.fid_features(stacked))
+    if "fid" in nets.metrics:
+        for method, comps in stacked.items():
+            features[method].append(nets.fid_features(comps))
 
 
 def _perceptual(
