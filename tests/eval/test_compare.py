@@ -16,12 +16,12 @@ from scipy.stats import t as student_t
 from typer.testing import CliRunner
 
 from wmi.cli import app
-from wmi.eval.compare import run_keys
+from wmi.eval.compare import MIN_ITEMS, run_keys
 from wmi.eval.metrics import hole_metrics
 from wmi.io import read_image, read_mask
 
 runner = CliRunner()
-SIZE, IMAGES, NOISE = 24, 16, 8.0
+SIZE, IMAGES, NOISE = 24, 24, 8.0
 
 
 def _save(path: Path, array: np.ndarray) -> None:
@@ -31,13 +31,13 @@ def _save(path: Path, array: np.ndarray) -> None:
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """16 ground truths with holes of 2 % to 60 %, and three runs of three methods: ``a``
+    """24 ground truths with holes of 2 % to 17 %, and three runs of three methods: ``a``
     (noise of sd 8 in the hole), ``same`` (sd 8, other seeds) and ``worse`` (sd 24)."""
     root = tmp_path_factory.mktemp("runs")
     rng = np.random.default_rng(0)
     for i in range(IMAGES):
         gt = rng.integers(30, 226, (SIZE, SIZE, 3), dtype=np.uint8)
-        side = 3 + i
+        side = 3 + i % 8  # 15 images with 2-9 % hole, 9 with 11-17 %
         hole = np.zeros((SIZE, SIZE), bool)
         hole[1 : 1 + side, 2 : 2 + min(side, SIZE - 3)] = True
         _save(root / "gt" / f"img{i:02d}.png", gt)
@@ -133,7 +133,10 @@ def test_three_runs_give_the_mean_and_the_t_interval_over_runs(study: Path) -> N
         assert worse["ci95"][0] <= worse["difference"] <= worse["ci95"][1]
         assert worse["items"] == IMAGES
     assert overall[("Worse", "l1")]["difference"] > 0 > overall[("Worse", "psnr")]["difference"]
-    assert any(c["range"] != "all" for c in data["comparisons"])  # per bucket too
+    # per bucket too, where a bucket has enough images for a bootstrap
+    by_range = {c["range"] for c in data["comparisons"]}
+    assert by_range == {"all", "0-10%"}
+    assert [b["images"] for b in a["buckets"]] == [15, 9] and 9 < MIN_ITEMS <= 15
 
     # every report: mean ± half, worse cells marked (direction from the metric's entry)
     md = (out / "r.md").read_text()

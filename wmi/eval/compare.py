@@ -12,8 +12,9 @@ folds the runs of every method into one row of the results:
 * ``comparisons`` (on the results): for every method but the baseline and every per-image
   metric, the mean per-image difference ``method - baseline`` (runs averaged per image first),
   with a 95% paired bootstrap interval over the images (:func:`wmi.eval.stats.paired_bootstrap`)
-  and ``significant`` when it excludes 0; overall (``range`` ``"all"``) and per bucket. FID is
-  one number per run, not per image, and has no paired comparison.
+  and ``significant`` when it excludes 0; overall (``range`` ``"all"``) and per bucket with at
+  least :data:`MIN_ITEMS` images. FID is one number per run, not per image, and has no paired
+  comparison.
 
 Pure numpy: no torch, no file access.
 """
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 
 #: The coverage of every interval in the reports.
 CONFIDENCE = 0.95
+#: The fewest images (items) a paired comparison is made on: a percentile bootstrap over a
+#: handful of items calls nearly any consistent difference significant (over 2 items, any two
+#: differences of one sign), so smaller groups (often a hole-ratio bucket) get no comparison.
+MIN_ITEMS = 10
 #: How the reports mark a cell significantly better / worse than the baseline's.
 MARKS = {"better": "▲", "worse": "▼"}
 
@@ -145,7 +150,7 @@ def _comparisons(
     ]
     out = []
     for label, items in groups:
-        if len(items) < 2:  # a bootstrap over one image says nothing
+        if len(items) < MIN_ITEMS:
             continue
         for method, method_keys in keys.items():
             if method == baseline:
@@ -160,6 +165,8 @@ def _comparisons(
                         confidence=CONFIDENCE,
                     )
                 except ValueError:  # fewer than 2 images with a value of this metric
+                    continue
+                if diff.items < MIN_ITEMS:
                     continue
                 out.append(
                     {
