@@ -88,7 +88,7 @@ def load_study(path: str | os.PathLike[str]) -> Study:
     import tomllib
 
     from wmi.kinds import CLASSICAL_METHODS, MASK_KINDS
-    from wmi.training.config import TrainConfig, field_names
+    from wmi.training.config import TrainConfig, check_config, field_names
 
     path = Path(path)
     if not path.is_file():
@@ -146,7 +146,12 @@ def load_study(path: str | os.PathLike[str]) -> Study:
         for key in ("data", "out", "seed", "resume"):
             if key in options:
                 raise WmiError(f"{where} ({name}): {key} is set by the study; leave it out")
-        TrainConfig.from_dict({**shared, **options}, f"{where} ({name})")
+        try:
+            check_config(TrainConfig.from_dict({**shared, **options}, f"{where} ({name})"))
+        except WmiError as exc:  # name the study and the method, not a command-line flag
+            text = str(exc)
+            named = text if text.startswith(where) else f"{where} ({name}): {text}"
+            raise WmiError(named) from None
         methods.append(Method(name, train={**shared, **options}))
     names = [m.name for m in methods]
     if len(set(names)) < len(names):
