@@ -143,3 +143,19 @@ def test_a_changed_study_file_is_refused_and_other_folders_are_left_alone(tmp_pa
     result = runner.invoke(app, ["study", str(study), "--out", str(other), "--overwrite"])
     _one_line_error(result, "not a study's folder")
     assert (other / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("name", ["table1-celeba", "table1-imagenet"])
+def test_the_papers_study_files_parse_up_to_the_arch_option(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Everything before DF1 (data, test masks, the shared recipe, WConv, PConv) is a valid
+    study; DF1 needs ``wmi train --arch``, here taken away so the test holds either way."""
+    import wmi.training.config as config
+    from wmi.errors import WmiError
+    from wmi.experiments.study import load_study
+
+    names = tuple(n for n in config.field_names() if n != "arch")
+    monkeypatch.setattr(config, "field_names", lambda: names)
+    with pytest.raises(WmiError, match=r"methods\[2\] \(DF1\): arch = 'deepfill1'"):
+        load_study(ROOT / "studies" / f"{name}.toml")
