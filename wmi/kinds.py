@@ -416,6 +416,11 @@ class SsimWindow(Entry):
     fn: str = ""
 
 
+#: Bootstrap resamples of a paired comparison unless told otherwise (``wmi eval --bootstrap``,
+#: :func:`wmi.eval.stats.paired_bootstrap`); here, not there, so that ``wmi --help`` does not
+#: import numpy.
+DEFAULT_RESAMPLES = 10_000
+
 SSIM_WINDOWS: Registry[SsimWindow] = Registry("SSIM window")
 #: The default of ``wmi eval --ssim-window`` and of the metrics: scikit-image's defaults, the
 #: definition of this reproduction's Table I (docs/paper.md#metrics-of-table-i), so results stay

@@ -13,8 +13,7 @@ import typer
 
 from wmi.cli.common import choice, err_console, make_console, notify, progress_bar
 from wmi.errors import WmiError
-from wmi.eval.stats import DEFAULT_RESAMPLES
-from wmi.kinds import DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, SSIM_WINDOWS
+from wmi.kinds import DEFAULT_RESAMPLES, DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, SSIM_WINDOWS
 
 if TYPE_CHECKING:
     from wmi.eval.metrics import Results

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from wmi.errors import WmiError
-from wmi.eval.stats import DEFAULT_RESAMPLES, paired_bootstrap, t_interval
+from wmi.eval.stats import paired_bootstrap, t_interval
+from wmi.kinds import DEFAULT_RESAMPLES
 
 if TYPE_CHECKING:
     from wmi.eval.metrics import ImageScore, Results

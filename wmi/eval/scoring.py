@@ -22,8 +22,8 @@ import numpy as np
 from wmi.errors import WmiError
 from wmi.eval.compare import check_baseline, combine_runs, run_keys
 from wmi.eval.metrics import DEFAULT_SSIM_WINDOW, ImageScore, Results, score_files, summarize_scores
-from wmi.eval.stats import DEFAULT_RESAMPLES
 from wmi.io import PairedImage, format_names
+from wmi.kinds import DEFAULT_RESAMPLES
 from wmi.progress import Notify, Progress
 
 if TYPE_CHECKING:

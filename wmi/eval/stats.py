@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from wmi.kinds import DEFAULT_RESAMPLES
+
 #: Upper bound on the number of bootstrap indices drawn at once (resamples x items): 4 Mi,
 #: about 32 MB of int64 indices and as much for the gathered scores.
 _CHUNK_ELEMENTS = 1 << 22
-#: Bootstrap resamples unless told otherwise (``wmi eval --bootstrap``).
-DEFAULT_RESAMPLES = 10_000
 
 
 def _check_confidence(confidence: float) -> None:
