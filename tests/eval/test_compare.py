@@ -188,6 +188,10 @@ def test_one_run_has_no_interval_and_option_mistakes_are_one_line(study: Path) -
         (["--pred", f"A={study / 'a0'},{study / 'a0'}"], "the same folder is given twice"),
         (["--pred", f"A={study / 'a0'},"], "an empty folder name"),
         (["--pred", f"A={study / 'a0'},{study / 'nope'}"], "nope: prediction folder of 'A'"),
+        (
+            ["--pred", f"A={study / 'a0'}", "--feature-cache", str(study / "gt" / "img00.png")],
+            "--feature-cache",
+        ),
     ):
         result = _eval(study, *args)
         assert result.exit_code == 2 and "Traceback" not in result.output

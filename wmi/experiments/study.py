@@ -227,8 +227,8 @@ def _photo(name: str, where: str) -> Any:
 
 def _write_crops(folder: Path, photos: Sequence[str], crops: int, size: int, seed: int,
                  where: str, resize: bool) -> None:  # fmt: skip
-    """Random square crops of 1.5x to 3x ``size`` of each photograph (``resize``: scaled to
-    ``size``, as test images are); a folder in ``photos`` is copied as it is."""
+    """Random square crops of 1.5x to 3x ``size`` of each ``skimage:NAME`` photograph
+    (``resize``: scaled to ``size``, as test images are), from one stream seeded by ``seed``."""
     import numpy as np
     from PIL import Image
 
