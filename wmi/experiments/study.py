@@ -432,17 +432,32 @@ def _reports(
     return results, [out / "report.md", out / "report.json", *htmls]
 
 
-def _rank() -> int:
-    return int(os.environ.get("RANK", "0"))
+@dataclass
+class _Group:
+    """This process's place in a torchrun study: its rank, a barrier, and leaving."""
+
+    rank: int = 0
+    barrier: Callable[[], None] = lambda: None
+    leave: Callable[[], None] = lambda: None
 
 
-def _wait_for(path: Path, what: str, timeout: float = 3600.0) -> None:
-    """Ranks other than 0: wait until rank 0 has made ``path`` (data and test set)."""
-    start = time.monotonic()
-    while not path.exists():
-        if time.monotonic() - start > timeout:
-            raise WmiError(f"{path}: rank 0 did not finish {what} within {timeout:.0f} s")
-        time.sleep(1.0)
+def _join(device: str) -> _Group:
+    """Join torchrun's process group for the whole study (WORLD_SIZE > 1), so that every
+    run's training finds it joined instead of joining and leaving once per run (a second
+    join of the same group hangs)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return _Group()
+    import torch.distributed as tdist
+
+    from wmi.training.run import setup_distributed
+
+    dist = setup_distributed(device)
+
+    def leave() -> None:
+        if dist.owns_group and tdist.is_initialized():
+            tdist.destroy_process_group()
+
+    return _Group(dist.rank, tdist.barrier, leave)
 
 
 def run_study(
@@ -476,10 +491,28 @@ def run_study(
     out = Path(out)
     notify = notify or (lambda level, message: None)
     report_progress = progress or (lambda done, total: None)
-    rank = _rank()
+    group = _join(device)
+    try:
+        return _run(study, out, overwrite, device, seed, group, report_progress, notify, start)
+    finally:
+        group.leave()
+
+
+def _run(
+    study: Study,
+    out: Path,
+    overwrite: bool,
+    device: str,
+    seed: int,
+    group: _Group,
+    report_progress: Progress,
+    notify: Notify,
+    start: float,
+) -> StudyResult:
+    """:func:`run_study` once the process group (if any) is joined."""
+    rank = group.rank
     if rank == 0:
         _claim(out, study, overwrite)
-    ready = out / ".study-ready"  # rank 0 -> the others: data and test set are there
     runs = [(m, s) for m in study.networks for s in study.seeds]
     total = len(runs) + len(study.mask_kinds) * (
         len(runs) + len(study.methods) - len(study.networks) + 1
@@ -488,10 +521,9 @@ def run_study(
     if rank == 0:
         shards = _data(study, out)
         images, masks = _test_set(study, out)
-        ready.write_text(str(shards))
-    else:
-        _wait_for(ready, "the data")
-        shards = Path(ready.read_text())
+    group.barrier()  # the other ranks train on the data rank 0 made
+    if rank != 0:
+        shards = _data(study, out)  # made: only finds the folder
     report_progress(done, total)
     trained, skipped = [], []
     pending = [(m, s) for m, s in runs if not _done(out / "runs" / run_name(m, s))]
