@@ -161,3 +161,24 @@ def test_the_papers_study_files_parse_up_to_the_arch_option(
     monkeypatch.setattr(config, "field_names", lambda: names)
     with pytest.raises(WmiError, match=r"methods\[2\] \(DF1\): arch = 'deepfill1'"):
         load_study(ROOT / "studies" / f"{name}.toml")
+
+
+@pytest.mark.slow
+def test_a_study_under_torchrun_trains_each_run_on_every_process(tmp_path: Path) -> None:
+    """Two processes (gloo on the CPU), two runs: the study joins the process group once (a
+    join per run hung at the second run)."""
+    text = SMOKE.read_text(encoding="utf-8").replace("seeds = [0, 1]", "seeds = [0]")
+    text = text.replace('masks = ["freeform", "center"]', 'masks = ["center"]')
+    study = _write(tmp_path / "ddp.toml", text)
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2", "-m", "wmi", "study", str(study), "--out", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for run in ("WConv-seed0", "PConv-seed0"):
+        log = (out / "runs" / run / "train.log").read_text()
+        assert "batch=4×2" in log and (out / "runs" / run / DONE).is_file()
+    report = json.loads((out / "report.json").read_text())
+    assert [m["name"] for m in report["center"]["methods"]] == ["WConv", "PConv", "Telea"]
+    assert done.stdout.count("## center masks") == 1  # only rank 0 reports
