@@ -522,23 +522,33 @@ class SsimWindow(Entry):
         gaussian: Gaussian weights (sigma 1.5, population covariance) instead of a uniform
             window with sample covariance; scikit-image's ``structural_similarity`` arguments.
         label: how every report names it.
+        fn: ``"module:attribute"`` of a whole-image ``fn(comp, gt) -> float`` (``(H, W, 3)``
+            images, uint8 or float in [0, 1]) used instead of scikit-image; ``""``:
+            scikit-image's ``structural_similarity`` with ``size`` and ``gaussian``.
     """
 
     size: int = 7
     gaussian: bool = False
     label: str = ""
+    fn: str = ""
 
+
+#: Bootstrap resamples of a paired comparison unless told otherwise (``wmi eval --bootstrap``,
+#: :func:`wmi.eval.stats.paired_bootstrap`); here, not there, so that ``wmi --help`` does not
+#: import numpy.
+DEFAULT_RESAMPLES = 10_000
 
 SSIM_WINDOWS: Registry[SsimWindow] = Registry("SSIM window")
 #: The default of ``wmi eval --ssim-window`` and of the metrics: scikit-image's defaults, the
 #: definition of this reproduction's Table I (docs/paper.md#metrics-of-table-i), so results stay
 #: comparable
-#: across wmi versions; ``gaussian`` gives the numbers LaMa, mmagic, torchmetrics and piq print.
+#: across wmi versions; ``gaussian`` gives the numbers mmagic, torchmetrics and piq print,
+#: ``lama`` those of LaMa's evaluation.
 DEFAULT_SSIM_WINDOW = "uniform"
 SSIM_WINDOWS.register(
     SsimWindow(
         "gaussian",
-        "11x11 Gaussian, sigma 1.5: Wang et al. 2004, as LaMa, mmagic, torchmetrics, piq",
+        "11x11 Gaussian, sigma 1.5: Wang et al. 2004, as mmagic, torchmetrics, piq",
         size=11,
         gaussian=True,
         label="gaussian 11x11 σ=1.5",
@@ -546,6 +556,16 @@ SSIM_WINDOWS.register(
 )
 SSIM_WINDOWS.register(
     SsimWindow("uniform", "7x7 uniform, scikit-image's default", size=7, label="uniform 7x7")
+)
+SSIM_WINDOWS.register(
+    SsimWindow(
+        "lama",
+        "11x11 Gaussian, sigma 1.5, zero padding, border included: LaMa's evaluation",
+        size=11,
+        gaussian=True,
+        label="LaMa's 11x11 σ=1.5, zero-padded",
+        fn="wmi.eval.ssim:lama_ssim",
+    )
 )
 
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from wmi.cli import app
 from wmi.eval.metrics import hole_metrics
+from wmi.eval.ssim import lama_ssim
 from wmi.io import read_image, read_mask
 
 runner = CliRunner()
@@ -198,8 +199,12 @@ def test_exact_reproduction_gives_a_finite_psnr_and_is_counted(folders: Path) ->
     )
     assert result.exit_code == 0, result.output
     text = (folders / "r.json").read_text()
-    assert "Infinity" not in text and "null" not in text
+    assert "Infinity" not in text
     method = json.loads(text)["methods"][0]
+    blocks = [method, *method["buckets"]]
+    assert all(v is not None for b in blocks for v in b["metrics"].values())
+    # one run: no interval, and JSON says so with null rather than a made-up number
+    assert method["runs"] == 1 and method["ci95"]["psnr"] == [None, None]
     last = _expected(folders, "a", ["img3.png"])["psnr"]
     assert method["metrics"]["psnr"] == pytest.approx((3 * 100.0 + last) / 4)
     assert method["psnr_infinite"] == 3
@@ -435,8 +440,14 @@ def test_two_predictions_of_one_image_is_an_error_naming_both(folders: Path) -> 
     assert str(folders / "a") in line
 
 
-@pytest.mark.parametrize(("window", "label"), [("gaussian", "gaussian 11x11 σ=1.5"),
-                                               ("uniform", "uniform 7x7")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("window", "label"),
+    [
+        ("gaussian", "gaussian 11x11 σ=1.5"),
+        ("uniform", "uniform 7x7"),
+        ("lama", "LaMa's 11x11 σ=1.5, zero-padded"),
+    ],
+)
 def test_ssim_window_is_chosen_and_named_in_every_report(
     folders: Path, window: str, label: str
 ) -> None:
@@ -462,7 +473,10 @@ def test_ssim_window_is_chosen_and_named_in_every_report(
         gt = read_image(folders / "gt" / f"img{i}.png")
         hole = read_mask(folders / "masks" / f"img{i}.png")
         comp = np.where(hole[..., None], read_image(folders / "a" / f"img{i}.png"), gt)
-        ssims.append(structural_similarity(comp, gt, data_range=1, channel_axis=2, **kwargs))
+        if window == "lama":  # LaMa's own SSIM: zero padding, border included
+            ssims.append(lama_ssim(comp, gt))
+        else:
+            ssims.append(structural_similarity(comp, gt, data_range=1, channel_axis=2, **kwargs))
     assert data["methods"][0]["metrics"]["ssim"] == pytest.approx(np.mean(ssims), rel=1e-6)
 
 

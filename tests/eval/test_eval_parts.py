@@ -32,6 +32,12 @@ class FakeNets(PerceptualNets):
     def lpips(self, a: object, b: object) -> np.ndarray:
         return np.abs(np.asarray(a) - np.asarray(b)).mean(axis=(1, 2, 3))
 
+    def lpips_many(self, comps: dict[str, object], gt: object) -> dict[str, np.ndarray]:
+        return {m: self.lpips(c, gt) for m, c in comps.items()}
+
+    def gt_fid_features(self, paths: object, images: object) -> np.ndarray:
+        return self.fid_features(images)
+
     def fid_features(self, images: object) -> np.ndarray:
         x = np.asarray(images, dtype=np.float64)
         return np.concatenate(
@@ -66,14 +72,22 @@ def preds(root: Path) -> dict[str, Path]:
     return {"A": root / "A", "B": root / "B"}
 
 
-def parts(root: Path, out: Path, n: int, window: str = "uniform") -> list[Path]:
-    ident = identity(root / "gt", root / "masks", preds(root), window, ["lpips-alex", "fid"], True)
+def runs(root: Path) -> dict[str, list[Path]]:
+    """Two methods of two and one runs (the runs' folders need not differ for the sums)."""
+    return {"A": [root / "A", root / "B"], "B": [root / "B"]}
+
+
+def parts(
+    root: Path, out: Path, n: int, window: str = "uniform", given: dict | None = None
+) -> list[Path]:
+    given = given or preds(root)
+    ident = identity(root / "gt", root / "masks", given, window, ["lpips-alex", "fid"], True)
     paths = []
     for k in range(n):
         scored = score_folders(
             root / "gt",
             root / "masks",
-            preds(root),
+            given,
             workers=1,
             ssim_window=window,
             perceptual=FakeNets(),
@@ -113,6 +127,19 @@ def test_merged_parts_equal_the_unsharded_table(tmp_path: Path, folders: Path, n
     assert len(merged.scores) == 10 and sorted(merged.fid_rows) == merged.fid_rows
     assert all("lpips" in s.metrics["A"] for s in merged.scores)
     assert_same_table(merged.results, whole.results)
+
+
+def test_merged_parts_of_several_runs_keep_intervals_and_comparisons(
+    tmp_path: Path, folders: Path
+) -> None:
+    """Parts keep every run's scores: the merge folds runs and compares as one run does."""
+    kwargs = dict(workers=1, ssim_window="uniform", perceptual=FakeNets(), resamples=200)
+    whole = score_folders(folders / "gt", folders / "masks", runs(folders), **kwargs)
+    merged = merge_parts(parts(folders, tmp_path, 2, given=runs(folders)), resamples=200)
+    first = merged.results["methods"][0]
+    assert first["runs"] == 2 and first["ci95"] == whole.results["methods"][0]["ci95"]
+    assert merged.results["comparisons"] == whole.results["comparisons"]
+    assert merged.results["comparisons"]  # B compared with the baseline A
 
 
 def test_merge_refuses_parts_of_other_evaluations(tmp_path: Path, folders: Path) -> None:

@@ -236,6 +236,66 @@ def test_lpips_equals_the_lpips_package(net: str, hub: Path) -> None:
     assert perceptual.lpips_distances(nets.lpips_model, _float(gt), _float(gt)).max() == 0
 
 
+def test_lpips_many_runs_the_backbone_on_each_ground_truth_once(hub: Path) -> None:
+    """Several methods against one ground truth: the same distances as one call per method,
+    with 1 + M backbone passes per batch instead of 2 M."""
+    comp_a, gt = _images(5)
+    comp_b, _ = _images(5, seed=1)
+    nets, _ = perceptual.PerceptualNets.load(lpips_net="alex", fid=False, batch_size=2)
+    want = {m: nets.lpips(_float(c), _float(gt)) for m, c in (("a", comp_a), ("b", comp_b))}
+    calls = []
+    forward = nets.lpips_model.net.forward
+    nets.lpips_model.net.forward = lambda x: calls.append(len(x)) or forward(x)
+    got = nets.lpips_many({"a": _float(comp_a), "b": _float(comp_b)}, _float(gt))
+    for m in want:
+        np.testing.assert_allclose(got[m], want[m], rtol=1e-6, atol=1e-9)
+    assert len(calls) == 3 * 3  # 3 batches (2, 2, 1 images) x (ground truth + 2 methods)
+
+
+def test_ground_truth_fid_features_are_cached_by_content_and_weights(tmp_path: Path) -> None:
+    """Each distinct ground-truth file goes through the network once; a later evaluation with
+    the same weights reads them from the cache folder; other bytes or weights miss."""
+    from PIL import Image
+
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"weights one")
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    paths = [tmp_path / "0.png", tmp_path / "1.png"]
+    for path, image in zip(paths, images, strict=True):
+        Image.fromarray(image).save(path)
+    floats = _float(images)
+    computed: list[int] = []
+
+    def fake_features(batch: np.ndarray) -> np.ndarray:  # stands in for the Inception
+        computed.append(len(batch))
+        return np.repeat(batch.mean(axis=(1, 2, 3))[:, None], perceptual.FID_DIMS, axis=1)
+
+    def nets(weights_file: Path) -> perceptual.PerceptualNets:
+        out = perceptual.PerceptualNets(
+            inception=torch.nn.Identity(), fid_weights=weights_file, cache_dir=tmp_path / "cache"
+        )
+        out.fid_features = fake_features  # type: ignore[method-assign]
+        return out
+
+    first = nets(weights)
+    # LaMa's layout: one ground truth per mask, so the same file comes twice
+    rows = first.gt_fid_features([paths[0], paths[1], paths[0]], floats[[0, 1, 0]])
+    assert computed == [2] and rows.shape == (3, perceptual.FID_DIMS)
+    np.testing.assert_array_equal(rows[0], rows[2])
+    first.gt_fid_features(paths, floats)
+    assert computed == [2]  # in memory
+    later = nets(weights)
+    np.testing.assert_array_equal(later.gt_fid_features(paths, floats), rows[:2])
+    assert computed == [2] and later.gt_cache is not None and later.gt_cache.hits == 2
+    weights.write_bytes(b"weights two")
+    nets(weights).gt_fid_features(paths, floats)
+    assert computed == [2, 2]  # other weights: other entries
+    Image.fromarray(255 - images[1]).save(paths[1])
+    nets(weights).gt_fid_features(paths, floats)
+    assert computed == [2, 2, 1]  # only the changed file
+
+
 def test_lpips_reads_the_weights_dir_not_the_cache(hub: Path, tmp_path: Path) -> None:
     other = torch.load(hub / ALEXNET_FILE, weights_only=True)
     other = {key: value * 0.5 for key, value in other.items()}

@@ -220,3 +220,29 @@ def test_differs_from_scikit_image_only_by_the_border() -> None:
     our_map = lama_ssim_map(pred, gt)
     np.testing.assert_allclose(our_map[inner], their_map[inner], atol=1e-4)
     assert float(our_map[inner].mean()) == pytest.approx(theirs, abs=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "float32"])
+def test_ssim_window_lama_in_the_table_i_metrics_is_lamas(dtype: str) -> None:
+    """``--ssim-window lama`` scores the composite with LaMa's SSIM (the transcription above),
+    whatever the image size: the strips of the other windows do not cut it."""
+    from wmi.eval.metrics import STRIP_PIXELS, hole_metrics
+
+    gt = _photo("coffee", (48, 40))
+    pred = _noisy(gt, 0.2, 8)
+    hole = np.zeros(gt.shape[:2], dtype=bool)
+    hole[:20, 5:30] = True  # touches the border, where LaMa's zero padding counts
+    if dtype == "uint8":
+        gt, pred = (np.round(x * 255).astype(np.uint8) for x in (gt, pred))
+    else:
+        gt, pred = gt.astype(np.float32), pred.astype(np.float32)
+    comp = np.where(hole[..., None], pred, gt)
+    got = hole_metrics(pred, gt, hole, ssim_window="lama")["ssim"]
+    assert got == pytest.approx(lama_reference(comp, gt), abs=1e-6)
+    assert abs(got - hole_metrics(pred, gt, hole, ssim_window="gaussian")["ssim"]) > 1e-4
+    assert gt.shape[0] * gt.shape[1] < STRIP_PIXELS  # one strip; many strips: below
+    import wmi.eval.metrics as metrics
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(metrics, "STRIP_PIXELS", 40 * 5)
+        assert hole_metrics(pred, gt, hole, ssim_window="lama")["ssim"] == pytest.approx(got)

@@ -9,7 +9,7 @@ import sys
 import typer
 
 from wmi import __version__
-from wmi.cli import bench, data, demo, eval, export, inpaint, masks, train
+from wmi.cli import bench, data, demo, eval, export, inpaint, masks, study, train
 from wmi.cli.common import App
 
 app = App(
@@ -48,3 +48,4 @@ app.add_typer(inpaint.app, name="inpaint")
 app.command("eval")(eval.eval_command)
 app.command("export")(export.export)
 app.command("bench")(bench.bench)
+app.command("study")(study.study)

@@ -20,7 +20,7 @@ from wmi.cli.common import (
     shard_option,
 )
 from wmi.errors import WmiError
-from wmi.kinds import DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, SSIM_WINDOWS
+from wmi.kinds import DEFAULT_RESAMPLES, DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, SSIM_WINDOWS
 
 if TYPE_CHECKING:
     from wmi.eval.metrics import Results
@@ -69,10 +69,27 @@ PRED_OPTION = typer.Option(
     None,
     "--pred",
     metavar="NAME=DIR",
-    help="A method's name and its folder of predictions (same stems as the ground truth); "
-    "repeat for a side-by-side report.",
+    help="A method's name and its folder of predictions (same stems as the ground truth), or "
+    "several folders separated by commas, one per run (training seed): the report shows the "
+    "mean over runs ± its 95% interval; repeat for a side-by-side report.",
     show_default=False,
 )
+BASELINE_OPTION = typer.Option(
+    None,
+    "--baseline",
+    metavar="NAME",
+    help="The method every other is compared with, image by image (paired bootstrap); "
+    "significantly better and worse cells are marked.  [default: the first method]",
+    show_default=False,
+)
+BOOTSTRAP_OPTION = typer.Option(
+    DEFAULT_RESAMPLES,
+    "--bootstrap",
+    min=0,
+    metavar="N",
+    help="Bootstrap resamples of each paired comparison; 0 = no comparisons.",
+)
+SEED_OPTION = typer.Option(0, "--seed", min=0, help="Seed of the bootstrap.")
 BUCKETS_OPTION = typer.Option(
     True, "--buckets/--no-buckets", help="Also report per hole-ratio bucket (0-10%, ...)."
 )
@@ -103,6 +120,15 @@ WEIGHTS_DIR_OPTION = typer.Option(
     "pt_inception-2015-12-05-6726825d.pth).  [default: torch.hub.get_dir()/checkpoints]",
     show_default=False,
 )
+FEATURE_CACHE_OPTION = typer.Option(
+    None,
+    "--feature-cache",
+    metavar="DIR",
+    help="Keep the ground truths' FID features in DIR (keyed by each file's SHA-256 and the "
+    "network's weights), so later evaluations against the same ground truth skip them.  "
+    "[default: in memory for this run only]",
+    show_default=False,
+)
 DOWNLOAD_OPTION = typer.Option(
     False, "--download-weights", help="Download missing weight files (needs a network)."
 )
@@ -118,7 +144,7 @@ HTML_OPTION = typer.Option(
 
 
 def _networks(
-    lpips_net: str, weights_dir: Path | None, download: bool, device: str
+    lpips_net: str, weights_dir: Path | None, download: bool, device: str, cache: Path | None
 ) -> "PerceptualNets | None":
     """The LPIPS and FID networks whose weights are there; one line for those left out.
 
@@ -140,30 +166,39 @@ def _networks(
         "fid" in available,
         weights_dir,
         device=str(resolve_device(device)),
+        cache_dir=cache,
     )
     return nets
 
 
-def _parse_predictions(positional: Sequence[Path], options: Sequence[str]) -> dict[str, Path]:
-    """``PRED_DIR`` (named after the folder) and ``--pred NAME=DIR``: name -> folder."""
-    pairs = [(p.resolve().name or str(p), p) for p in positional]
+def _parse_predictions(positional: Sequence[Path], options: Sequence[str]) -> dict[str, list[Path]]:
+    """``PRED_DIR`` (named after the folder) and ``--pred NAME=DIR[,DIR...]``: name -> runs."""
+    pairs = [(p.resolve().name or str(p), [p]) for p in positional]
     for spec in options:
-        name, sep, folder = spec.partition("=")
+        name, sep, folders = spec.partition("=")
         if not sep:  # a bare folder, as for the positional form
-            pairs.append((Path(spec).resolve().name or spec, Path(spec)))
-        elif not name or not folder:
-            raise WmiError(f"--pred {spec!r}: expected NAME=DIR")
+            pairs.append((Path(spec).resolve().name or spec, [Path(spec)]))
+        elif not name or not folders:
+            raise WmiError(f"--pred {spec!r}: expected NAME=DIR or NAME=DIR,DIR,...")
+        elif Path(folders).is_dir():  # a folder whose name holds a comma
+            pairs.append((name, [Path(folders)]))
         else:
-            pairs.append((name, Path(folder)))
+            runs = folders.split(",")
+            if not all(runs):
+                raise WmiError(f"--pred {spec!r}: an empty folder name between commas")
+            pairs.append((name, [Path(f) for f in runs]))
     if not pairs:
         raise WmiError("no predictions: give PRED_DIR or --pred NAME=DIR")
-    preds: dict[str, Path] = {}
-    for name, folder in pairs:
+    preds: dict[str, list[Path]] = {}
+    for name, runs in pairs:
         if name in preds:
             raise WmiError(f"method name {name!r} is used twice; name them with NAME=DIR")
-        preds[name] = folder
-        if not folder.is_dir():
-            raise WmiError(f"{folder}: prediction folder of {name!r} is not a folder")
+        preds[name] = runs
+        for folder in runs:
+            if not folder.is_dir():
+                raise WmiError(f"{folder}: prediction folder of {name!r} is not a folder")
+        if len({f.resolve() for f in runs}) < len(runs):
+            raise WmiError(f"--pred {name}: the same folder is given twice as a run")
     return preds
 
 
@@ -266,6 +301,7 @@ def eval_command(
     lpips_net: str = LPIPS_NET_OPTION,
     weights_dir: Path | None = WEIGHTS_DIR_OPTION,
     download_weights: bool = DOWNLOAD_OPTION,
+    feature_cache: Path | None = FEATURE_CACHE_OPTION,
     device: str = DEVICE_OPTION,
     json_path: Path | None = _report_option("--json", "as JSON"),
     csv_path: Path | None = _report_option("--csv", "as CSV"),
@@ -275,6 +311,9 @@ def eval_command(
     shard_text: str | None = shard_option("ground-truth images (with all their masks)"),
     scores_out: Path | None = SCORES_OUT_OPTION,
     merge: bool = MERGE_OPTION,
+    baseline: str | None = BASELINE_OPTION,
+    bootstrap: int = BOOTSTRAP_OPTION,
+    seed: int = SEED_OPTION,
 ) -> None:
     """Table I metrics of inpainted images: L1, L2, TV, hole PSNR, SSIM; LPIPS and FID.
 
@@ -282,18 +321,27 @@ def eval_command(
     prediction per mask named after it) gives one row per mask. Every method is scored on the
     same images with a hole. A mask of another size is resized (nearest neighbour). An
     unreadable file or a prediction of the wrong size is named and its image left out for all
-    methods; exit code then 1.
+    methods; exit code then 1. Several runs per method (--pred NAME=DIR,DIR,...) give the
+    mean over runs ± the half-width of its 95% Student-t interval; every method is compared
+    with --baseline image by image (95% paired bootstrap interval of the mean difference).
 
     On a cluster: --shard K/N --scores-out PART.json on each machine, then --merge PART...
     (docs/scale.md).
     """
+    from wmi.eval.compare import check_baseline
     from wmi.eval.scoring import score_folders
     from wmi.procs import Shard
 
     writers = _writers(json_path, csv_path, markdown_path, latex_path)
     outputs = {opt: path for opt, (path, _) in writers.items()}
     if merge:
-        _merge(pred_dirs or [], (gt, masks, pred, shard_text, scores_out), writers, html_path)
+        _merge(
+            pred_dirs or [],
+            (gt, masks, pred, shard_text, scores_out),
+            writers,
+            html_path,
+            (baseline, bootstrap, seed),
+        )
         return
     shard = Shard.parse(shard_text)
     if gt is None or masks is None:
@@ -306,12 +354,20 @@ def eval_command(
     for option, folder in (("--gt", gt), ("--masks", masks)):
         if not folder.is_dir():
             raise WmiError(f"{option} {folder}: not a folder")
+    folders = [f for runs in preds.values() for f in runs]
     _check_outputs(
-        {**outputs, "--html": html_path, "--scores-out": scores_out}, [gt, masks, *preds.values()]
+        {**outputs, "--html": html_path, "--scores-out": scores_out}, [gt, masks, *folders]
     )
+    check_baseline(preds, baseline)  # before the networks load
     if weights_dir is not None and not weights_dir.is_dir():
         raise WmiError(f"--weights-dir {weights_dir}: not a folder")
-    nets = _networks(lpips_net, weights_dir, download_weights, device) if perceptual else None
+    if feature_cache is not None and feature_cache.exists() and not feature_cache.is_dir():
+        raise WmiError(f"--feature-cache {feature_cache}: not a folder")
+    nets = (
+        _networks(lpips_net, weights_dir, download_weights, device, feature_cache)
+        if perceptual
+        else None
+    )
 
     with progress_bar(transient=True, disable=not err_console.is_terminal) as bar:
         task = bar.add_task("scoring" if shard.whole else f"scoring shard {shard}", total=None)
@@ -324,6 +380,9 @@ def eval_command(
             strict=strict,
             ssim_window=ssim_window,
             perceptual=nets,
+            baseline=baseline,
+            resamples=bootstrap,
+            seed=seed,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             notify=notify,
             shard=shard,
@@ -353,8 +412,12 @@ def _merge(
     given: tuple[Any, ...],
     writers: dict[str, tuple[Path | None, Any]],
     html_path: Path | None,
+    comparison: tuple[str | None, int, int],
 ) -> None:
-    """``wmi eval --merge PART...``: the Table I of the whole evaluation from its parts."""
+    """``wmi eval --merge PART...``: the Table I of the whole evaluation from its parts.
+
+    ``comparison``: ``--baseline``, ``--bootstrap`` and ``--seed``, applied to the merged
+    scores as an unsharded run applies them."""
     from wmi.eval.parts import merge_parts
 
     if any(value for value in given):
@@ -365,7 +428,8 @@ def _merge(
     for option, path in {**outputs, "--html": html_path}.items():
         if path is not None and str(path) != "-" and path.resolve() in inputs:
             raise WmiError(f"{option} {path}: refusing to write a report over a part file")
-    scored = merge_parts(parts)
+    baseline, resamples, seed = comparison
+    scored = merge_parts(parts, baseline=baseline, resamples=resamples, seed=seed)
     notify("info", f"merged {len(parts)} parts: {len(scored.scores)} images")
     _finish(scored, writers, html_path)
 

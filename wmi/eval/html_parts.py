@@ -298,16 +298,23 @@ def _tick_text(value: float, ticks: Sequence[float]) -> str:
 
 
 def chart(key: str, fact: MetricFact, results: Mapping[str, Any]) -> str:
-    """One inline SVG: x = bucket, y = mean of ``key``, one polyline per method."""
+    """One inline SVG: x = bucket, y = mean of ``key``, one polyline per method; an error bar
+    where a bucket has a 95% interval over runs (``ci95``)."""
     methods = results["methods"]
     labels = [label for label, _ in sections(results)[1:]]
     series: list[tuple[str, str, list[float | None]]] = []
+    bars: dict[tuple[str, int], tuple[float, float]] = {}  # (method, bucket) -> 95% interval
     for i, m in enumerate(methods):
-        by_range = {b["range"]: b["metrics"].get(key) for b in m.get("buckets", [])}
-        ys = [by_range.get(label) for label in labels]
+        by_range = {b["range"]: b for b in m.get("buckets", [])}
+        ys = [by_range.get(label, {}).get("metrics", {}).get(key) for label in labels]
         ys = [y if is_value(y) and not math.isinf(y) else None for y in ys]
         series.append((m["name"], PALETTE[i % len(PALETTE)], ys))
+        for j, label in enumerate(labels):
+            low, high = by_range.get(label, {}).get("ci95", {}).get(key, (None, None))
+            if ys[j] is not None and is_value(low) and is_value(high):
+                bars[(m["name"], j)] = (low, high)
     values = [y for _, _, ys in series for y in ys if y is not None]
+    values += [v for bar in bars.values() for v in bar]
     width, height = 300, 200
     left, right, top, bottom = 46, 10, 26, 38
     pw, ph = width - left - right, height - top - bottom
@@ -367,6 +374,15 @@ def chart(key: str, fact: MetricFact, results: Mapping[str, Any]) -> str:
                 'stroke-width="2"/>'
             )
         for i, y in enumerate(ys):
+            if (name, i) in bars:  # the error bar: the bucket's 95% interval over runs
+                low, high = bars[(name, i)]
+                x = f"{x_of(i):.1f}"
+                parts.append(
+                    f'<line class="eb" x1="{x}" x2="{x}" y1="{y_of(low):.1f}" '
+                    f'y2="{y_of(high):.1f}" stroke="{colour}" stroke-width="1.5">'
+                    f"<title>{esc(name)}, {esc(labels[i])}: 95% interval {fmt_value(low)} to "
+                    f"{fmt_value(high)}</title></line>"
+                )
             if y is not None:
                 parts.append(
                     f'<circle cx="{x_of(i):.1f}" cy="{y_of(y):.1f}" r="3" fill="{colour}">'

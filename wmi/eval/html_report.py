@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wmi.eval.compare import MARKS, comparison_marks
 from wmi.eval.html_parts import (
     MISSING,
     PALETTE,
@@ -36,6 +37,7 @@ from wmi.eval.html_parts import (
     chart,
     esc,
     fmt_value,
+    is_value,
     legend,
     sections,
     select_images,
@@ -156,6 +158,7 @@ def _table_one(
         for i, n in enumerate(names)
     )
     rows = []
+    marks = comparison_marks(results, lambda key: facts[key].higher_is_better)
     for label, blocks in sections(results):
         present = [k for k in keys if any(k in b["metrics"] for b in blocks.values())]
         span = 1 + len(present)
@@ -174,6 +177,16 @@ def _table_one(
             tds = []
             for n in names:
                 text = fmt_value(values.get(n))
+                low, high = blocks.get(n, {}).get("ci95", {}).get(key, (None, None))
+                if is_value(low) and is_value(high):
+                    text += f' <span class="pm">± {(high - low) / 2:.3f}</span>'
+                mark = marks.get((n, label, key), "")
+                if mark:
+                    than = esc(results["baseline"])
+                    text += (
+                        f' <span class="{mark}" title="significantly {mark} than {than}">'
+                        f"{MARKS[mark]}</span>"
+                    )
                 if n in best:
                     tds.append(f'<td class="num best"><b>{text}</b></td>')
                 else:
@@ -309,6 +322,7 @@ table.grid{border-collapse:collapse;font-variant-numeric:tabular-nums}
 .grid .num{text-align:right}
 .grid td.best{color:var(--best);background:#e9f7ee}
 #table-one td.best b{font-weight:700}
+.pm{color:var(--mu);font-weight:400}.better{color:#0a7d32}.worse{color:#c0392b}
 #table-one tr.sec td,#table-one tr.sec th{border-top:2px solid #999}
 .sortable thead tr:last-child th,.sortable th[data-type]{cursor:pointer}
 .sortable th.asc::after{content:" ▲"}.sortable th.desc::after{content:" ▼"}
@@ -426,7 +440,7 @@ def render_html(
         '<h2 id="s-table">Table I: hole metrics</h2>',
         _table_one(results, keys, facts),
         f'<p class="mu">Best of each row in <b style="color:var(--best)">bold green</b>. '
-        f"SSIM window: {esc(ssim_window)}.</p>",
+        f"SSIM window: {esc(ssim_window)}.{_confidence_note(results)}</p>",
         '</section><section class="grow">',
         '<h2 id="s-charts">Metric vs hole ratio</h2>',
         legend(results),
@@ -496,6 +510,22 @@ def _strip_or_link(
     anchor = anchors[id(image)] = f"img-{len(anchors)}"
     shown = tiles(image, methods, *sizes)
     return _strip(image, anchor, rows[id(image)], shown, methods, keys, facts)
+
+
+def _confidence_note(results: Mapping[str, Any]) -> str:
+    """What ± and the marks mean (empty when the table has neither)."""
+    note = ""
+    if any(m.get("runs", 1) > 1 for m in results["methods"]):
+        note += (
+            " ±: half-width of the 95% Student-t interval of the mean over runs (error bars "
+            "on the charts)."
+        )
+    if results.get("comparisons"):
+        note += (
+            f" {MARKS['better']} / {MARKS['worse']}: significantly better / worse than "
+            f"{esc(results['baseline'])} (95% paired bootstrap over images)."
+        )
+    return note
 
 
 def _page_notes(results: Mapping[str, Any], ssim_window: str) -> list[str]:

@@ -10,7 +10,8 @@ written out in ``docs/metrics.md``; in short, for the hole pixels ``Ω`` (all ch
 * ``ssim``: scikit-image's ``structural_similarity`` (``data_range=1``, colour) between the
   composite (hole from ``pred``, the rest from ``gt``) and ``gt``, with the window of
   :data:`wmi.kinds.SSIM_WINDOWS`: by default scikit-image's uniform 7x7; or the gaussian
-  11x11, sigma 1.5, of Wang et al. 2004;
+  11x11, sigma 1.5, of Wang et al. 2004; or a window's own whole-image function (``lama``:
+  :func:`wmi.eval.ssim.lama_ssim`, zero padding, border included);
 * ``tv = 100 · L_tv(composite)``, the total-variation term of the PConv training loss on the
   hole dilated by one pixel (:func:`total_variation`).
 
@@ -31,7 +32,7 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -49,26 +50,40 @@ PSNR_CAP = 100.0
 STRIP_PIXELS = 1 << 20
 
 
-class BucketResult(TypedDict):
+class _Averages(TypedDict):
+    images: int
+    psnr_infinite: int
+    metrics: dict[str, float]
+
+
+class _Intervals(TypedDict, total=False):
+    #: (several runs per method, :func:`wmi.eval.compare.combine_runs`) how many runs, and
+    #: each metric's 95% interval of the mean over runs
+    runs: int
+    ci95: dict[str, list[float]]
+
+
+class BucketResult(_Averages, _Intervals):
     """Averages over the images of one hole-ratio bucket."""
 
     range: str
-    images: int
-    psnr_infinite: int
-    metrics: dict[str, float]
 
 
-class MethodResult(TypedDict):
+class MethodResult(_Averages, _Intervals):
     """Averages over all images of one method, and per bucket."""
 
     name: str
-    images: int
-    psnr_infinite: int
-    metrics: dict[str, float]
     buckets: list[BucketResult]
 
 
-class Results(TypedDict):
+class _Comparisons(TypedDict, total=False):
+    #: (:func:`wmi.eval.compare.combine_runs`) the method the others are compared with, and
+    #: one entry per method, metric and range
+    baseline: str
+    comparisons: list[dict[str, Any]]
+
+
+class Results(_Comparisons):
     """What :func:`summarize_scores` returns and :mod:`wmi.eval.report` renders.
 
     ``psnr_infinite`` counts the images whose hole was reproduced exactly (their PSNR is
@@ -223,9 +238,14 @@ def _measure(
         region = dilate_hole_3x3(hole_s)[r0 - lo : end]
         sums.tv += _tv_sum(comp[r0 - lo : end].astype(np.float64), region, r1 - r0)
         c0, c1 = max(r0, pad), min(r1, height - pad)  # SSIM: rows `pad` from the border
-        if window and c0 < c1:
+        if window and not window.fn and c0 < c1:
             rows = slice(c0 - pad - lo, c1 + pad - lo)
             sums.add_ssim(comp[rows], gt_s[rows], window)
+    if window and window.fn:
+        # A whole-image SSIM (LaMa's counts the border): one composite in the images' own
+        # dtype, the function strips its temporaries itself.
+        sums.ssim = float(load(window.fn)(composite(gt, hole, pred), gt))
+        sums.ssim_values = 1
     return sums
 
 
@@ -478,13 +498,7 @@ def _mean(values: Sequence[dict[str, float]]) -> dict[str, float]:
     return {key: float(np.mean([v[key] for v in values])) for key in values[0]}
 
 
-class _Block(TypedDict):
-    images: int
-    psnr_infinite: int
-    metrics: dict[str, float]
-
-
-def _block(scores: Sequence[ImageScore], method: str) -> _Block:
+def _block(scores: Sequence[ImageScore], method: str) -> _Averages:
     """Image count, exact holes and mean metrics of ``method`` over ``scores``."""
     return {
         "images": len(scores),

@@ -19,6 +19,7 @@ different shard counts, a shard given twice, or a missing one.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -29,10 +30,12 @@ from typing import Any
 import numpy as np
 
 from wmi.errors import WmiError
+from wmi.eval.compare import combine_runs, run_keys
 from wmi.eval.metrics import ImageScore, Results, summarize_scores
 from wmi.eval.scoring import FolderScores, _add_fid
 from wmi.io import atomic_path, list_images, list_masks
 from wmi.io.files import file_sha256
+from wmi.kinds import DEFAULT_RESAMPLES
 from wmi.procs import Shard
 
 #: The ``format`` of a part file, and its version.
@@ -55,10 +58,14 @@ def _made_with(folder: Path) -> Any:
         return None
 
 
+def _folders(runs: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+    return [Path(runs)] if isinstance(runs, str | os.PathLike) else [Path(f) for f in runs]
+
+
 def identity(
     gt_dir: str | os.PathLike[str],
     mask_dir: str | os.PathLike[str],
-    preds: Mapping[str, str | os.PathLike[str]],
+    preds: Mapping[str, str | os.PathLike[str] | Sequence[str | os.PathLike[str]]],
     ssim_window: str,
     networks: Sequence[str],
     buckets: bool,
@@ -66,6 +73,7 @@ def identity(
     """What every part of one evaluation shares (see the module's docstring).
 
     Args:
+        preds: method name -> the folders of its runs (or its one folder).
         networks: the perceptual metrics computed with their networks' names
             (``["lpips-alex", "fid"]``; empty without).
     """
@@ -76,7 +84,8 @@ def identity(
         "networks": list(networks),
         "buckets": buckets,
         "methods": [
-            {"name": name, "made_with": _made_with(Path(folder))} for name, folder in preds.items()
+            {"name": name, "made_with": [_made_with(Path(folder)) for folder in _folders(runs)]}
+            for name, runs in preds.items()
         ],
     }
 
@@ -118,9 +127,9 @@ def write_part(
     fid: dict[str, Any] | None = None
     features = path.with_name(f"{path.stem}.fid.npz")
     if scored.fid_features:
-        methods = [m["name"] for m in ident["methods"]]
+        keys = _run_keys(ident)
         arrays = {"gt": scored.fid_features["gt"]}
-        arrays.update({f"method{i}": scored.fid_features[m] for i, m in enumerate(methods)})
+        arrays.update({f"method{i}": scored.fid_features[k] for i, k in enumerate(keys)})
         with atomic_path(features) as tmp, open(tmp, "wb") as f:
             np.savez(f, **arrays)
         fid = {"file": features.name, "sha256": file_sha256(features), "rows": scored.fid_rows}
@@ -130,7 +139,8 @@ def write_part(
         "shard": [shard.index, shard.count],
         "identity": dict(ident),
         "seconds": scored.seconds,
-        "images": [_score_to_json(s) for s in sorted(scored.scores, key=lambda s: s.name)],
+        # per run, not folded: the merge folds them as an unsharded run does
+        "images": [_score_to_json(s) for s in sorted(scored.run_scores, key=lambda s: s.name)],
         "fid": fid,
     }
     with atomic_path(path) as tmp:
@@ -206,8 +216,25 @@ def _features(path: Path, part: Mapping[str, Any], methods: Sequence[str]) -> di
         }
 
 
-def merge_parts(paths: Sequence[str | os.PathLike[str]]) -> FolderScores:
+def _runs(ident: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Method name -> its run keys, as :func:`wmi.eval.scoring.score_folders` names them."""
+    return run_keys({m["name"]: m["made_with"] for m in ident["methods"]})
+
+
+def _run_keys(ident: Mapping[str, Any]) -> list[str]:
+    return [key for keys in _runs(ident).values() for key in keys]
+
+
+def merge_parts(
+    paths: Sequence[str | os.PathLike[str]],
+    baseline: str | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> FolderScores:
     """The :class:`~wmi.eval.scoring.FolderScores` of an unsharded run, from its N parts.
+
+    ``baseline``, ``resamples`` and ``seed``: the comparisons, as for
+    :func:`~wmi.eval.scoring.score_folders`.
 
     Raises:
         WmiError: a file is not a part; the parts are of different evaluations (ground
@@ -221,7 +248,8 @@ def merge_parts(paths: Sequence[str | os.PathLike[str]]) -> FolderScores:
     parts = [_read(p) for p in files]
     _check(files, parts)
     ident = parts[0]["identity"]
-    methods = [m["name"] for m in ident["methods"]]
+    runs = _runs(ident)
+    methods = [key for keys in runs.values() for key in keys]
     scores = [_score_from_json(image) for part in parts for image in part["images"]]
     names = [s.name for s in scores]
     if len(set(names)) != len(names):
@@ -229,7 +257,7 @@ def merge_parts(paths: Sequence[str | os.PathLike[str]]) -> FolderScores:
     scored = [s for s in scores if not s.skipped]
     if not scored:
         raise WmiError("--merge: no image of any part has a score (no hole, or unreadable)")
-    results: Results = summarize_scores(scores, methods, ident["buckets"], ident["ssim_window"])
+    per_run: Results = summarize_scores(scores, methods, ident["buckets"], ident["ssim_window"])
     rows: list[str] = []
     features: dict[str, np.ndarray] = {}
     with_fid = [(f, p) for f, p in zip(files, parts, strict=True) if p["fid"] is not None]
@@ -241,8 +269,10 @@ def merge_parts(paths: Sequence[str | os.PathLike[str]]) -> FolderScores:
         rows = sorted(by_name["gt"])
         features = {key: np.stack([by_name[key][r] for r in rows]) for key in by_name}
         lookup = {s.name: s for s in scores}
-        _add_fid(results, [lookup[r] for r in rows], features)
+        _add_fid(per_run, [lookup[r] for r in rows], features)
+    run_scores = copy.deepcopy(scores)
+    results = combine_runs(per_run, scores, runs, baseline=baseline, resamples=resamples, seed=seed)
     broken = sorted((s for s in scores if s.unreadable), key=lambda s: s.name)
     empty = sorted(s.name for s in scores if s.skipped and not s.unreadable)
     seconds = sum(part["seconds"] for part in parts)
-    return FolderScores(results, scores, broken, empty, seconds, rows, features)
+    return FolderScores(results, scores, broken, empty, seconds, rows, features, run_scores, runs)

@@ -27,7 +27,7 @@ import importlib.util
 import math
 import os
 import warnings
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -221,6 +221,31 @@ def lpips_distances(
     return out
 
 
+def lpips_features(model: nn.Module, images: torch.Tensor) -> list[torch.Tensor]:
+    """The unit-normalised backbone features of one batch, one ``(B, C_k, H_k, W_k)`` per layer:
+    the half of ``model(a, b, normalize=True)`` that depends on one side only, so a ground
+    truth's can serve every method compared with it (:meth:`PerceptualNets.lpips_many`).
+
+    Args:
+        model: :func:`load_lpips`'s; images: ``(B, 3, H, W)`` in [0, 1] on the model's device.
+    """
+    import lpips
+
+    outs = model.net.forward(model.scaling_layer(2 * images - 1))
+    return [lpips.normalize_tensor(outs[k]) for k in range(model.L)]
+
+
+def lpips_from_features(
+    model: nn.Module, feats_a: Sequence[torch.Tensor], feats_b: Sequence[torch.Tensor]
+) -> torch.Tensor:
+    """LPIPS ``(B,)`` from two sides' :func:`lpips_features`: the ``lpips`` package's forward
+    after its backbone (linear heads on squared differences, spatial mean, sum over layers)."""
+    total = 0
+    for k in range(model.L):
+        total = total + model.lins[k]((feats_a[k] - feats_b[k]) ** 2).mean([2, 3])
+    return total.reshape(-1)
+
+
 # --------------------------------------------------------------------------------------------
 # FID
 
@@ -409,11 +434,17 @@ class PerceptualNets:
         inception: nn.Module | None = None,
         lpips_net: str | None = None,
         batch_size: int = 32,
+        fid_weights: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.lpips_model = lpips_model
         self.inception = inception
         self.lpips_net = lpips_net
         self.batch_size = batch_size
+        #: FID features of ground-truth files, by the file's SHA-256 (and, on disk, the
+        #: weights'): each ground truth goes through the Inception once, however many
+        #: methods, runs, masks (LaMa's layout) or evaluations score against it.
+        self.gt_cache = GroundTruthFeatures(fid_weights, cache_dir) if inception else None
 
     @classmethod
     def load(
@@ -424,6 +455,7 @@ class PerceptualNets:
         download: bool = False,
         device: str = "cpu",
         batch_size: int = 32,
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> tuple[PerceptualNets, list[str]]:
         """Load what can be loaded; returns the nets and the one-line notices for the rest.
 
@@ -432,6 +464,8 @@ class PerceptualNets:
             fid: whether to load the FID Inception.
             weights_dir: ``--weights-dir`` (None: the torch hub cache).
             download: ``--download-weights``: fetch missing files first.
+            cache_dir: a folder for the ground truths' FID features
+                (:class:`GroundTruthFeatures`); None: kept in memory for this object only.
 
         Raises:
             WmiError: a weight file exists but is not the expected state dict.
@@ -445,7 +479,14 @@ class PerceptualNets:
             lpips_model = load_lpips(lpips_net, available[f"lpips-{lpips_net}"], device)
         if "fid" in available:
             inception = load_fid_inception(available["fid"], device)
-        nets = cls(lpips_model, inception, lpips_net if lpips_model else None, batch_size)
+        nets = cls(
+            lpips_model,
+            inception,
+            lpips_net if lpips_model else None,
+            batch_size,
+            fid_weights=available.get("fid"),
+            cache_dir=cache_dir,
+        )
         return nets, notices
 
     @property
@@ -468,3 +509,117 @@ class PerceptualNets:
         if self.inception is None:
             raise WmiError("the FID Inception is not loaded")
         return fid_features(self.inception, images, self.batch_size)
+
+    def lpips_many(self, comps: Mapping[str, object], gt: object) -> dict[str, np.ndarray]:
+        """Per-image LPIPS ``(N,)`` of each method's images against one ground-truth batch.
+
+        The same numbers as :meth:`lpips` per method, but the backbone runs on each ground
+        truth once for all methods (``1 + M`` passes instead of ``2 M``); memory holds one
+        batch's features.
+
+        Args:
+            comps: method -> images like ``gt``; gt: ``(N, H, W, 3)`` in [0, 1].
+        """
+        import torch
+
+        if self.lpips_model is None:
+            raise WmiError("LPIPS is not loaded")
+        model = self.lpips_model
+        device = str(next(model.parameters()).device)
+        tg = _as_nchw(gt)
+        tcs = {m: _as_nchw(c) for m, c in comps.items()}
+        for m, tc in tcs.items():
+            if tc.shape != tg.shape:
+                raise WmiError(f"LPIPS: {m}'s images are {tuple(tc.shape)}, not {tuple(tg.shape)}")
+        out = {m: np.empty(len(tg), dtype=np.float64) for m in comps}
+        with torch.inference_mode():
+            for start in range(0, len(tg), self.batch_size):
+                stop = start + self.batch_size
+                ref = lpips_features(model, tg[start:stop].to(device))
+                for m, tc in tcs.items():
+                    d = lpips_from_features(
+                        model, lpips_features(model, tc[start:stop].to(device)), ref
+                    )
+                    out[m][start : start + len(d)] = d.double().cpu().numpy()
+        return out
+
+    def gt_fid_features(self, paths: Sequence[Path], images: np.ndarray) -> np.ndarray:
+        """FID features ``(N, 2048)`` of ground-truth files, computed only for those not cached.
+
+        Args:
+            paths: the files ``images`` were read from (their bytes key the cache).
+            images: ``(N, H, W, 3)`` float in [0, 1].
+        """
+        if self.inception is None or self.gt_cache is None:
+            raise WmiError("the FID Inception is not loaded")
+        keys = [self.gt_cache.key(p) for p in paths]
+        found = {k: f for k in set(keys) if (f := self.gt_cache.get(k)) is not None}
+        todo = [i for i, k in enumerate(keys) if k not in found]
+        first = {}
+        for i in todo:
+            first.setdefault(keys[i], i)
+        if first:
+            rows = list(first.values())
+            computed = self.fid_features(images[rows])
+            for key, feature in zip(first, computed, strict=True):
+                self.gt_cache.put(key, feature)
+                found[key] = feature
+        return np.stack([found[k] for k in keys]) if keys else np.empty((0, FID_DIMS))
+
+
+class GroundTruthFeatures:
+    """FID features of ground-truth files keyed by the file's SHA-256 and the weights'.
+
+    Always kept in memory (16 KB per distinct file); with ``folder``, also written to
+    ``folder/<weights' SHA-256, 16 hex>/<file's SHA-256>.npy`` (atomically) and read from there
+    by later evaluations with the same network weights. A changed file or other weights give
+    another key, so a stale entry is never used; an unreadable entry is computed again.
+
+    Args:
+        weights: the FID Inception's weight file (None: in memory only, under its identity).
+        folder: the on-disk cache (None: in memory only).
+    """
+
+    def __init__(
+        self, weights: str | os.PathLike[str] | None, folder: str | os.PathLike[str] | None
+    ) -> None:
+        from wmi.io.files import file_sha256
+
+        self.memory: dict[str, np.ndarray] = {}
+        self.folder = None
+        if folder is not None and weights is not None:
+            self.folder = Path(folder) / file_sha256(weights)[:16]
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def key(path: Path) -> str:
+        """The content hash of a ground-truth file."""
+        from wmi.io.files import file_sha256
+
+        return file_sha256(path)
+
+    def get(self, key: str) -> np.ndarray | None:
+        """The cached features, or None (counted in ``hits`` / ``misses``)."""
+        feature = self.memory.get(key)
+        if feature is None and self.folder is not None:
+            try:
+                loaded = np.load(self.folder / f"{key}.npy", allow_pickle=False)
+            except (OSError, ValueError):
+                loaded = None
+            if loaded is not None and loaded.shape == (FID_DIMS,):
+                feature = self.memory[key] = loaded
+        if feature is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return feature
+
+    def put(self, key: str, feature: np.ndarray) -> None:
+        """Keep ``feature`` in memory and, with a folder, on disk."""
+        self.memory[key] = feature
+        if self.folder is not None:
+            from wmi.io import atomic_path
+
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with atomic_path(self.folder / f"{key}.npy") as tmp, open(tmp, "wb") as f:
+                np.save(f, feature, allow_pickle=False)

@@ -34,6 +34,8 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from wmi.eval import compare
+from wmi.eval.compare import MARKS
 from wmi.eval.metrics import BUCKETS, PSNR_CAP, Results
 from wmi.kinds import METRICS, NETWORK_METRICS, SSIM_WINDOWS, Metric
 
@@ -70,17 +72,49 @@ def ssim_window_label(results: Results) -> str:
     return SSIM_WINDOWS[name].label if name in SSIM_WINDOWS else name or "unknown"
 
 
+#: The same in LaTeX.
+_TEX_MARKS = {"better": "$^{+}$", "worse": "$^{-}$"}
+
+
 def notes(results: Results) -> list[str]:
-    """What every report says under its table: the SSIM window; exact holes, if any."""
+    """What every report says under its table: the SSIM window; exact holes, if any; what ±
+    and the marks mean, when there are any."""
     lines = [f"SSIM window: {ssim_window_label(results)}."]
+    runs = {m["name"]: m.get("runs", 1) for m in results["methods"]}
+    several = any(n > 1 for n in runs.values())
     exact = {m["name"]: m["psnr_infinite"] for m in results["methods"] if m["psnr_infinite"]}
     if exact:
         counts = ", ".join(f"{name} {n}" for name, n in exact.items())
         lines.append(
             f"Hole PSNR is capped at {PSNR_CAP:g} dB: an exact hole counts as {PSNR_CAP:g} dB "
-            f"(exact holes: {counts})."
+            f"(exact holes{' over every run' * several}: {counts})."
+        )
+    if several:
+        counts = ", ".join(f"{name} {n}" for name, n in runs.items())
+        lines.append(f"Mean over runs ± half-width of its 95% Student-t interval (runs: {counts}).")
+    if results.get("comparisons"):
+        lines.append(
+            f"{MARKS['better']} / {MARKS['worse']}: significantly better / worse than "
+            f"{results['baseline']} (the 95% paired bootstrap interval of the per-image "
+            "difference excludes 0)."
         )
     return lines
+
+
+def half_width(block: Any, metric: str) -> float:
+    """The half-width of a block's 95% interval of ``metric``; NaN when it has none."""
+    low, high = block.get("ci95", {}).get(metric, (math.nan, math.nan))
+    return (high - low) / 2 if math.isfinite(low) and math.isfinite(high) else math.nan
+
+
+def comparison_marks(results: Results) -> dict[tuple[str, str, str], str]:
+    """:func:`wmi.eval.compare.comparison_marks` with each metric's registry direction."""
+    return compare.comparison_marks(results, lambda key: metric_entry(key).higher_is_better)
+
+
+def format_cell(value: float, half: float) -> str:
+    """``mean ± half`` (three decimals each), or the mean alone without an interval."""
+    return f"{format_value(value)} ± {half:.3f}" if math.isfinite(half) else format_value(value)
 
 
 def _sections(results: Results) -> Iterator[tuple[str, dict[str, dict[str, Any]]]]:
@@ -96,22 +130,24 @@ def _sections(results: Results) -> Iterator[tuple[str, dict[str, dict[str, Any]]
             yield label, blocks
 
 
-def _rows(results: Results) -> Iterator[tuple[str, str, list[tuple[str, bool]]]]:
-    """The table as (range, row key, [(cell text, is best)] per method) rows.
+def _rows(results: Results) -> Iterator[tuple[str, str, list[tuple[str, bool, str]]]]:
+    """The table as (range, row key, [(cell text, is best, mark)] per method) rows.
 
     The row key is "images" or a metric's key (:func:`_label` and :func:`_latex_label` turn it
-    into the row's label).
+    into the row's label). A cell's text is :func:`format_cell`; its mark is "better",
+    "worse" (:func:`comparison_marks`) or "".
 
     Each section is an "images" row followed by one row per metric. Cells of methods without
     images in a section read ``MISSING``; the best value is marked only when at least two
     methods have one.
     """
     names = [m["name"] for m in results["methods"]]
+    marks = comparison_marks(results)
     for label, blocks in _sections(results):
         yield (
             label,
             "images",
-            [(str(blocks[n]["images"]) if n in blocks else MISSING, False) for n in names],
+            [(str(blocks[n]["images"]) if n in blocks else MISSING, False, "") for n in names],
         )
         for metric in metric_keys(results):
             values = {
@@ -121,7 +157,13 @@ def _rows(results: Results) -> Iterator[tuple[str, str, list[tuple[str, bool]]]]
             }
             best = _best(values, metric) if len(values) > 1 else set()
             cells = [
-                (format_value(values[n]), n in best) if n in values else (MISSING, False)
+                (
+                    format_cell(values[n], half_width(blocks[n], metric)),
+                    n in best,
+                    marks.get((n, label, metric), ""),
+                )
+                if n in values
+                else (MISSING, False, "")
                 for n in names
             ]
             yield label, metric, cells
@@ -150,7 +192,7 @@ def build_table(results: Results) -> Table:
     table.add_column("metric", no_wrap=True)
     for i, method in enumerate(results["methods"]):
         # Numbers never wrap; a long method name folds in the header instead.
-        widest = max(len(cells[i][0]) for _, _, cells in rows)
+        widest = max(len(_marked(*cells[i][::2])) for _, _, cells in rows)
         table.add_column(method["name"], justify="right", overflow="fold", min_width=widest)
     previous = None
     for label, key, cells in rows:
@@ -159,10 +201,15 @@ def build_table(results: Results) -> Table:
         table.add_row(
             label if label != previous else "",
             _label(key),
-            *(Text(text, style="bold" if best else "") for text, best in cells),
+            *(Text(_marked(t, mark), style="bold" if best else "") for t, best, mark in cells),
         )
         previous = label
     return table
+
+
+def _marked(text: str, mark: str) -> str:
+    """A cell's text with its :data:`MARKS` sign."""
+    return f"{text} {MARKS[mark]}" if mark else text
 
 
 def render(results: Results, console: Console) -> None:
@@ -187,14 +234,20 @@ def to_dict(results: Results) -> dict[str, Any]:
     def block(b: Any) -> dict[str, Any]:
         out = dict(b)
         out["metrics"] = {k: _json_value(b["metrics"][k]) for k in keys}
+        if "ci95" in b:
+            out["ci95"] = {k: [_json_value(v) for v in b["ci95"][k]] for k in keys}
         return out
 
-    return {
+    out: dict[str, Any] = {
         "ssim_window": results.get("ssim_window"),
         "methods": [
             {**block(m), "buckets": [block(b) for b in m["buckets"]]} for m in results["methods"]
         ],
     }
+    if "comparisons" in results:
+        out["baseline"] = results["baseline"]
+        out["comparisons"] = results["comparisons"]
+    return out
 
 
 def to_json(results: Results) -> str:
@@ -203,22 +256,39 @@ def to_json(results: Results) -> str:
 
 
 def to_csv(results: Results) -> str:
-    """One row per method and range ("all", then each bucket), columns :func:`csv_columns`."""
+    """One row per method and range ("all", then each bucket), columns :func:`csv_columns`.
+
+    With several runs of some method, ``runs`` and one ``{metric}_pm`` column per metric follow
+    (the half-width of the 95% interval, empty with one run); with comparisons, one
+    ``{metric}_vs_baseline`` column per metric (``better``, ``worse`` or empty).
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(csv_columns(results))
     keys = metric_keys(results)
+    several = any(m.get("runs", 1) > 1 for m in results["methods"])
+    marks = comparison_marks(results) if results.get("comparisons") else None
+    header = list(csv_columns(results))
+    if several:
+        header += ["runs", *(f"{k}_pm" for k in keys)]
+    if marks is not None:
+        header += [f"{k}_vs_baseline" for k in keys]
+    writer.writerow(header)
     for method in results["methods"]:
         for label, block in [("all", method), *((b["range"], b) for b in method["buckets"])]:
-            writer.writerow(
-                [
-                    method["name"],
-                    label,
-                    block["images"],
-                    block["psnr_infinite"],
-                    *(format_value(block["metrics"][k]) for k in keys),
-                ]
-            )
+            row = [
+                method["name"],
+                label,
+                block["images"],
+                block["psnr_infinite"],
+                *(format_value(block["metrics"][k]) for k in keys),
+            ]
+            if several:
+                halves = [half_width(block, k) for k in keys]
+                row += [block.get("runs", 1)]
+                row += [f"{h:.3f}" if math.isfinite(h) else "" for h in halves]
+            if marks is not None:
+                row += [marks.get((method["name"], label, k), "") for k in keys]
+            writer.writerow(row)
     return buffer.getvalue()
 
 
@@ -236,7 +306,7 @@ def to_markdown(results: Results) -> str:
     previous = None
     for label, key, cells in _rows(results):
         shown = label if label != previous else ""
-        texts = [f"**{text}**" if best else text for text, best in cells]
+        texts = [_marked(f"**{text}**" if best else text, mark) for text, best, mark in cells]
         lines.append(f"| {shown} | {_md_escape(_label(key))} | " + " | ".join(texts) + " |")
         previous = label
     return "\n".join([*lines, "", *notes(results)]) + "\n"
@@ -276,9 +346,10 @@ def to_latex(results: Results) -> str:
             lines.append(r"\midrule")
         shown = _tex_escape(label) if label != previous else ""
         texts = []
-        for text, best in cells:
-            tex = "--" if text == MISSING else text
-            texts.append(rf"\textbf{{{tex}}}" if best else tex)
+        for text, best, mark in cells:
+            tex = "--" if text == MISSING else text.replace("±", r"$\pm$")
+            tex = rf"\textbf{{{tex}}}" if best else tex
+            texts.append(tex + _TEX_MARKS.get(mark, ""))
         lines.append(f"{shown} & {_latex_label(key)} & " + " & ".join(texts) + r" \\")
         previous = label
     lines += [
@@ -292,4 +363,8 @@ def to_latex(results: Results) -> str:
 
 def _tex_notes(results: Results) -> str:
     """:func:`notes` for a LaTeX caption (σ as ``$\\sigma$``)."""
-    return " ".join(_tex_escape(n).replace("σ", r"$\sigma$") for n in notes(results))
+    tex = " ".join(_tex_escape(n).replace("σ", r"$\sigma$") for n in notes(results))
+    tex = tex.replace("±", r"$\pm$")
+    for mark, sign in MARKS.items():
+        tex = tex.replace(sign, _TEX_MARKS[mark])
+    return tex

@@ -8,6 +8,7 @@ and averages with :func:`wmi.eval.metrics.summarize_scores`.
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import os
 import time
@@ -20,8 +21,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from wmi.errors import WmiError
+from wmi.eval.compare import check_baseline, combine_runs, run_keys
 from wmi.eval.metrics import DEFAULT_SSIM_WINDOW, ImageScore, Results, score_files, summarize_scores
 from wmi.io import PairedImage, format_names
+from wmi.kinds import DEFAULT_RESAMPLES
 from wmi.procs import Shard
 from wmi.progress import Notify, Progress
 
@@ -149,17 +152,23 @@ class FolderScores:
     """What :func:`score_folders` returns.
 
     Attributes:
-        results: the Table I averages (:func:`wmi.eval.metrics.summarize_scores`), what the
-            reports render.
+        results: the Table I averages (:func:`wmi.eval.metrics.summarize_scores`) with each
+            method's runs folded in and the comparisons
+            (:func:`wmi.eval.compare.combine_runs`), what the reports render.
         scores: one :class:`~wmi.eval.metrics.ImageScore` per paired image (per mask, for an
-            image with several), in completion order.
+            image with several), in completion order, keyed by method name (a method's
+            metrics are the mean over its runs).
         unreadable: the scores of images with a file that could not be used (unreadable, or
             a prediction of the wrong size), by name; they are in no average.
         no_hole: names of the images whose mask has no hole (in no average).
         seconds: time spent scoring.
         fid_rows: the names of the images whose FID features are ``fid_features``' rows.
-        fid_features: ``"gt"`` and each method -> FID features ``(images, 2048)`` float64;
+        fid_features: ``"gt"`` and each run -> FID features ``(images, 2048)`` float64;
             empty without FID. What :mod:`wmi.eval.parts` keeps so that shards merge exactly.
+        run_scores: ``scores`` before the runs were folded: keyed by run
+            (:func:`wmi.eval.compare.run_keys`), what a part keeps so that a merge computes the
+            intervals over runs as an unsharded run does.
+        runs: method name -> its run keys, in report order.
     """
 
     results: Results
@@ -169,6 +178,8 @@ class FolderScores:
     seconds: float
     fid_rows: list[str] = field(default_factory=list)
     fid_features: dict[str, np.ndarray] = field(default_factory=dict)
+    run_scores: list[ImageScore] = field(default_factory=list)
+    runs: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _tell(
@@ -207,22 +218,29 @@ def _tell(
 def score_folders(
     gt_dir: str | os.PathLike[str],
     mask_dir: str | os.PathLike[str],
-    preds: Mapping[str, str | os.PathLike[str]],
+    preds: Mapping[str, str | os.PathLike[str] | Sequence[str | os.PathLike[str]]],
     *,
     buckets: bool = True,
     workers: int = 0,
     strict: bool = False,
     ssim_window: str = DEFAULT_SSIM_WINDOW,
     perceptual: PerceptualNets | None = None,
+    baseline: str | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
     progress: Progress | None = None,
     notify: Notify | None = None,
     shard: Shard | None = None,
 ) -> FolderScores:
-    """Table I metrics of one or more folders of predictions (``wmi eval``).
+    """Table I metrics of one or more folders of predictions (``wmi eval``), with intervals.
 
     Files pair by stem (:func:`wmi.io.pair_folders` with ``every_mask``: an image with
     several masks gives one row per mask, LaMa's layout); every method is scored on the same
-    images: those with a mask and a prediction from every method. Unmatched files are named
+    images: those with a mask and a prediction from every method (every run of it). A method
+    with several folders (runs, e.g. training seeds) is scored per run under the name
+    ``NAME run i`` (what the messages say) and folded into one row by
+    :func:`wmi.eval.compare.combine_runs`: mean over runs, 95% t interval, and every method's
+    paired difference to ``baseline`` with a bootstrap interval. Unmatched files are named
     through ``notify("warning", ...)``, as is each mask that selects nothing; a file that
     cannot be used (unreadable, or a prediction of another size) through
     ``notify("error", ...)``, and its image is left out for every method. Masks of another
@@ -230,7 +248,8 @@ def score_folders(
 
     Args:
         gt_dir: ground-truth images; mask_dir: their masks (may be ``gt_dir``, LaMa layout).
-        preds: method name -> folder of its predictions, in report column order.
+        preds: method name -> folder of its predictions, or a sequence of folders (one per
+            run), in report column order.
         buckets: also average per hole-ratio bucket.
         workers: parallel image workers; 0 = one per CPU core.
         strict: any unmatched file is an error before scoring.
@@ -239,18 +258,29 @@ def score_folders(
             each runs once per scored image, in batches, after the Table I metrics: ``lpips``
             joins every image's metrics (and so the means), ``fid`` each method's and each
             bucket's metrics. None: neither.
+        baseline: the method the others are compared with (default: the first).
+        resamples: bootstrap resamples of each comparison; 0: no comparisons.
+        seed: the bootstrap's seed.
         progress: ``progress(done, total)``; notify: ``notify(level, message)``.
         shard: score only the paired images of this shard (:class:`wmi.procs.Shard`, by the
             ground truth's stem); a shard may then hold no image to score, and its results
             no method (:mod:`wmi.eval.parts` merges the shards).
 
     Raises:
-        WmiError: nothing pairs, (``strict``) something is unmatched, two predictions of one
-            image, an image smaller than the SSIM window, or no image could be scored at all
-            (in an unsharded run).
+        WmiError: ``baseline`` is not a method, nothing pairs, (``strict``) something is
+            unmatched, two predictions of one image, an image smaller than the SSIM window, or
+            no image could be scored at all (in an unsharded run).
     """
     gt_dir, mask_dir = Path(gt_dir), Path(mask_dir)
-    preds = {name: Path(folder) for name, folder in preds.items()}
+    runs = {
+        name: [Path(f)] if isinstance(f, str | os.PathLike) else [Path(x) for x in f]
+        for name, f in preds.items()
+    }
+    keys = run_keys(runs)
+    baseline = check_baseline(keys, baseline)  # before the long part
+    preds = {
+        key: folder for name in runs for key, folder in zip(keys[name], runs[name], strict=True)
+    }
     notify = notify or _quiet
     shard = shard or Shard()
     jobs = _pair_for_scoring(gt_dir, mask_dir, preds, strict, notify, shard)
@@ -281,10 +311,13 @@ def score_folders(
             "info",
             f"{' and '.join(perceptual.metrics).upper()} in {time.perf_counter() - start:.1f} s",
         )
-    results = summarize_scores(scores, list(preds), buckets=buckets, ssim_window=ssim_window)
+    per_run = summarize_scores(scores, list(preds), buckets=buckets, ssim_window=ssim_window)
     if features:
-        _add_fid(results, order, features)
-    return FolderScores(results, scores, broken, empty, seconds, [s.name for s in order], features)
+        _add_fid(per_run, order, features)
+    run_scores = copy.deepcopy(scores)  # combine_runs folds ``scores`` into one row per method
+    results = combine_runs(per_run, scores, keys, baseline=baseline, resamples=resamples, seed=seed)
+    rows = [s.name for s in order]
+    return FolderScores(results, scores, broken, empty, seconds, rows, features, run_scores, keys)
 
 
 # ---------------------------------------------------------------------------- LPIPS and FID
@@ -314,17 +347,23 @@ def _load_for_networks(
 def _run_networks(
     batch: _Batch, nets: PerceptualNets, features: dict[str, list[np.ndarray]]
 ) -> None:
-    """LPIPS of each composite into its score; FID features appended to ``features``."""
+    """LPIPS of each composite into its score; FID features appended to ``features``.
+
+    Each network sees a ground truth once for every method and run (LPIPS: its backbone
+    features serve every composite of the batch; FID: :meth:`PerceptualNets.gt_fid_features`
+    caches them by the file's content).
+    """
     gts = np.stack(batch.gts)
     if "fid" in nets.metrics:
-        features["gt"].append(nets.fid_features(gts))
-    for method, comps in batch.comps.items():
-        stacked = np.stack(comps)
-        if "lpips" in nets.metrics:
-            for score, value in zip(batch.scores, nets.lpips(stacked, gts), strict=True):
+        features["gt"].append(nets.gt_fid_features([s.paths["gt"] for s in batch.scores], gts))
+    stacked = {method: np.stack(comps) for method, comps in batch.comps.items()}
+    if "lpips" in nets.metrics:
+        for method, values in nets.lpips_many(stacked, gts).items():
+            for score, value in zip(batch.scores, values, strict=True):
                 score.metrics[method]["lpips"] = float(value)
-        if "fid" in nets.metrics:
-            features[method].append(nets.fid_features(stacked))
+    if "fid" in nets.metrics:
+        for method, comps in stacked.items():
+            features[method].append(nets.fid_features(comps))
 
 
 def _perceptual(

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from wmi.kinds import DEFAULT_RESAMPLES
+
 #: Upper bound on the number of bootstrap indices drawn at once (resamples x items): 4 Mi,
 #: about 32 MB of int64 indices and as much for the gathered scores.
 _CHUNK_ELEMENTS = 1 << 22
@@ -105,7 +107,7 @@ def _runs_by_items(x: ArrayLike, name: str) -> np.ndarray:
 def paired_bootstrap(
     a: ArrayLike,
     b: ArrayLike,
-    resamples: int = 10_000,
+    resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     confidence: float = 0.95,
 ) -> PairedDifference:
