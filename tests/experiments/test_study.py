@@ -163,6 +163,17 @@ def test_the_papers_study_files_parse_up_to_the_arch_option(
         load_study(ROOT / "studies" / f"{name}.toml")
 
 
+@pytest.mark.parametrize("name", ["table1-celeba", "table1-imagenet"])
+def test_the_papers_study_files_train_all_four_systems(name: str) -> None:
+    from wmi.experiments.study import load_study
+    from wmi.training.config import TrainConfig, resolve_config
+
+    study = load_study(ROOT / "studies" / f"{name}.toml")
+    archs = {m.name: resolve_config(TrainConfig.from_dict(m.train), "cpu", False).arch
+             for m in study.methods if not m.classical}  # fmt: skip
+    assert archs == {"WConv": "unet", "PConv": "unet", "DF1": "deepfill1", "DF2": "deepfill2"}
+
+
 @pytest.mark.slow
 def test_a_study_under_torchrun_trains_each_run_on_every_process(tmp_path: Path) -> None:
     """Two processes (gloo on the CPU), two runs: the study joins the process group once (a
