@@ -13,7 +13,10 @@ run lives in one folder, RUN_DIR::
     previews/step-NNNNNNNN.png   masked input | output | composite | ground truth, per validation
     tensorboard/             the same scalars and previews for TensorBoard (when installed)
 
-Recipe (docs/paper.md#the-network-and-the-training-recipe): Adam β = (0.9, 0.999), ε = 1e-8; the
+Each ``--arch`` (``wmi.kinds.ARCHS``) brings its network, loss, Adam settings and step; the
+loop calls the step once per training step and it draws the batches it needs (DeepFill's
+discriminator steps take their own; docs/models.md). The U-Net's recipe
+(docs/paper.md#the-network-and-the-training-recipe): Adam β = (0.9, 0.999), ε = 1e-8; the
 learning rate follows a cosine
 from ``lr`` (5e-4) down to ``lr_final`` (1e-5) over the run (the paper says only "decreased
 gradually"; a cosine spends longer near both ends than a linear ramp). ``finetune`` is PConv's
@@ -284,8 +287,8 @@ def _announce(run: _Run) -> None:
         f"amp={cfg.amp} params={sum(p.numel() for p in run.net.parameters()):,} "
         f"lr {cfg.lr:g}→{cfg.lr_final:g}"
     )
-    critics = sum(p.numel() for p in run.loss_fn.parameters() if p.requires_grad)
     if run.opt.d_optimizer is not None:
+        critics = sum(p.numel() for p in run.loss_fn.parameters() if p.requires_grad)
         log.info(f"discriminators: {critics:,} parameters, "
                  f"{ARCHS[cfg.arch].critic_steps} step(s) per generator step")  # fmt: skip
     if len(run.schedule.segments) > 1:
