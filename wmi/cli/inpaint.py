@@ -38,10 +38,17 @@ app = App(
 )
 
 
+#: What inpaints when neither --checkpoint nor --method is given: like IOPaint's and LaMa's
+#: tools, a command with only images and masks works, and wmi ships no trained weights, so a
+#: classical method (the fast, robust one of OpenCV) is the default rather than a network.
+DEFAULT_METHOD = "telea"
 CHECKPOINT_HELP = (
-    "Trained wmi checkpoint (.pt) or `wmi export` folder to inpaint with. Give this or --method."
+    "Trained wmi checkpoint (.pt), run folder (its best.pt) or `wmi export` folder to inpaint "
+    "with, instead of --method."
 )
-METHOD_HELP = "Classical method, no checkpoint needed. Give this or --checkpoint."
+METHOD_HELP = (
+    f"Classical method, no checkpoint needed; without --checkpoint and --method: {DEFAULT_METHOD}."
+)
 DEVICE_HELP = (
     "Device for --checkpoint: auto picks cuda, then mps, when available. The checkpoint's AMP "
     "setting is used on cuda; cpu and mps run float32."
@@ -66,10 +73,12 @@ MAX_PIXELS_HELP = (
 QUALITY_HELP = "JPEG/WebP quality of the results, 1-100 (PNG is always lossless)."
 
 
-def _check_one_of(checkpoint: Path | None, method: str | None) -> None:
-    if (checkpoint is None) == (method is None):
-        methods = "|".join(CLASSICAL_METHODS)
-        raise WmiError(f"give exactly one of --checkpoint CKPT or --method {methods}")
+def _method(checkpoint: Path | None, method: str | None) -> str | None:
+    """The classical method to use: ``method``, :data:`DEFAULT_METHOD` when neither it nor a
+    checkpoint is given, None for a checkpoint."""
+    if checkpoint is not None and method is not None:
+        raise WmiError("give --checkpoint CKPT or --method, not both")
+    return DEFAULT_METHOD if checkpoint is None and method is None else method
 
 
 def _inpainter(
@@ -79,10 +88,10 @@ def _inpainter(
     batch_size: int,
     radius: int,
 ) -> "tuple[Inpainter, str]":
-    """Build the inpainter the options ask for; returns it and a short description."""
+    """Build the inpainter the options ask for (``method`` from :func:`_method`); returns it
+    and a short description."""
     from wmi.inpaint.load import load_inpainter
 
-    _check_one_of(checkpoint, method)
     if method is not None:
         return load_inpainter(method, radius=radius), method
     assert checkpoint is not None
@@ -222,7 +231,7 @@ def folder(
     """Inpaint every image of IMAGE_DIR that has a mask in MASK, results into OUT_DIR."""
     from wmi.inpaint.folder import FolderOptions, output_settings
 
-    _check_one_of(checkpoint, method)
+    method = _method(checkpoint, method)
     options = FolderOptions(
         threshold, blend, False, dilate, strategy, max_size, fmt, quality, max_pixels, workers
     )
@@ -320,6 +329,7 @@ def image(
     from wmi.inpaint.strategies import inpaint_image
     from wmi.io import IMAGE_EXTENSIONS, write_image
 
+    method = _method(checkpoint, method)
     options = FolderOptions(
         threshold, blend, False, dilate, strategy, max_size, "png", quality, max_pixels
     )

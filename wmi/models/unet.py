@@ -8,6 +8,8 @@ are the DeepFill-style and ordinary baselines built on the same architecture
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -47,6 +49,43 @@ def check_multiple(height: int, width: int, layers: int, option: str | None = No
     raise WmiError(
         f"image size {height}×{width} is not a multiple of 2**{layers} = {m}; the nearest "
         f"valid size is {nh}×{nw} (pad or resize the input)"
+    )
+
+
+def check_training_size(
+    size: int, layers: int, batch_size: int, norms: Iterable[str], option: str = "--size"
+) -> None:
+    """:func:`check_multiple` for square ``size`` crops, and that every norm of the network
+    gets enough values per channel in training: the bottleneck's ``batch_size·(size/2**layers)²``
+    (a 1×1 bottleneck at batch 1 gives one value, which ``nn.BatchNorm2d`` refuses).
+
+    Args:
+        size: the crop side.
+        layers: U-Net depth (the first layer has no norm).
+        batch_size: the smallest batch that will be trained or timed.
+        norms: :data:`wmi.kinds.NORM_KINDS` names of the networks.
+        option: the option that set ``size``, for the message.
+
+    Raises:
+        WmiError: one line naming the smallest size that works (and the batch size that would).
+    """
+    m = 2**layers
+    need = max((NORM_KINDS[n].min_values for n in norms), default=1) if layers > 1 else 1
+    side = math.ceil(math.sqrt(need / batch_size))  # the bottleneck side that gives `need`
+    use = max(m * side, round(size / m) * m)
+    if size % m:
+        raise WmiError(
+            f"{option} {size} is not a multiple of 2**layers = {m} (--layers {layers}); "
+            f"use {option} {use}"
+        )
+    if size >= m * side:
+        return
+    have = size // m
+    norm = next(n for n in norms if NORM_KINDS[n].min_values > batch_size * have**2)
+    raise WmiError(
+        f"{option} {size} with --layers {layers} leaves a {have}×{have} bottleneck: at batch "
+        f"size {batch_size} its {norm} norm gets {batch_size * have**2} value per channel and "
+        f"needs {need}; use {option} {use} or --batch-size {math.ceil(need / have**2)}"
     )
 
 
