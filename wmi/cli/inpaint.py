@@ -2,8 +2,8 @@
 
 The work is :func:`wmi.inpaint.folder.inpaint_folder` and
 :func:`wmi.inpaint.strategies.inpaint_image`, with the inpainter of
-:func:`wmi.inpaint.load.load_inpainter`; this module parses the options and prints. Importing it
-does not import torch, and neither does a run with a classical ``--method``.
+:func:`wmi.inpaint.load.load_batch_inpainter`; this module parses the options and prints.
+Importing it does not import torch, and neither does a run with a classical ``--method``.
 """
 
 import contextlib
@@ -90,12 +90,12 @@ def _inpainter(
 ) -> "tuple[Inpainter, str]":
     """Build the inpainter the options ask for (``method`` from :func:`_method`); returns it
     and a short description."""
-    from wmi.inpaint.load import load_inpainter
+    from wmi.inpaint.load import load_batch_inpainter
 
     if method is not None:
-        return load_inpainter(method, radius=radius), method
+        return load_batch_inpainter(method, radius=radius), method
     assert checkpoint is not None
-    inpainter = load_inpainter(checkpoint, device, batch_size=batch_size)
+    inpainter = load_batch_inpainter(checkpoint, device, batch_size=batch_size)
     where = inpainter.device.type  # type: ignore[attr-defined]
     return inpainter, f"{checkpoint.name} on {where} (amp {inpainter.amp})"  # type: ignore[attr-defined]
 

@@ -1,8 +1,10 @@
 """One call from what a user names to an inpainter: a classical method or a trained network.
 
-:func:`load_inpainter` takes a classical method's name (``"telea"``), a checkpoint file, a run
-folder or an export folder (see :func:`wmi.models.loading.find_model`), and returns an
-:class:`~wmi.inpaint.strategies.Inpainter`. :func:`source_record` is what an output folder
+:func:`load_batch_inpainter` takes a classical method's name (``"telea"``), a checkpoint file,
+a run folder or an export folder (see :func:`wmi.models.loading.find_model`), and returns an
+:class:`~wmi.inpaint.strategies.Inpainter` (lists of arrays, what the folder runner uses);
+:func:`load_inpainter` (``wmi.load_inpainter``) wraps it for one photo at a time
+(:class:`~wmi.inpaint.photo.PhotoInpainter`). :func:`source_record` is what an output folder
 records about it, so that a later run with another method or other weights is noticed.
 """
 
@@ -21,14 +23,47 @@ def is_method(source: object) -> bool:
     return isinstance(source, str) and source in CLASSICAL_METHODS
 
 
-def load_inpainter(
+def load_inpainter(source: str | os.PathLike[str], device: Any = "auto", **options: Any) -> Any:
+    """What fills one photo: ``load_inpainter(source)(image, mask) -> filled image``.
+
+    Example::
+
+        import wmi
+        from PIL import Image
+
+        fill = wmi.load_inpainter("telea")  # or "runs/wconv", "models/wconv", "best.pt"
+        fill(Image.open("photo.jpg"), Image.open("mask.png")).save("filled.png")
+
+    Args:
+        source: as :func:`load_batch_inpainter`.
+        device: as :func:`load_batch_inpainter`.
+        options: ``radius`` and ``batch_size`` (:func:`load_batch_inpainter`); ``threshold``,
+            ``blend``, ``dilate``, ``strategy``, ``max_size`` as ``wmi inpaint image`` takes
+            them (defaults: :class:`wmi.inpaint.folder.FolderOptions`).
+
+    Returns:
+        a :class:`~wmi.inpaint.photo.PhotoInpainter`: called with a PIL image or an
+        ``(H, W, 3)`` uint8 array and a mask (PIL: white = hole; array: nonzero = hole), it
+        returns the filled image in the same type and size, the pixels ``wmi inpaint image``
+        writes with the same options.
+
+    Raises:
+        WmiError: as :func:`load_batch_inpainter`, or an unknown option.
+    """
+    from wmi.inpaint.photo import make_photo_inpainter
+
+    loading = {k: options.pop(k) for k in ("radius", "batch_size") if k in options}
+    return make_photo_inpainter(load_batch_inpainter(source, device, **loading), **options)
+
+
+def load_batch_inpainter(
     source: str | os.PathLike[str],
     device: Any = "auto",
     *,
     batch_size: int = 8,
     radius: int = 3,
 ) -> Inpainter:
-    """The inpainter ``source`` names.
+    """The batch-level inpainter ``source`` names.
 
     Args:
         source: a classical method (``"telea"``, ``"ns"``, ``"biharmonic"``, ...), or a

@@ -1,0 +1,83 @@
+"""wmi.load_inpainter: one photo in, the filled photo out, equal to ``wmi inpaint image``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from skimage import data
+from typer.testing import CliRunner
+
+import wmi
+from tests.training.test_train import Pairs, _cfg, _run
+from wmi.cli import app
+
+
+def _photo_and_mask(folder: Path) -> tuple[Path, Path]:
+    """A 75×101 photograph (not a multiple of any U-Net size) and a feathered hole."""
+    folder.mkdir(exist_ok=True)
+    Image.fromarray(data.astronaut()[100:175, 150:251]).save(folder / "photo.png")
+    levels = np.zeros((75, 101), np.uint8)
+    levels[20:45, 30:70] = 255
+    levels[45:50, 30:70] = 100  # grey: soft blending keeps part of the photo here
+    Image.fromarray(levels).save(folder / "mask.png")
+    return folder / "photo.png", folder / "mask.png"
+
+
+def _cli_result(photo: Path, mask: Path, out: Path, *options: str) -> np.ndarray:
+    result = CliRunner().invoke(
+        app, ["inpaint", "image", str(photo), str(mask), str(out), *options]
+    )
+    assert result.exit_code == 0, result.output
+    return np.asarray(Image.open(out))
+
+
+@pytest.mark.parametrize("blend", ["hard", "soft"])
+def test_a_classical_method_fills_like_wmi_inpaint_image(tmp_path: Path, blend: str) -> None:
+    photo, mask = _photo_and_mask(tmp_path)
+    written = _cli_result(photo, mask, tmp_path / "cli.png", "--method", "ns", "--blend", blend)
+    fill = wmi.load_inpainter("ns", blend=blend)
+
+    pil = fill(Image.open(photo), Image.open(mask))
+    assert isinstance(pil, Image.Image) and pil.size == (101, 75)
+    np.testing.assert_array_equal(np.asarray(pil), written)
+
+    array = fill(np.asarray(Image.open(photo)), np.asarray(Image.open(mask)) > 127)
+    assert isinstance(array, np.ndarray) and array.dtype == np.uint8
+    if blend == "hard":  # a boolean array has no grey levels to feather with
+        np.testing.assert_array_equal(array, written)
+
+
+def test_a_network_from_a_checkpoint_run_folder_or_export_fills_like_the_cli(
+    tmp_path: Path,
+) -> None:
+    run = tmp_path / "run"
+    _run(_cfg(run, steps=2, conv="weighted"), Pairs(4, 32))
+    export = CliRunner().invoke(
+        app, ["export", str(run / "checkpoints" / "last.pt"), str(tmp_path / "exp")]
+    )
+    assert export.exit_code == 0, export.output
+    photo, mask = _photo_and_mask(tmp_path / "in")
+    checkpoint = run / "checkpoints" / "last.pt"
+    written = _cli_result(photo, mask, tmp_path / "cli.png", "--checkpoint", str(checkpoint),
+                          "--device", "cpu")  # fmt: skip
+    for source in (checkpoint, str(run), tmp_path / "exp"):
+        fill = wmi.load_inpainter(source, device="cpu")
+        np.testing.assert_array_equal(
+            np.asarray(fill(Image.open(photo), Image.open(mask))), written
+        )
+
+
+def test_mistakes_are_one_line_wmi_errors(tmp_path: Path) -> None:
+    fill = wmi.load_inpainter("telea")
+    photo = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(wmi.WmiError, match="unknown option 'sizee'"):
+        wmi.load_inpainter("telea", sizee=3)
+    with pytest.raises(wmi.WmiError, match=r"\(H, W, 3\) uint8"):
+        fill(photo.astype(np.float32), np.ones((8, 8)))
+    with pytest.raises(wmi.WmiError, match="covers the whole image"):
+        fill(photo, np.ones((8, 8)))
+    with pytest.raises(wmi.WmiError, match="no such checkpoint file"):
+        wmi.load_inpainter("no-such-method-or-file")
