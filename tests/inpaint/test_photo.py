@@ -50,11 +50,17 @@ def test_a_classical_method_fills_like_wmi_inpaint_image(tmp_path: Path, blend: 
         np.testing.assert_array_equal(array, written)
 
 
-def test_a_network_from_a_checkpoint_run_folder_or_export_fills_like_the_cli(
-    tmp_path: Path,
-) -> None:
-    run = tmp_path / "run"
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-step WConv run on 32² crops."""
+    run = tmp_path_factory.mktemp("train") / "run"
     _run(_cfg(run, steps=2, conv="weighted"), Pairs(4, 32))
+    return run
+
+
+def test_a_network_from_a_checkpoint_run_folder_or_export_fills_like_the_cli(
+    tmp_path: Path, run: Path
+) -> None:
     export = CliRunner().invoke(
         app, ["export", str(run / "checkpoints" / "last.pt"), str(tmp_path / "exp")]
     )
@@ -81,3 +87,29 @@ def test_mistakes_are_one_line_wmi_errors(tmp_path: Path) -> None:
         fill(photo, np.ones((8, 8)))
     with pytest.raises(wmi.WmiError, match="no such checkpoint file"):
         wmi.load_inpainter("no-such-method-or-file")
+
+
+def test_a_network_far_from_its_training_scale_is_warned_about(tmp_path: Path, run: Path) -> None:
+    (tmp_path / "in").mkdir()
+    photo, mask = tmp_path / "in" / "big.png", tmp_path / "mask.png"
+    Image.fromarray(data.astronaut()[:200, :300]).save(photo)  # 300 px: 9.4x the 32² crops
+    hole = np.zeros((200, 300), np.uint8)
+    hole[50:90, 100:160] = 255
+    Image.fromarray(hole).save(mask)
+    base = ["--checkpoint", str(run), "--device", "cpu"]
+    far = CliRunner().invoke(app, ["inpaint", "image", str(photo), str(mask),
+                                   str(tmp_path / "a.png"), *base])  # fmt: skip
+    assert far.exit_code == 0, far.output
+    assert "trained on 32x32 crops" in far.stderr and "300 px (9.38x)" in far.stderr
+    folder = CliRunner().invoke(app, ["inpaint", "folder", str(tmp_path / "in"), str(mask),
+                                      str(tmp_path / "out"), *base])  # fmt: skip
+    assert folder.exit_code == 0, folder.output
+    assert "trained on 32x32 crops" in folder.stderr
+    # the advice: a smaller --max-size brings it near (64 px: 2x), no warning
+    args = ["inpaint", "image", str(photo), str(mask), str(tmp_path / "b.png"), *base]
+    near = CliRunner().invoke(app, [*args, "--max-size", "64"])
+    assert near.exit_code == 0, near.output
+    assert "training scale" not in near.stderr
+    classical = CliRunner().invoke(app, ["inpaint", "image", str(photo), str(mask),
+                                         str(tmp_path / "c.png")])  # fmt: skip
+    assert "training scale" not in classical.stderr

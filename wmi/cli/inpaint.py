@@ -29,7 +29,7 @@ from wmi.kinds import (
 )
 
 if TYPE_CHECKING:
-    from wmi.inpaint.folder import InpaintFolderResult
+    from wmi.inpaint.folder import FolderOptions, InpaintFolderResult
     from wmi.inpaint.strategies import Inpainter
 
 app = App(
@@ -279,6 +279,8 @@ def _run_folder(
         options.real_validity = blend is Blend.soft and inpainter.takes_real_validity
         if options.real_validity:
             notify("info", "soft masks: grey levels go to the weighted-conv network as validity")
+        if getattr(inpainter, "train_size", None):
+            _warn_scale(inpainter, _longest_side(folders[0], options.max_pixels), options)
         description.append(text)
         return inpainter
 
@@ -300,6 +302,34 @@ def _run_folder(
             notify=notify,
             **kwargs,
         )
+
+
+def _longest_side(image_dir: Path, max_pixels: int) -> int:
+    """The longest side among IMAGE_DIR's images, from their headers (unreadable ones: 0)."""
+    from wmi.io import list_images, oriented_size
+
+    longest = 0
+    for path in list_images(image_dir):
+        try:
+            longest = max(longest, *oriented_size(path, max_pixels))
+        except WmiError:
+            continue  # the run names it when it gets there
+    return longest
+
+
+def _warn_scale(inpainter: "Inpainter", longest: int, options: "FolderOptions") -> None:
+    """Warn when a network will see images far larger or smaller than it was trained on."""
+    from wmi.inpaint.load import scale_warning
+
+    strategy = Strategy(options.strategy)
+    if strategy is Strategy.original:
+        side, how = longest, "--strategy original"
+    else:
+        side = min(longest, options.max_size)
+        how = f"--strategy {strategy.value} --max-size {options.max_size}"
+    warning = scale_warning(inpainter, side, how)
+    if warning:
+        notify("warning", warning)
 
 
 @app.command("image")
@@ -343,6 +373,7 @@ def image(
         raise WmiError(f"{output}: exists; pass --overwrite to replace it")
     inpainter, _ = _inpainter(checkpoint, method, device, 1, radius)
     loaded = read_pair(image_path, mask_path, options)
+    _warn_scale(inpainter, max(loaded.image.shape[:2]), options)
     if not loaded.hole.any():
         notify("warning", f"{mask_path}: no hole (no pixel above {threshold}); written unchanged")
     for note, seen in (

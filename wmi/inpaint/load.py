@@ -85,7 +85,33 @@ def load_batch_inpainter(
     dev = resolve_device(device) if isinstance(device, str) else device
     model, info = load_model(source, device=dev)
     amp = info.amp if dev.type == "cuda" else "off"
-    return ModelInpainter(model, amp=amp, device=dev, batch_size=batch_size)
+    size = info.config.get("size")
+    train_size = int(size) if isinstance(size, int | float) and size > 0 else None
+    return ModelInpainter(model, amp=amp, device=dev, batch_size=batch_size, train_size=train_size)
+
+
+#: How many times larger (or smaller) than its training crops a network may see an image
+#: before :func:`scale_warning` speaks: the receptive field and the hole sizes it learnt are
+#: in pixels, so at 4x the scale a hole is 16x the area it learnt to fill.
+FAR_SCALE = 4.0
+
+
+def scale_warning(inpainter: object, side: int, how: str) -> str | None:
+    """One line when a network would run at a scale far from its training size, else None.
+
+    Args:
+        inpainter: what fills; only a network with a known ``train_size`` can be far.
+        side: the longest side, in pixels, that it will be given.
+        how: what gives it that side ("photo.jpg", "--strategy resize --max-size 1024").
+    """
+    train = getattr(inpainter, "train_size", None)
+    if not train or 1 / FAR_SCALE <= side / train <= FAR_SCALE:
+        return None
+    return (
+        f"the network was trained on {train}x{train} crops but {how} gives it images of "
+        f"{side} px ({side / train:.3g}x): far from its training scale, expect poor fills "
+        f"(a smaller --max-size with --strategy resize brings it nearer)"
+    )
 
 
 def source_record(source: str | os.PathLike[str]) -> dict[str, str]:

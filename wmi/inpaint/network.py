@@ -23,6 +23,7 @@ class ModelInpainter:
         amp: ``bf16``, ``fp16`` or ``off``: autocast dtype during the forward pass.
         device: where to run; default: the device of the model's first parameter (or CPU).
         batch_size: at most this many images per forward pass.
+        train_size: the crop side it was trained on (its checkpoint's ``size``), if known.
     """
 
     def __init__(
@@ -32,6 +33,7 @@ class ModelInpainter:
         amp: str = "off",
         device: torch.device | str | None = None,
         batch_size: int = 8,
+        train_size: int | None = None,
     ) -> None:
         import torch
 
@@ -50,6 +52,7 @@ class ModelInpainter:
         self.takes_real_validity = bool(getattr(model, "takes_real_validity", False))
         self.amp = amp
         self.batch_size = batch_size
+        self.train_size = train_size
 
     def inpaint_batch(
         self,
