@@ -351,7 +351,7 @@ def test_checkpoint_path_batches_through_load_model(
 
     def load_model(path: Path, device: torch.device) -> tuple[torch.nn.Module, object]:
         loaded.append((Path(path), device))
-        return model.eval(), types.SimpleNamespace(amp="off")
+        return model.eval(), types.SimpleNamespace(amp="off", config={})
 
     monkeypatch.setattr("wmi.models.loading.load_model", load_model)
     images, masks, out = tmp_path / "img", tmp_path / "mask", tmp_path / "out"

@@ -113,3 +113,57 @@ def test_a_network_far_from_its_training_scale_is_warned_about(tmp_path: Path, r
     classical = CliRunner().invoke(app, ["inpaint", "image", str(photo), str(mask),
                                          str(tmp_path / "c.png")])  # fmt: skip
     assert "training scale" not in classical.stderr
+
+
+def test_the_memory_estimate_follows_the_network_and_the_size() -> None:
+    from wmi.models.unet import InpaintingUNet
+
+    paper = InpaintingUNet()  # 25.8 M parameters
+    weights = sum(p.numel() * 4 for p in paper.parameters())
+    one, four = paper.inference_bytes(768, 1024), paper.inference_bytes(1536, 2048)
+    assert four - weights == pytest.approx(4 * (one - weights), rel=1e-6)
+    assert paper.inference_bytes(768, 1024, batch=2) - weights == pytest.approx(
+        2 * (one - weights), rel=1e-6
+    )
+    assert InpaintingUNet(base_channels=16).inference_bytes(768, 1024) < one / 3
+    # what issue 25 saw: 11.2 GB for a 4000x3000 photo with --strategy original
+    assert 8e9 < paper.inference_bytes(3008, 4096) < 12e9
+
+
+def test_available_memory_respects_the_address_space_limit() -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import resource, torch\n"
+        "from wmi.device import available_bytes\n"
+        "free = available_bytes(torch.device('cpu'))\n"
+        "size = int(open('/proc/self/status').read().split('VmSize:')[1].split()[0]) * 1024\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (size + 300 * 2**20, resource.RLIM_INFINITY))\n"
+        "print(free, available_bytes(torch.device('cpu')))\n"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": root})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    free, limited = map(int, done.stdout.split())
+    assert free > 0 and 0 < limited <= 300 * 2**20 < free
+
+
+def test_strategy_original_that_will_not_fit_is_refused_in_one_line(
+    tmp_path: Path, run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import wmi.device
+
+    photo, mask = _photo_and_mask(tmp_path)
+    args = ["inpaint", "image", str(photo), str(mask), str(tmp_path / "o.png"),
+            "--checkpoint", str(run), "--device", "cpu", "--strategy", "original"]  # fmt: skip
+    monkeypatch.setattr(wmi.device, "available_bytes", lambda device: 10**6)  # 1 MB free
+    refused = CliRunner().invoke(app, args)
+    assert refused.exit_code == 2, refused.output
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and "needs about" in lines[0] and "--strategy resize" in lines[0]
+    assert not (tmp_path / "o.png").exists()
+    monkeypatch.setattr(wmi.device, "available_bytes", lambda device: 10**12)
+    assert CliRunner().invoke(app, args).exit_code == 0

@@ -355,6 +355,8 @@ def image(
     radius: int = typer.Option(3, "--radius", min=1, help=RADIUS_HELP),
 ) -> None:
     """Inpaint one IMAGE with its MASK and write OUTPUT (never over IMAGE or MASK)."""
+    from rich.progress import SpinnerColumn, TimeElapsedColumn
+
     from wmi.inpaint.folder import FolderOptions, read_pair
     from wmi.inpaint.strategies import inpaint_image
     from wmi.io import IMAGE_EXTENSIONS, write_image
@@ -383,16 +385,21 @@ def image(
         if seen:
             notify("info", note)
     soft = blend is Blend.soft
-    result = inpaint_image(
-        loaded.image,
-        loaded.hole,
-        inpainter,
-        strategy,
-        max_size,
-        loaded.levels,
-        blend,
-        soft and inpainter.takes_real_validity,
-    )
+    h, w = loaded.image.shape[:2]
+    # a big photo with a network takes minutes on a CPU: say what runs, and for how long
+    with progress_bar(SpinnerColumn(), "{task.description}", TimeElapsedColumn(),
+                      transient=True) as bar:  # fmt: skip
+        bar.add_task(f"inpainting {image_path.name} ({w}x{h})", total=None)
+        result = inpaint_image(
+            loaded.image,
+            loaded.hole,
+            inpainter,
+            strategy,
+            max_size,
+            loaded.levels,
+            blend,
+            soft and inpainter.takes_real_validity,
+        )
     for note in write_image(output, result, quality, PNG_LEVEL, loaded.info):
         notify("warning", note)
     err_console.print(f"wrote {output} ({loaded.hole.mean():.1%} of the pixels inpainted)")
