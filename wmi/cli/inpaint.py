@@ -388,7 +388,7 @@ def image(
     h, w = loaded.image.shape[:2]
     # a big photo with a network takes minutes on a CPU: say what runs, and for how long
     with progress_bar(SpinnerColumn(), "{task.description}", TimeElapsedColumn(),
-                      transient=True) as bar:  # fmt: skip
+                      transient=True, disable=not err_console.is_terminal) as bar:  # fmt: skip
         bar.add_task(f"inpainting {image_path.name} ({w}x{h})", total=None)
         result = inpaint_image(
             loaded.image,
