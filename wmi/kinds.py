@@ -222,8 +222,8 @@ class Preset(Entry):
 
 PRESETS: Registry[Preset] = Registry("preset")
 PRESETS.register(Preset("celeba", "scale to 256x313, centre crop", aspect=313 / 256))
-PRESETS.register(Preset("places", "shorter side to size, centre crop"))
-PRESETS.register(Preset("plain", "shorter side to size, centre crop"))
+PRESETS.register(Preset("places", "the paper's Places2 setting; today the same pixels as plain"))
+PRESETS.register(Preset("plain", "shorter side to size, centre crop: any folder"))
 
 
 @dataclass(eq=False)

@@ -164,3 +164,11 @@ def test_bench_unet_advice_names_a_size_that_works() -> None:
         )
         assert followed.exit_code == 0, followed.output
         assert {row["batch"] for row in json.loads(followed.stdout)["unet"]["rows"]} == {1, 8}
+
+
+def test_bench_tables_keep_whole_columns_when_not_on_a_terminal() -> None:
+    # piped or redirected, rich assumed 80 columns and cut "forward+backward" to "forward+bac…"
+    args = ["bench", "unet", "--size", "8", "--layers", "2", "--rounds", "1", "--batch-size", "1"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "forward+backward" in result.stdout and "…" not in result.stdout

@@ -121,6 +121,10 @@ SUITES: dict[str, Callable[[Any, Options, SuiteProgress], dict[str, Any]]] = {
 }
 
 
+#: Columns of the tables when stdout is not a terminal: wide enough for every suite's rows.
+TABLE_WIDTH = 200
+
+
 def render(name: str, result: dict[str, Any], console: "Console") -> None:
     """Print one suite's rows as a table, columns taken from the rows' keys."""
     rows = result.get("rows", [])
@@ -206,6 +210,8 @@ def bench(
         norms = [CONV_KINDS[kind].paper_norm for kind in CONV_KINDS]
         check_training_size(shape["size"], shape["layers"], min(shape["batches"]), norms)
     console = make_console(stderr=as_json)
+    if not console.is_terminal:  # a file or a pipe: rich would squeeze the tables into 80
+        console = make_console(stderr=as_json, width=TABLE_WIDTH)
     results = {}
     for name in names:
         results[name] = _run_suite(name, dev, opts)

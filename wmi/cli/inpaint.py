@@ -50,8 +50,8 @@ METHOD_HELP = (
     f"Classical method, no checkpoint needed; without --checkpoint and --method: {DEFAULT_METHOD}."
 )
 DEVICE_HELP = (
-    "Device for --checkpoint: auto picks cuda, then mps, when available. The checkpoint's AMP "
-    "setting is used on cuda; cpu and mps run float32."
+    "Device for --checkpoint (the checkpoint's AMP setting is used on cuda; cpu and mps run "
+    "float32):"
 )
 DILATE_HELP = "Grow every hole by this many pixels (elliptical kernel) before inpainting."
 MAX_SIZE_HELP = "Longest side inpainted in one piece by --strategy resize and crop."
