@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from wmi.cli.common import App, choice, err_console, notify, progress_bar
+from wmi.cli.common import App, choice, err_console, interrupted_exit, notify, progress_bar
 from wmi.errors import WmiError
 from wmi.kinds import (
     CLASSICAL_METHODS,
@@ -242,17 +242,21 @@ def folder(
     record = _record(checkpoint, method, device, **settings)
 
     inpainter = functools.partial(_inpainter, checkpoint, method, device, batch_size, radius)
-    summary = _run_folder(
-        (image_dir, mask, out_dir),
-        inpainter,
-        blend,
-        patterns=patterns,
-        options=options,
-        overwrite=overwrite,
-        strict=strict,
-        radius=radius,
-        record=record,
-    )
+    try:
+        summary = _run_folder(
+            (image_dir, mask, out_dir),
+            inpainter,
+            blend,
+            patterns=patterns,
+            options=options,
+            overwrite=overwrite,
+            strict=strict,
+            radius=radius,
+            record=record,
+        )
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (wmi.procs.stop_signals)
+        kept = f"the finished results in {out_dir} are kept: run the same command to finish"
+        raise interrupted_exit(exc, kept) from None
     _print_summary(summary, as_json)
     if summary.failed:
         raise typer.Exit(1)
