@@ -20,6 +20,7 @@ pipeline works end to end, not what the paper's models reach after days on a GPU
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import numpy as np
 from rich.console import Console
 
 from wmi.errors import WmiError
+from wmi.procs import Interrupted
 
 #: scikit-image sample photographs shipped inside the package (no download needed)
 TRAIN_PHOTOS = ("chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina",
@@ -180,14 +182,21 @@ def _methods(cfg: DemoConfig) -> dict[str, tuple[str, str]]:
     return methods
 
 
+#: data, masks, one training per network, then inpaint and eval per mask set
+TOTAL_STEPS = 2 + len(NETWORKS) + 2 * len(MASK_SETS)
+
+
 class _Steps:
-    """Prints each step's title and its equivalent commands (notes: stderr)."""
+    """Prints each step's number, title and equivalent commands (notes: stderr)."""
 
     def __init__(self, notes: Console) -> None:
         self.notes = notes
+        self.done = 0
+        self.started = time.monotonic()
 
     def __call__(self, title: str, *commands: str) -> None:
-        self.notes.rule(f"[bold]{title}")
+        self.done += 1
+        self.notes.rule(f"[bold]{self.done}/{TOTAL_STEPS} {title}")
         for command in commands:
             self.notes.print(f"$ {command}", style="dim", highlight=False, markup=False)
 
@@ -198,7 +207,7 @@ def _prepare_data(cfg: DemoConfig, step: _Steps) -> Path:
     out = cfg.out
     split = ",".join(f"{f:g}" for f in SPLIT)
     step(
-        "1/5 data",
+        "data",
         f"wmi data prepare {out}/photos {out}/shards --size {cfg.size} --preset plain "
         f"--split {split} --seed {cfg.seed} --workers 0",
     )
@@ -220,7 +229,7 @@ def _make_masks(cfg: DemoConfig, test_dir: Path, step: _Steps) -> None:
 
     out = cfg.out
     step(
-        "2/5 masks",
+        "masks",
         *(
             f"wmi masks generate {out}/masks/{kind} --kind {kind} --for {test_dir} "
             f"--seed {cfg.seed}"
@@ -233,19 +242,52 @@ def _make_masks(cfg: DemoConfig, test_dir: Path, step: _Steps) -> None:
 
 
 def _train_networks(cfg: DemoConfig, step: _Steps) -> None:
+    """Train each network in turn; after the first, say when the demo should end.
+
+    Raises:
+        Interrupted: Ctrl-C or SIGTERM stopped a training (its last.pt is saved); the other
+            networks are not trained, so no comparison is made on an unequal footing.
+    """
+    from wmi.kinds import CONV_KINDS
     from wmi.training.config import TrainConfig
     from wmi.training.loop import train
 
-    for conv in NETWORKS:
+    for n, conv in enumerate(NETWORKS):
         options = _train_options(cfg, conv)
         step(
-            f"3/5 train {conv}",
+            f"train {conv}",
             "wmi train " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items()),
         )
         config = TrainConfig(
             **{k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
         )
-        train(config, progress=True, echo=False)
+        started = time.monotonic()
+        result = train(config, progress=True, echo=False)
+        if result.stop_signal:
+            label, run = CONV_KINDS[conv].label, options["out"]
+            raise Interrupted(
+                result.stop_signal,
+                f"{label} stopped at step {result.step} of {cfg.steps} (saved "
+                f"{run}/checkpoints/last.pt; `wmi train --resume --out {run}` continues it); "
+                "no other network trained and no table made",
+            )
+        if n == 0 and len(NETWORKS) > 1:
+            # the networks train for the same steps at the same size: the rest takes as long,
+            # on a machine as busy as it was, plus inpainting and evaluation (seconds)
+            took = time.monotonic() - started
+            left = took * (len(NETWORKS) - 1)
+            step.notes.print(
+                f"{CONV_KINDS[conv].label} trained in {_duration(took)}; the demo should end "
+                f"in about {_duration(left)} more (the time depends on the steps, the size, "
+                "the device and how busy it is)",
+                highlight=False,
+            )
+
+
+def _duration(seconds: float) -> str:
+    """``"42 s"``, ``"3 min 39 s"``."""
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def _inpaint(cfg: DemoConfig, test_dir: Path, mask_set: str, step: _Steps) -> dict[str, Path]:
@@ -255,7 +297,7 @@ def _inpaint(cfg: DemoConfig, test_dir: Path, mask_set: str, step: _Steps) -> di
     masks, preds = cfg.out / "masks" / mask_set, {}
     methods = _methods(cfg)
     step(
-        f"4/5 inpaint ({mask_set} masks)",
+        f"inpaint ({mask_set} masks)",
         *(
             f"wmi inpaint folder {test_dir} {masks} {cfg.out}/results/{mask_set}/{name.lower()} "
             f"{option} {value}" + (f" --device {cfg.device}" if option == "--checkpoint" else "")
@@ -289,7 +331,7 @@ def _evaluate(cfg: DemoConfig, test_dir: Path, mask_set: str, preds: dict[str, P
 
     masks, html = cfg.out / "masks" / mask_set, cfg.out / _html_name(mask_set)
     step(
-        f"5/5 eval ({mask_set} masks)",
+        f"eval ({mask_set} masks)",
         f"wmi eval --gt {test_dir} --masks {masks} "
         + " ".join(f"--pred {name}={folder}" for name, folder in preds.items())
         + f" --html {html}",

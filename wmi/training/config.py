@@ -381,16 +381,17 @@ def check_choice(option: str, value: str, allowed: Iterable[str]) -> None:
         raise WmiError(f"{option} {value!r}: expected one of {', '.join(allowed)}")
 
 
-def check_size(size: int, layers: int) -> None:
+def check_size(size: int, layers: int, batch_size: int = 1, norms: Iterable[str] = ()) -> None:
     """The crop side must be a positive multiple of ``2**layers`` (the U-Net halves it
-    ``layers`` times); the error names the nearest valid size.
+    ``layers`` times), and big enough that each of ``norms`` gets the values per channel it
+    needs at ``batch_size``; the error names a size that works.
 
     Raises:
-        WmiError: ``--size`` is not such a multiple.
+        WmiError: ``--size`` is not such a multiple, or too small for ``--batch-size``.
     """
-    from wmi.models.unet import check_multiple  # torch, only when a config is checked
+    from wmi.models.unet import check_training_size  # torch, only when a config is checked
 
-    check_multiple(size, size, layers, option="--size")
+    check_training_size(size, layers, batch_size, norms)
 
 
 def _check_numbers(cfg: TrainConfig) -> None:
@@ -407,7 +408,7 @@ def _check_numbers(cfg: TrainConfig) -> None:
         value = getattr(cfg, name)
         if value is not None and value < 1:
             raise WmiError(f"--{name} must be at least 1, got {value}")
-    check_size(cfg.size, cfg.layers)
+    check_size(cfg.size, cfg.layers, cfg.batch_size, [paper_norm(cfg.conv, cfg.norm)])
 
 
 def check_config(cfg: TrainConfig) -> None:
