@@ -64,3 +64,17 @@ def test_error_line_prints_brackets_literally() -> None:
 
     result = runner.invoke(demo, ["brackets"])
     assert "error: photos/[bold]/cat[2].png: not an image" in result.output
+
+
+def test_help_texts_say_each_thing_once() -> None:
+    # issue 25: `--device` said "auto picks cuda, then mps" and then the same list again;
+    # `data prepare --help` described places and plain with the same words
+    from wmi.kinds import PRESETS
+
+    assert len({PRESETS[name].help for name in PRESETS}) == len(PRESETS)
+    runner = CliRunner()
+    for command in (["inpaint", "image"], ["inpaint", "folder"]):
+        text = " ".join(runner.invoke(app, [*command, "--help"]).stdout.split())
+        assert text.count("cuda when available") == 1 and "auto picks" not in text
+    train = " ".join(runner.invoke(app, ["train", "--help"]).stdout.split())
+    assert "the shards must have been prepared with `wmi data prepare --size` of the same" in train

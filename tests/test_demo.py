@@ -29,8 +29,14 @@ def test_demo_runs_the_whole_pipeline(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     # results on stdout, steps and commands on stderr (so `wmi demo > log` keeps the tables)
-    for step in ("1/5 data", "2/5 masks", "3/5 train weighted", "3/5 train partial", "5/5 eval"):
-        assert step in result.stderr and step not in result.stdout
+    headers = ["1/8 data", "2/8 masks", "3/8 train weighted", "4/8 train partial",
+               "5/8 inpaint (freeform", "6/8 eval (freeform", "7/8 inpaint (center",
+               "8/8 eval (center"]  # fmt: skip
+    at = [result.stderr.find(h) for h in headers]
+    assert -1 not in at and at == sorted(at), at  # every step once, numbered in order
+    assert not any(h in result.stdout for h in headers)
+    # after the first network: when the demo should end
+    assert "WConv trained in" in result.stderr and "the demo should end in about" in result.stderr
     assert "Table I" in result.stdout and "demo-report.md" in result.stdout
     # every printed command is runnable as shown: no placeholders
     assert "..." not in result.stderr and "--checkpoint" in result.stderr
@@ -74,7 +80,7 @@ def test_with_deepfill_adds_deepfill_v2_beside_the_u_nets(tmp_path: Path) -> Non
             "--crops", "3", "--device", "cpu", "--with-deepfill"]  # fmt: skip
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "3/5 train deepfill2" in result.stderr and "--arch deepfill2" in result.stderr
+    assert "5/9 train deepfill2" in result.stderr and "--arch deepfill2" in result.stderr
     assert "--conv None" not in result.stderr  # the U-Net's options are not DeepFill's
     config = json.loads((out / "runs" / "df2" / "config.json").read_text())
     assert config["arch"] == "deepfill2" and config["base_channels"] == 48

@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "InpaintingUNet": "wmi.models.unet",
     "WmiError": "wmi.errors",
     "load_model": "wmi.models.loading",
+    "load_inpainter": "wmi.inpaint.load",
 }
 
 __all__ = ["__version__", "functional", *_EXPORTS]

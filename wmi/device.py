@@ -28,6 +28,49 @@ def resolve_device(choice: str = "auto") -> torch.device:
     return torch.device(choice)
 
 
+def available_bytes(device: torch.device) -> int | None:
+    """Memory a new allocation on ``device`` can use now, in bytes; None where unknown.
+
+    CUDA: the free memory of the device. CPU: ``MemAvailable`` of ``/proc/meminfo`` (Linux),
+    lowered to what is left under this process's address-space limit (``ulimit -v``,
+    ``prlimit --as``) and its cgroup's ``memory.max`` when those are set. Reads files, not
+    psutil.
+    """
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    if device.type != "cpu":
+        return None
+    limits = []
+    meminfo = _read_numbers("/proc/meminfo", "MemAvailable:")
+    if meminfo is not None:
+        limits.append(meminfo * 1024)
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    size = _read_numbers("/proc/self/status", "VmSize:")
+    if soft != resource.RLIM_INFINITY and size is not None:
+        limits.append(max(0, soft - size * 1024))
+    cap, used = (
+        _read_numbers("/sys/fs/cgroup/memory.max"),
+        _read_numbers("/sys/fs/cgroup/memory.current"),
+    )
+    if cap is not None and used is not None:
+        limits.append(max(0, cap - used))
+    return min(limits) if limits else None
+
+
+def _read_numbers(path: str, key: str = "") -> int | None:
+    """The first integer after ``key`` in the text file ``path`` (None: no file, "max", ...)."""
+    try:
+        with open(path, encoding="ascii") as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line[len(key) :].split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def device_name(device: torch.device) -> str:
     """A human-readable name: the GPU model, Apple's MPS, or the CPU with its thread count."""
     if device.type == "cuda":

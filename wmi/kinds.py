@@ -54,9 +54,12 @@ class NormKind(Entry):
     Attributes:
         layer: the module class (or its reference), built as ``layer(num_features)``, plus
             ``momentum=`` when it is a ``nn.BatchNorm2d`` subclass.
+        min_values: values per channel a training batch must give it (``nn.BatchNorm2d``
+            refuses one: no batch variance; the weighted norm normalizes one to its shift).
     """
 
     layer: Any = None
+    min_values: int = 1
 
 
 CONV_KINDS: Registry[ConvKind] = Registry("conv kind")
@@ -92,7 +95,9 @@ NORM_KINDS.register(
         "weighted", "weighted batch norm, eqs. 4-6", layer="wmi.layers.norm:WeightedBatchNorm2d"
     )
 )
-NORM_KINDS.register(NormKind("batch", "batch norm", layer="wmi.layers.norm:BatchNorm2d"))
+NORM_KINDS.register(
+    NormKind("batch", "batch norm", layer="wmi.layers.norm:BatchNorm2d", min_values=2)
+)
 NORM_KINDS.register(
     NormKind("instance", "weighted instance norm", layer="wmi.layers.norm:WeightedInstanceNorm2d")
 )

@@ -123,7 +123,7 @@ def test_bench_unet_size_not_a_multiple_is_one_line_before_anything_runs() -> No
         result = CliRunner().invoke(app, ["bench", suite, "--size", "64", "--device", "cpu"])
         assert result.exit_code == 2, result.output
         assert result.output.strip() == (
-            "error: --size 64 is not a multiple of 2**layers = 128 (--layers 7); use --size 128"
+            "error: --size 64 is not a multiple of 2**layers = 128 (--layers 7); use --size 256"
         )
 
 
@@ -145,3 +145,30 @@ def test_unet_benchmark_reports_each_variant() -> None:
 def test_bench_help_says_how_long_the_unet_suite_takes_on_a_cpu() -> None:
     result = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
     assert "about 5 minutes on a 2-core CPU" in " ".join(result.output.split())
+
+
+def test_bench_unet_advice_names_a_size_that_works() -> None:
+    # `wmi bench unet --size 64` said "use --size 128", which then ended in nn.BatchNorm2d's
+    # ValueError at batch 1 (a 1×1 bottleneck); the same here with 2 layers, cheaply
+    import re
+
+    runner = CliRunner()
+    for size in ("6", "4"):
+        refused = runner.invoke(app, ["bench", "unet", "--size", size, "--layers", "2"])
+        assert refused.exit_code == 2, refused.output
+        assert len(refused.output.strip().splitlines()) == 1, refused.output
+        advice = re.search(r"use --size (\d+)", refused.output).group(1)
+        assert advice == "8"
+        followed = runner.invoke(
+            app, ["bench", "unet", "--size", advice, "--layers", "2", "--rounds", "1", "--json"]
+        )
+        assert followed.exit_code == 0, followed.output
+        assert {row["batch"] for row in json.loads(followed.stdout)["unet"]["rows"]} == {1, 8}
+
+
+def test_bench_tables_keep_whole_columns_when_not_on_a_terminal() -> None:
+    # piped or redirected, rich assumed 80 columns and cut "forward+backward" to "forward+bac…"
+    args = ["bench", "unet", "--size", "8", "--layers", "2", "--rounds", "1", "--batch-size", "1"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "forward+backward" in result.stdout and "…" not in result.stdout

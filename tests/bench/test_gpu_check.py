@@ -45,3 +45,22 @@ def test_gpu_check_dry_run(tmp_path: Path) -> None:
     assert steps["inpaint"]["images"] == 16 and steps["inpaint"]["peak_rss_mb"] > 0
     assert steps["export"]["identical_to_checkpoint"] is True
     assert (tmp_path / "run" / "checkpoints" / "last.pt").is_file()
+
+
+def test_gpu_check_without_pytest_skips_the_tests_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # an install without the test extra: the step failed with an empty error
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "pytest" else real(name, *a)
+    )
+    step = module.gpu_tests(tmp_path, dry=True)
+    assert step == {"ok": True, "ran": False, "note": module.NO_PYTEST}
+    assert "pip install pytest" in module.NO_PYTEST
+    assert "pytest is not installed" in capsys.readouterr().err

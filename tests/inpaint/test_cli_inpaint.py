@@ -273,8 +273,7 @@ def test_dilate_grows_the_hole(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ([], "exactly one of --checkpoint"),
-        (["--method", "ns", "--checkpoint", "x.pt"], "exactly one of --checkpoint"),
+        (["--method", "ns", "--checkpoint", "x.pt"], "--checkpoint CKPT or --method, not both"),
         (["--checkpoint", "missing.pt"], "missing.pt: no such checkpoint file"),
     ],
 )
@@ -285,6 +284,25 @@ def test_option_errors(tmp_path: Path, extra: list[str], message: str) -> None:
     assert result.exit_code == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_without_checkpoint_or_method_the_default_method_inpaints(tmp_path: Path) -> None:
+    # what README's `wmi inpaint folder photos/ watermark.png out/` needs (was an error)
+    from wmi.cli.inpaint import DEFAULT_METHOD
+
+    images, masks = tmp_path / "img", tmp_path / "mask"
+    damaged_pair(images, masks, "a")
+    plain = invoke("inpaint", "folder", images, masks, tmp_path / "o")
+    assert plain.exit_code == 0, plain.output
+    named = invoke("inpaint", "folder", images, masks, tmp_path / "n", "--method", DEFAULT_METHOD)
+    assert named.exit_code == 0, named.output
+    np.testing.assert_array_equal(read(tmp_path / "o" / "a.png"), read(tmp_path / "n" / "a.png"))
+    one = invoke("inpaint", "image", images / "a.png", masks / "a.png", tmp_path / "one.png")
+    assert one.exit_code == 0, one.output
+    np.testing.assert_array_equal(read(tmp_path / "one.png"), read(tmp_path / "n" / "a.png"))
+    assert f"--checkpoint and --method: {DEFAULT_METHOD}" in invoke(
+        "inpaint", "folder", "--help"
+    ).stdout.replace("\n", " ").replace("  ", " ")
 
 
 def test_missing_input_folder(tmp_path: Path) -> None:
@@ -333,7 +351,7 @@ def test_checkpoint_path_batches_through_load_model(
 
     def load_model(path: Path, device: torch.device) -> tuple[torch.nn.Module, object]:
         loaded.append((Path(path), device))
-        return model.eval(), types.SimpleNamespace(amp="off")
+        return model.eval(), types.SimpleNamespace(amp="off", config={})
 
     monkeypatch.setattr("wmi.models.loading.load_model", load_model)
     images, masks, out = tmp_path / "img", tmp_path / "mask", tmp_path / "out"

@@ -93,6 +93,11 @@ def test_interrupted_overwrite_with_another_method_redoes_the_old_results(
         killed = invoke("inpaint", "folder", images, masks, out, "--method", "ns", "--overwrite",
                         "--workers", 1)  # fmt: skip
     assert killed.exit_code == 130
+    said = killed.stderr.strip().splitlines()[-1]
+    assert (
+        said
+        == f"interrupted: the finished results in {out} are kept: run the same command to finish"
+    )
     again = run_json(images, masks, out, "--method", "ns")
     assert again["skipped_existing"] == 0 and again["processed"] == 4
     for stem in "abcd":

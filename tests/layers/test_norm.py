@@ -155,3 +155,25 @@ def test_momentum_none_is_a_cumulative_average_like_nn_batchnorm() -> None:
         ours(x, torch.ones(2, 1, 5, 5)), ref(x)
     assert_close(ours.running_mean, ref.running_mean)
     assert_close(ours.running_var, ref.running_var)
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.3])
+def test_a_single_valid_value_normalizes_to_the_shift_exactly(weight: float) -> None:
+    # a 1×1 bottleneck at batch 1: one value per channel (docs/paper.md); nn.BatchNorm2d
+    # refuses it, the weighted norm gives β, and before it gave β + rounding noise × 10⁴
+    norm = wmi.WeightedBatchNorm2d(8)
+    with torch.no_grad():
+        norm.weight.uniform_(0.5, 2.0)
+        norm.bias.uniform_(-1.0, 1.0)
+    x = torch.randn(1, 8, 1, 1, generator=torch.Generator().manual_seed(0)) * 3
+    y = norm(x, torch.full((1, 1, 1, 1), weight))
+    assert torch.equal(y.flatten(), norm.bias.detach())
+    assert torch.equal(norm.running_var, torch.ones(8))  # not updated from one value
+    # one valid pixel among holes: that pixel is β too, for instance norm as well
+    x = torch.randn(2, 8, 3, 3, generator=torch.Generator().manual_seed(1))
+    mask = torch.zeros(2, 1, 3, 3)
+    mask[0, 0, 1, 2] = weight
+    y = norm(x, mask)
+    assert torch.equal(y[0, :, 1, 2], norm.bias.detach())
+    inst = weighted_instance_norm(x, mask, norm.weight, norm.bias)
+    assert torch.equal(inst[0, :, 1, 2], norm.bias.detach())

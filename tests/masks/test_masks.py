@@ -405,3 +405,23 @@ def test_mask_set_stats_counts_and_extremes() -> None:
     assert s["touches_border"] == 4
     assert s["sizes"] == {"4x4": 7, "8x2": 1}
     assert mask_set_stats([], [])["hole_ratio"]["mean"] is None
+
+
+def test_freeform_masks_for_big_photos_have_the_hole_ratios_of_small_ones(tmp_path: Path) -> None:
+    # DeepFill's brushes are 12-40 px wide: on 1600x1200 photos they covered 0.6-6.9 % and
+    # every mask landed in the 0-10 % bucket; they now grow with the image beyond 256²
+    from wmi.masks import MaskSetSpec, write_mask_set
+    from wmi.masks.generators import hole_ratio_bucket
+    from wmi.masks.targets import MaskTarget
+
+    def ratios(height: int, width: int) -> np.ndarray:
+        targets = [MaskTarget(f"p{i:02d}", height, width) for i in range(24)]
+        out = tmp_path / f"{width}x{height}"
+        write_mask_set(out, MaskSetSpec.for_images("freeform", targets, seed=0))
+        return np.array([read_mask(out / t.filename).mean() for t in targets])
+
+    big, small = ratios(1200, 1600), ratios(256, 256)
+    buckets = {hole_ratio_bucket(r) for r in big}
+    assert len(buckets) >= 3 and {"10-20%", "20-30%"} <= buckets, sorted(big)
+    assert abs(np.median(big) - np.median(small)) < 0.05
+    assert np.all(np.abs(np.sort(big) - np.sort(small)) < 0.12)  # the same distribution

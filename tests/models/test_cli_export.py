@@ -117,3 +117,38 @@ def test_export_onnx_runs_in_onnxruntime_like_pytorch(trained: Path, tmp_path: P
         (got,) = session.run(None, {"image": image.numpy(), "mask": mask.numpy()})
         assert got.shape == expected.shape
         assert float(np.abs(got - expected).max()) <= 1e-4
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)])
+def test_exported_files_get_the_usual_permissions(
+    trained: Path, tmp_path: Path, umask: int, mode: int
+) -> None:
+    # model.safetensors is the file meant for sharing: it was written 0600 whatever the umask
+    import os
+    import stat
+
+    old = os.umask(umask)
+    try:
+        result = _wmi("export", trained, tmp_path / "shared")
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.output
+    for path in (tmp_path / "shared").iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path.name
+
+
+def test_a_run_folder_is_a_checkpoint_too(trained: Path, tmp_path: Path) -> None:
+    # `--checkpoint runs/wconv`: the run's best.pt (issue 25 saw "no such checkpoint file")
+    run = trained.parent.parent
+    image, mask = tmp_path / "a.png", tmp_path / "m.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 56, 3), np.uint8)).save(image)
+    hole = np.zeros((40, 56), np.uint8)
+    hole[10:20, 10:30] = 255
+    Image.fromarray(hole).save(mask)
+    outs = []
+    for source in (run, run / "checkpoints" / "best.pt"):
+        out = tmp_path / f"{len(outs)}.png"
+        done = _wmi("inpaint", "image", image, mask, out, "--checkpoint", source, "--device", "cpu")
+        assert done.exit_code == 0, done.output
+        outs.append(np.asarray(Image.open(out)))
+    np.testing.assert_array_equal(*outs)

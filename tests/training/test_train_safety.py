@@ -281,3 +281,22 @@ def test_cli_reports_every_missing_option_at_once(tmp_path: Path) -> None:
     assert not (tmp_path / "run").exists()
     help_text = " ".join(_cli("--help").output.replace("│", " ").split())
     assert "Required (here or in --config" in help_text and "Required: the run folder" in help_text
+
+
+def test_a_bottleneck_batch_norm_cannot_train_on_is_refused_before_anything_runs(
+    tmp_path: Path,
+    shards: Path,  # noqa: F811 - the fixture of test_train
+) -> None:
+    # 32² crops, 5 layers: a 1×1 bottleneck; at batch 1 nn.BatchNorm2d (PConv's) gets one
+    # value per channel: a ValueError traceback after the run folder was made, before
+    base = ["--data", str(shards), "--size", "32", "--layers", "5", "--base-channels", "4",
+            "--batch-size", "1", "--steps", "1", "--perceptual", "none",
+            "--workers", "0"]  # fmt: skip
+    refused = _cli(*base, "--out", str(tmp_path / "pconv"), "--conv", "partial")
+    _one_line_error(refused, "--size 32 with --layers 5 leaves a 1×1 bottleneck")
+    assert "use --size 64 or --batch-size 2" in refused.output
+    assert not (tmp_path / "pconv").exists()
+    # the advice works; and the weighted norm trains there (one value: its shift β)
+    for conv, extra in (("partial", ["--batch-size", "2"]), ("weighted", [])):
+        done = _cli(*base, "--out", str(tmp_path / conv), "--conv", conv, *extra)
+        assert done.exit_code == 0, done.output

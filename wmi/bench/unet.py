@@ -15,7 +15,7 @@ from wmi.bench import environment, interleaved_medians
 from wmi.device import amp_dtype
 from wmi.kinds import CONV_KINDS
 from wmi.layers.conv import create_conv
-from wmi.models.unet import InpaintingUNet, check_multiple
+from wmi.models.unet import InpaintingUNet, check_training_size
 
 #: ``progress(variant, done, total)``: called before each variant (batch and pass) is timed
 #: and once more at the end with ``done == total``.
@@ -62,19 +62,20 @@ def benchmark_unet(
         "norm", "batch", "pass", "ms", "ratio_vs_plain"}]}``.
 
     Raises:
-        WmiError: ``size`` is not a multiple of ``2**layers``, or an unknown mode.
+        WmiError: ``size`` is not a multiple of ``2**layers`` or too small for batch 1's
+            batch norms, or an unknown mode.
     """
     from wmi.bench.train import BENCH_MODES
     from wmi.training.config import check_choice
 
     check_choice("mode", mode, BENCH_MODES)
-    check_multiple(size, size, layers, "--size")
+    kinds = CONV_KINDS.names() if kinds is None else tuple(kinds)
+    norms = {k: CONV_KINDS[k].paper_norm for k in kinds}
+    check_training_size(size, layers, min(batches), norms.values())
     report = progress or (lambda variant, done, total: None)
     total, done = 2 * len(batches), 0
     amp, channels_last, compiled = BENCH_MODES[mode]
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    kinds = CONV_KINDS.names() if kinds is None else tuple(kinds)
-    norms = {k: CONV_KINDS[k].paper_norm for k in kinds}
     gen = torch.Generator().manual_seed(0)
     rows = []
     for batch in batches:

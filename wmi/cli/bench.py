@@ -48,6 +48,15 @@ def _run_layers(device: Any, opts: Options, progress: SuiteProgress) -> dict[str
     return benchmark_layers(device, rounds=opts.rounds)
 
 
+def _unet_shape(opts: Options) -> dict[str, Any]:
+    """The unet suite's size, batches and layers: the options given, else its defaults."""
+    return {
+        "size": opts.size or 256,
+        "batches": (opts.batch_size,) if opts.batch_size else (1, 8),
+        "layers": opts.layers or 7,
+    }
+
+
 def _run_unet(device: Any, opts: Options, progress: SuiteProgress) -> dict[str, Any]:
     from wmi.bench.unet import benchmark_unet
 
@@ -56,9 +65,7 @@ def _run_unet(device: Any, opts: Options, progress: SuiteProgress) -> dict[str, 
     for mode in modes:
         result = benchmark_unet(
             device,
-            size=opts.size or 256,
-            batches=(opts.batch_size,) if opts.batch_size else (1, 8),
-            layers=opts.layers or 7,
+            **_unet_shape(opts),
             rounds=opts.rounds,
             mode=mode,
             progress=lambda variant, done, total, mode=mode: progress(
@@ -118,6 +125,10 @@ SUITES: dict[str, Callable[[Any, Options, SuiteProgress], dict[str, Any]]] = {
     "data": _run_data,
     "inpaint": _run_inpaint,
 }
+
+
+#: Columns of the tables when stdout is not a terminal: wide enough for every suite's rows.
+TABLE_WIDTH = 200
 
 
 def render(name: str, result: dict[str, Any], console: "Console") -> None:
@@ -211,13 +222,18 @@ def bench(
     from wmi.device import resolve_device
 
     dev = resolve_device(device)
-    from wmi.models.unet import check_multiple
+    from wmi.kinds import CONV_KINDS
+    from wmi.models.unet import check_training_size
 
     opts = Options(size, batch_size, layers, tuple(mode), rounds, tuple(arch), tuple(conv))
     names = list(SUITES) if suite is Suite.all else [suite.value]
     if "unet" in names:  # before anything runs: `all` would fail only after `layers`
-        check_multiple(opts.size or 256, opts.size or 256, opts.layers or 7, "--size")
+        shape = _unet_shape(opts)
+        norms = [CONV_KINDS[kind].paper_norm for kind in CONV_KINDS]
+        check_training_size(shape["size"], shape["layers"], min(shape["batches"]), norms)
     console = make_console(stderr=as_json)
+    if not console.is_terminal:  # a file or a pipe: rich would squeeze the tables into 80
+        console = make_console(stderr=as_json, width=TABLE_WIDTH)
     results = {}
     for name in names:
         results[name] = _run_suite(name, dev, opts)

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from wmi.errors import WmiError
+from wmi.procs import interrupted, stop_signals
 from wmi.registry import Registry
 
 
@@ -126,25 +127,44 @@ def _error_line(message: str) -> None:
     err_console.print(Text.assemble(("error: ", "bold red"), message))
 
 
+def interrupted_exit(exc: KeyboardInterrupt, saved: str = "") -> typer.Exit:
+    """Print the one line of a command stopped by Ctrl-C or SIGTERM; the Exit to raise.
+
+    ``saved`` (what was kept, how to go on) is used when the library's
+    :class:`~wmi.procs.Interrupted` does not say it itself. Exit status 128 + the signal.
+    """
+    from rich.text import Text
+
+    stop = interrupted(exc)
+    line = stop.saved or saved
+    err_console.print(Text.assemble(("interrupted", "yellow"), f": {line}" if line else ""))
+    return typer.Exit(stop.exit_code)
+
+
 def _report_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a user mistake into one red line and exit code 2, never a traceback."""
+    """Turn a user mistake into one red line and exit code 2, never a traceback; SIGTERM and
+    Ctrl-C into one line and exit 143 or 130."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except WmiError as exc:
-            _error_line(str(exc))
-            raise typer.Exit(2) from None
-        except OSError as exc:  # disk full, permission denied: the user's environment
-            where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
-            _error_line(f"{where}{exc.strerror or exc}")
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/]")
-            raise typer.Exit(130) from None
+        with stop_signals():
+            return _run_reporting(func, *args, **kwargs)
 
     return wrapper
+
+
+def _run_reporting(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    try:
+        return func(*args, **kwargs)
+    except WmiError as exc:
+        _error_line(str(exc))
+        raise typer.Exit(2) from None
+    except OSError as exc:  # disk full, permission denied: the user's environment
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        _error_line(f"{where}{exc.strerror or exc}")
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt as exc:
+        raise interrupted_exit(exc) from None
 
 
 class App(typer.Typer):

@@ -11,6 +11,7 @@ from wmi.cli.common import (
     choice,
     err_console,
     escape,
+    interrupted_exit,
     make_console,
     make_table,
     notify,
@@ -92,10 +93,9 @@ def prepare_command(
     try:
         result = _prepare(src_dir, out_dir, size, preset, split, seed, shard_size, workers,
                           compression, overwrite, shard)  # fmt: skip
-    except KeyboardInterrupt:
-        notify("warning", f"interrupted; the complete shards in {out_dir} are kept: run the "
-                          "same command again to resume")  # fmt: skip
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as exc:
+        saved = f"the complete shards in {out_dir} are kept: run the same command again to resume"
+        raise interrupted_exit(exc, saved) from None
     _report_skipped(result.skipped, result.manifest)
     part = "" if shard.whole else f", part {shard}"
     _print_prepared(result, f"{out_dir}  ({size}x{size}, preset {preset}{part})")

@@ -2,8 +2,8 @@
 
 The work is :func:`wmi.inpaint.folder.inpaint_folder` and
 :func:`wmi.inpaint.strategies.inpaint_image`, with the inpainter of
-:func:`wmi.inpaint.load.load_inpainter`; this module parses the options and prints. Importing it
-does not import torch, and neither does a run with a classical ``--method``.
+:func:`wmi.inpaint.load.load_batch_inpainter`; this module parses the options and prints.
+Importing it does not import torch, and neither does a run with a classical ``--method``.
 """
 
 import contextlib
@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from wmi.cli.common import App, choice, err_console, notify, progress_bar, shard_option
+from wmi.cli.common import (
+    App,
+    choice,
+    err_console,
+    interrupted_exit,
+    notify,
+    progress_bar,
+    shard_option,
+)
 from wmi.errors import WmiError
 from wmi.kinds import (
     CLASSICAL_METHODS,
@@ -29,7 +37,7 @@ from wmi.kinds import (
 )
 
 if TYPE_CHECKING:
-    from wmi.inpaint.folder import InpaintFolderResult
+    from wmi.inpaint.folder import FolderOptions, InpaintFolderResult
     from wmi.inpaint.strategies import Inpainter
 
 app = App(
@@ -38,13 +46,20 @@ app = App(
 )
 
 
+#: What inpaints when neither --checkpoint nor --method is given: like IOPaint's and LaMa's
+#: tools, a command with only images and masks works, and wmi ships no trained weights, so a
+#: classical method (the fast, robust one of OpenCV) is the default rather than a network.
+DEFAULT_METHOD = "telea"
 CHECKPOINT_HELP = (
-    "Trained wmi checkpoint (.pt) or `wmi export` folder to inpaint with. Give this or --method."
+    "Trained wmi checkpoint (.pt), run folder (its best.pt) or `wmi export` folder to inpaint "
+    "with, instead of --method."
 )
-METHOD_HELP = "Classical method, no checkpoint needed. Give this or --checkpoint."
+METHOD_HELP = (
+    f"Classical method, no checkpoint needed; without --checkpoint and --method: {DEFAULT_METHOD}."
+)
 DEVICE_HELP = (
-    "Device for --checkpoint: auto picks cuda, then mps, when available. The checkpoint's AMP "
-    "setting is used on cuda; cpu and mps run float32."
+    "Device for --checkpoint (the checkpoint's AMP setting is used on cuda; cpu and mps run "
+    "float32):"
 )
 DILATE_HELP = "Grow every hole by this many pixels (elliptical kernel) before inpainting."
 MAX_SIZE_HELP = "Longest side inpainted in one piece by --strategy resize and crop."
@@ -66,10 +81,12 @@ MAX_PIXELS_HELP = (
 QUALITY_HELP = "JPEG/WebP quality of the results, 1-100 (PNG is always lossless)."
 
 
-def _check_one_of(checkpoint: Path | None, method: str | None) -> None:
-    if (checkpoint is None) == (method is None):
-        methods = "|".join(CLASSICAL_METHODS)
-        raise WmiError(f"give exactly one of --checkpoint CKPT or --method {methods}")
+def _method(checkpoint: Path | None, method: str | None) -> str | None:
+    """The classical method to use: ``method``, :data:`DEFAULT_METHOD` when neither it nor a
+    checkpoint is given, None for a checkpoint."""
+    if checkpoint is not None and method is not None:
+        raise WmiError("give --checkpoint CKPT or --method, not both")
+    return DEFAULT_METHOD if checkpoint is None and method is None else method
 
 
 def _inpainter(
@@ -79,14 +96,14 @@ def _inpainter(
     batch_size: int,
     radius: int,
 ) -> "tuple[Inpainter, str]":
-    """Build the inpainter the options ask for; returns it and a short description."""
-    from wmi.inpaint.load import load_inpainter
+    """Build the inpainter the options ask for (``method`` from :func:`_method`); returns it
+    and a short description."""
+    from wmi.inpaint.load import load_batch_inpainter
 
-    _check_one_of(checkpoint, method)
     if method is not None:
-        return load_inpainter(method, radius=radius), method
+        return load_batch_inpainter(method, radius=radius), method
     assert checkpoint is not None
-    inpainter = load_inpainter(checkpoint, device, batch_size=batch_size)
+    inpainter = load_batch_inpainter(checkpoint, device, batch_size=batch_size)
     where = inpainter.device.type  # type: ignore[attr-defined]
     return inpainter, f"{checkpoint.name} on {where} (amp {inpainter.amp})"  # type: ignore[attr-defined]
 
@@ -225,7 +242,7 @@ def folder(
     from wmi.procs import Shard
 
     shard = Shard.parse(shard_text)
-    _check_one_of(checkpoint, method)
+    method = _method(checkpoint, method)
     options = FolderOptions(
         threshold, blend, False, dilate, strategy, max_size, fmt, quality, max_pixels, workers
     )
@@ -236,18 +253,22 @@ def folder(
     record = _record(checkpoint, method, device, **settings)
 
     inpainter = functools.partial(_inpainter, checkpoint, method, device, batch_size, radius)
-    summary = _run_folder(
-        (image_dir, mask, out_dir),
-        inpainter,
-        blend,
-        patterns=patterns,
-        options=options,
-        overwrite=overwrite,
-        strict=strict,
-        radius=radius,
-        record=record,
-        shard=shard,
-    )
+    try:
+        summary = _run_folder(
+            (image_dir, mask, out_dir),
+            inpainter,
+            blend,
+            patterns=patterns,
+            options=options,
+            overwrite=overwrite,
+            strict=strict,
+            radius=radius,
+            record=record,
+            shard=shard,
+        )
+    except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM (wmi.procs.stop_signals)
+        kept = f"the finished results in {out_dir} are kept: run the same command to finish"
+        raise interrupted_exit(exc, kept) from None
     _print_summary(summary, as_json)
     if summary.failed:
         raise typer.Exit(1)
@@ -274,6 +295,8 @@ def _run_folder(
         options.real_validity = blend is Blend.soft and inpainter.takes_real_validity
         if options.real_validity:
             notify("info", "soft masks: grey levels go to the weighted-conv network as validity")
+        if getattr(inpainter, "train_size", None):
+            _warn_scale(inpainter, _longest_side(folders[0], options.max_pixels), options)
         description.append(text)
         return inpainter
 
@@ -295,6 +318,34 @@ def _run_folder(
             notify=notify,
             **kwargs,
         )
+
+
+def _longest_side(image_dir: Path, max_pixels: int) -> int:
+    """The longest side among IMAGE_DIR's images, from their headers (unreadable ones: 0)."""
+    from wmi.io import list_images, oriented_size
+
+    longest = 0
+    for path in list_images(image_dir):
+        try:
+            longest = max(longest, *oriented_size(path, max_pixels))
+        except WmiError:
+            continue  # the run names it when it gets there
+    return longest
+
+
+def _warn_scale(inpainter: "Inpainter", longest: int, options: "FolderOptions") -> None:
+    """Warn when a network will see images far larger or smaller than it was trained on."""
+    from wmi.inpaint.load import scale_warning
+
+    strategy = Strategy(options.strategy)
+    if strategy is Strategy.original:
+        side, how = longest, "--strategy original"
+    else:
+        side = min(longest, options.max_size)
+        how = f"--strategy {strategy.value} --max-size {options.max_size}"
+    warning = scale_warning(inpainter, side, how)
+    if warning:
+        notify("warning", warning)
 
 
 @app.command("image")
@@ -320,10 +371,13 @@ def image(
     radius: int = typer.Option(3, "--radius", min=1, help=RADIUS_HELP),
 ) -> None:
     """Inpaint one IMAGE with its MASK and write OUTPUT (never over IMAGE or MASK)."""
+    from rich.progress import SpinnerColumn, TimeElapsedColumn
+
     from wmi.inpaint.folder import FolderOptions, read_pair
     from wmi.inpaint.strategies import inpaint_image
     from wmi.io import IMAGE_EXTENSIONS, write_image
 
+    method = _method(checkpoint, method)
     options = FolderOptions(
         threshold, blend, False, dilate, strategy, max_size, "png", quality, max_pixels
     )
@@ -337,6 +391,7 @@ def image(
         raise WmiError(f"{output}: exists; pass --overwrite to replace it")
     inpainter, _ = _inpainter(checkpoint, method, device, 1, radius)
     loaded = read_pair(image_path, mask_path, options)
+    _warn_scale(inpainter, max(loaded.image.shape[:2]), options)
     if not loaded.hole.any():
         notify("warning", f"{mask_path}: no hole (no pixel above {threshold}); written unchanged")
     for note, seen in (
@@ -346,16 +401,21 @@ def image(
         if seen:
             notify("info", note)
     soft = blend is Blend.soft
-    result = inpaint_image(
-        loaded.image,
-        loaded.hole,
-        inpainter,
-        strategy,
-        max_size,
-        loaded.levels,
-        blend,
-        soft and inpainter.takes_real_validity,
-    )
+    h, w = loaded.image.shape[:2]
+    # a big photo with a network takes minutes on a CPU: say what runs, and for how long
+    with progress_bar(SpinnerColumn(), "{task.description}", TimeElapsedColumn(),
+                      transient=True, disable=not err_console.is_terminal) as bar:  # fmt: skip
+        bar.add_task(f"inpainting {image_path.name} ({w}x{h})", total=None)
+        result = inpaint_image(
+            loaded.image,
+            loaded.hole,
+            inpainter,
+            strategy,
+            max_size,
+            loaded.levels,
+            blend,
+            soft and inpainter.takes_real_validity,
+        )
     for note in write_image(output, result, quality, PNG_LEVEL, loaded.info):
         notify("warning", note)
     err_console.print(f"wrote {output} ({loaded.hole.mean():.1%} of the pixels inpainted)")

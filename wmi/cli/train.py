@@ -11,8 +11,9 @@ from typing import Any
 
 import typer
 
-from wmi.cli.common import choice
+from wmi.cli.common import choice, interrupted_exit
 from wmi.kinds import AMP_MODES, ARCHS, AUTO, CONV_KINDS, DEVICES, NORM_KINDS, PERCEPTUAL
+from wmi.procs import Interrupted
 from wmi.training.config import default, field_help, field_names, shown_default
 
 
@@ -103,9 +104,9 @@ def train(
     decay), or DeepFill v1/v2 with theirs (--arch; docs/models.md).
 
     Writes RUN_DIR/config.json, checkpoints/last.pt and best.pt, metrics.jsonl, train.log and
-    preview PNGs. Ctrl-C finishes the current step, saves last.pt and exits; --resume
-    continues from there. Under `torchrun --nproc-per-node N -m wmi train ...` it trains on N
-    GPUs (DDP). See docs/training.md.
+    preview PNGs. Ctrl-C or SIGTERM finishes the current step, saves last.pt and exits
+    (130/143); --resume continues from there. Under `torchrun --nproc-per-node N -m wmi
+    train ...` it trains on N GPUs (DDP). See docs/training.md.
     """
     overrides = {k: v for k, v in locals().items() if k in field_names()}
     _run(overrides, config, resume, overwrite, progress)
@@ -131,12 +132,12 @@ def _run(
             raise WmiError(f"missing {', '.join(missing)} (see wmi train --help)")
     result = run_training(cfg, resume=resume, overwrite=overwrite, progress=progress)
     if result.rank != 0:  # under torchrun, rank 0 speaks for all
-        raise typer.Exit(130 if result.status == "interrupted" else 0)
+        raise typer.Exit(128 + result.stop_signal if result.stop_signal else 0)
     best = result.best
     summary = f"{result.step} steps in {result.run_dir}"
     if best:
         summary += f"; best hole L1 {best['l1']:.3f} % at step {best['step']} (checkpoints/best.pt)"
-    if result.status == "interrupted":
-        typer.echo(f"interrupted after {summary}; continue with --resume", err=True)
-        raise typer.Exit(130)
+    if result.stop_signal:
+        saved = f"saved checkpoints/last.pt after {summary}; continue with --resume"
+        raise interrupted_exit(Interrupted(result.stop_signal, saved))
     typer.echo(f"trained {summary}")

@@ -20,6 +20,7 @@ pipeline works end to end, not what the paper's models reach after days on a GPU
 from __future__ import annotations
 
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ import numpy as np
 from rich.console import Console
 
 from wmi.errors import WmiError
+from wmi.procs import Interrupted
 
 #: scikit-image sample photographs shipped inside the package (no download needed)
 TRAIN_PHOTOS = ("chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "retina",
@@ -201,14 +203,20 @@ def _methods(cfg: DemoConfig) -> dict[str, tuple[str, str]]:
     return methods
 
 
-class _Steps:
-    """Prints each step's title and its equivalent commands (notes: stderr)."""
+#: data, masks, one training per network, then inpaint and eval per mask set
 
-    def __init__(self, notes: Console) -> None:
-        self.notes = notes
+
+class _Steps:
+    """Prints each step's number, title and equivalent commands (notes: stderr)."""
+
+    def __init__(self, notes: Console, total: int) -> None:
+        self.notes, self.total = notes, total
+        self.done = 0
+        self.started = time.monotonic()
 
     def __call__(self, title: str, *commands: str) -> None:
-        self.notes.rule(f"[bold]{title}")
+        self.done += 1
+        self.notes.rule(f"[bold]{self.done}/{self.total} {title}")
         for command in commands:
             self.notes.print(f"$ {command}", style="dim", highlight=False, markup=False)
 
@@ -219,7 +227,7 @@ def _prepare_data(cfg: DemoConfig, step: _Steps) -> Path:
     out = cfg.out
     split = ",".join(f"{f:g}" for f in SPLIT)
     step(
-        "1/5 data",
+        "data",
         f"wmi data prepare {out}/photos {out}/shards --size {cfg.size} --preset plain "
         f"--split {split} --seed {cfg.seed} --workers 0",
     )
@@ -241,7 +249,7 @@ def _make_masks(cfg: DemoConfig, test_dir: Path, step: _Steps) -> None:
 
     out = cfg.out
     step(
-        "2/5 masks",
+        "masks",
         *(
             f"wmi masks generate {out}/masks/{kind} --kind {kind} --for {test_dir} "
             f"--seed {cfg.seed}"
@@ -254,19 +262,52 @@ def _make_masks(cfg: DemoConfig, test_dir: Path, step: _Steps) -> None:
 
 
 def _train_networks(cfg: DemoConfig, step: _Steps) -> None:
+    """Train each network in turn; after the first, say when the demo should end.
+
+    Raises:
+        Interrupted: Ctrl-C or SIGTERM stopped a training (its last.pt is saved); the other
+            networks are not trained, so no comparison is made on an unequal footing.
+    """
     from wmi.training.config import TrainConfig
     from wmi.training.loop import train
 
-    for arch, conv in cfg.networks:
+    networks = cfg.networks
+    for n, (arch, conv) in enumerate(networks):
         options = _train_options(cfg, arch, conv)
         step(
-            f"3/5 train {conv or arch}",
+            f"train {conv or arch}",
             "wmi train " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in options.items()),
         )
         config = TrainConfig(
             **{k: str(v) if isinstance(v, Path) else v for k, v in options.items()}
         )
-        train(config, progress=True, echo=False)
+        started = time.monotonic()
+        result = train(config, progress=True, echo=False)
+        if result.stop_signal:
+            label, run = _label(arch, conv), options["out"]
+            raise Interrupted(
+                result.stop_signal,
+                f"{label} stopped at step {result.step} of {cfg.steps} (saved "
+                f"{run}/checkpoints/last.pt; `wmi train --resume --out {run}` continues it); "
+                "no other network trained and no table made",
+            )
+        if n == 0 and len(networks) > 1:
+            # the networks train for the same steps at the same size: the rest takes as long,
+            # on a machine as busy as it was, plus inpainting and evaluation (seconds)
+            took = time.monotonic() - started
+            left = took * (len(networks) - 1)
+            step.notes.print(
+                f"{_label(arch, conv)} trained in {_duration(took)}; the demo should end "
+                f"in about {_duration(left)} more (the time depends on the steps, the size, "
+                "the device and how busy it is)",
+                highlight=False,
+            )
+
+
+def _duration(seconds: float) -> str:
+    """``"42 s"``, ``"3 min 39 s"``."""
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
 def _inpaint(cfg: DemoConfig, test_dir: Path, mask_set: str, step: _Steps) -> dict[str, Path]:
@@ -276,7 +317,7 @@ def _inpaint(cfg: DemoConfig, test_dir: Path, mask_set: str, step: _Steps) -> di
     masks, preds = cfg.out / "masks" / mask_set, {}
     methods = _methods(cfg)
     step(
-        f"4/5 inpaint ({mask_set} masks)",
+        f"inpaint ({mask_set} masks)",
         *(
             f"wmi inpaint folder {test_dir} {masks} {cfg.out}/results/{mask_set}/{name.lower()} "
             f"{option} {value}" + (f" --device {cfg.device}" if option == "--checkpoint" else "")
@@ -310,7 +351,7 @@ def _evaluate(cfg: DemoConfig, test_dir: Path, mask_set: str, preds: dict[str, P
 
     masks, html = cfg.out / "masks" / mask_set, cfg.out / _html_name(mask_set)
     step(
-        f"5/5 eval ({mask_set} masks)",
+        f"eval ({mask_set} masks)",
         f"wmi eval --gt {test_dir} --masks {masks} "
         + " ".join(f"--pred {name}={folder}" for name, folder in preds.items())
         + f" --html {html}",
@@ -357,7 +398,8 @@ def run_demo(
     results = results or Console()
     _check(cfg)
     _claim_out_dir(cfg.out, cfg.overwrite)
-    step = _Steps(notes)
+    # data, masks, one training per network, inpaint and eval per mask set
+    step = _Steps(notes, 2 + len(cfg.networks) + 2 * len(MASK_SETS))
     test_dir = _prepare_data(cfg, step)
     _make_masks(cfg, test_dir, step)
     _train_networks(cfg, step)

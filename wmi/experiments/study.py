@@ -365,7 +365,7 @@ def _inpaint(study: Study, images: Path, masks: Mapping[str, Path], out: Path, d
              step: Callable[[], None]) -> dict[str, dict[str, list[Path]]]:  # fmt: skip
     """Every run and classical method on every mask set: mask set -> method -> folders."""
     from wmi.inpaint.folder import inpaint_folder
-    from wmi.inpaint.load import load_inpainter
+    from wmi.inpaint.load import load_batch_inpainter
 
     preds: dict[str, dict[str, list[Path]]] = {}
     for kind, mask_dir in masks.items():
@@ -384,12 +384,12 @@ def _inpaint(study: Study, images: Path, masks: Mapping[str, Path], out: Path, d
                 folder = out / "results" / kind / name
                 preds[kind][method.name].append(folder)
                 if not _done(folder):
-                    # a run folder loads its best checkpoint (load_inpainter)
+                    # a run folder loads its best checkpoint (load_batch_inpainter)
                     inpaint_folder(
                         images,
                         mask_dir,
                         folder,
-                        lambda source=source: load_inpainter(source, device),
+                        lambda source=source: load_batch_inpainter(source, device),
                         overwrite=True,
                     )
                     _mark_done(folder)

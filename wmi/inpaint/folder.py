@@ -295,8 +295,6 @@ def _read_levels(path: Path, options: FolderOptions) -> np.ndarray:
 
 def _load(job: _Job, shared: np.ndarray | None, options: FolderOptions) -> Loaded:
     """Read one job's image and mask, resize the mask (nearest), threshold and dilate."""
-    import cv2
-
     from wmi.io import load_image
 
     image, info = load_image(job.image, options.max_pixels)
@@ -305,17 +303,34 @@ def _load(job: _Job, shared: np.ndarray | None, options: FolderOptions) -> Loade
     h, w = image.shape[:2]
     resized = levels.shape != (h, w)
     stretched = resized and abs(levels.shape[1] / levels.shape[0] - w / h) > 0.01 * w / h
-    if resized:
-        levels = cv2.resize(levels, (w, h), interpolation=cv2.INTER_NEAREST)
-    hole = levels > options.threshold
-    if options.dilate:
-        hole = dilate_hole_ellipse(hole, options.dilate)
-        levels = np.where(hole & (levels <= options.threshold), np.uint8(255), levels)
+    hole, levels = hole_of(levels, (h, w), options)
     if hole.all():
         raise WmiError(
             f"{job.mask or 'MASK'}: the hole covers all of {job.image.name}, nothing to keep"
         )
     return Loaded(job, image, hole, levels, info, resized, stretched)
+
+
+def hole_of(
+    levels: np.ndarray, size: tuple[int, int], options: FolderOptions
+) -> tuple[np.ndarray, np.ndarray]:
+    """A mask's uint8 grey levels ``(h, w)`` (255 = hole) as the image of ``size`` = (H, W)
+    needs them: resized (nearest neighbour), thresholded and dilated as ``options`` say.
+
+    Returns:
+        ``(hole, levels)``: bool ``(H, W)``, True = hole, and the grey levels with dilated
+        pixels at 255.
+    """
+    import cv2
+
+    h, w = size
+    if levels.shape != (h, w):
+        levels = cv2.resize(levels, (w, h), interpolation=cv2.INTER_NEAREST)
+    hole = levels > options.threshold
+    if options.dilate:
+        hole = dilate_hole_ellipse(hole, options.dilate)
+        levels = np.where(hole & (levels <= options.threshold), np.uint8(255), levels)
+    return hole, levels
 
 
 def _write(target: Path, result: np.ndarray, info: ImageInfo, options: FolderOptions) -> list[str]:

@@ -23,6 +23,7 @@ class ModelInpainter:
         amp: ``bf16``, ``fp16`` or ``off``: autocast dtype during the forward pass.
         device: where to run; default: the device of the model's first parameter (or CPU).
         batch_size: at most this many images per forward pass.
+        train_size: the crop side it was trained on (its checkpoint's ``size``), if known.
     """
 
     def __init__(
@@ -32,6 +33,7 @@ class ModelInpainter:
         amp: str = "off",
         device: torch.device | str | None = None,
         batch_size: int = 8,
+        train_size: int | None = None,
     ) -> None:
         import torch
 
@@ -50,6 +52,7 @@ class ModelInpainter:
         self.takes_real_validity = bool(getattr(model, "takes_real_validity", False))
         self.amp = amp
         self.batch_size = batch_size
+        self.train_size = train_size
 
     def inpaint_batch(
         self,
@@ -89,9 +92,32 @@ class ModelInpainter:
         assert all(r is not None for r in results)
         return results  # type: ignore[return-value]
 
+    def check_memory(self, height: int, width: int, batch: int = 1) -> None:
+        """Refuse a forward pass of ``batch`` images of ``height`` x ``width`` (padded) that
+        the network's own estimate says will not fit in the device's available memory.
+
+        Raises:
+            WmiError: one line with the estimate, what is available and the alternatives.
+        """
+        from wmi.device import available_bytes
+
+        estimate = getattr(self.model, "inference_bytes", None)
+        if estimate is None:
+            return
+        need, free = estimate(height, width, batch), available_bytes(self.device)
+        if free is not None and need > free:
+            raise WmiError(
+                f"{width}x{height}: the network needs about {need / 1e9:.1f} GB on "
+                f"{self.device.type} at this size, {free / 1e9:.1f} GB is available; use "
+                "--strategy resize (the default) or crop with a --max-size that fits, or a "
+                "smaller image"
+            )
+
     def _forward(self, images: list[np.ndarray], validity: list[np.ndarray]) -> list[np.ndarray]:
         import torch
 
+        h, w = images[0].shape[:2]
+        self.check_memory(h + (-h) % self.multiple, w + (-w) % self.multiple, len(images))
         valid = np.stack([pad_to_multiple(v, self.multiple) for v in validity])
         x = np.stack([pad_to_multiple(img.astype(np.float32), self.multiple) for img in images])
         x_t = torch.from_numpy(x).permute(0, 3, 1, 2).to(self.device)

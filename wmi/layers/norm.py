@@ -98,10 +98,11 @@ def weighted_batch_norm(
             fallback_mean, fallback_var = torch.zeros_like(mean), torch.ones_like(var)
         mean = torch.where(has, mean, fallback_mean)
         var = torch.where(has, var, fallback_var)
+        flat = _single_value(v1, v2).view(1, c, 1, 1)
     else:
         acc = torch.promote_types(x.dtype, torch.float32)
-        mean, var = running_mean.to(acc), running_var.to(acc)
-    return _affine(x, mean.view(1, c, 1, 1), var.view(1, c, 1, 1), weight, bias, eps)
+        mean, var, flat = running_mean.to(acc), running_var.to(acc), None
+    return _affine(x, mean.view(1, c, 1, 1), var.view(1, c, 1, 1), weight, bias, eps, flat)
 
 
 def weighted_instance_norm(
@@ -123,20 +124,39 @@ def weighted_instance_norm(
         with mean 0 and variance 1.
     """
     check_masked_input(x, mask)
-    mean, var, v1, _ = _weighted_moments(x, mask, (2, 3))
+    mean, var, v1, v2 = _weighted_moments(x, mask, (2, 3))
     has = v1 > 0
     mean = torch.where(has, mean, torch.zeros_like(mean))
     var = torch.where(has, var, torch.ones_like(var))
-    return _affine(x, mean, var, weight, bias, eps)
+    return _affine(x, mean, var, weight, bias, eps, _single_value(v1, v2))
+
+
+def _single_value(v1: Tensor, v2: Tensor) -> Tensor:
+    """Where the statistics came from one valid value (one nonzero weight: V₁² = V₂).
+
+    Its mean is that value and its variance 0, so eqs. (4)–(6) normalize it to the shift β
+    exactly (docs/paper.md). Computed as x·rstd − μ·rstd with rstd = 1/√ε it would be rounding
+    noise times 10⁴ instead.
+    """
+    return (v1 > 0) & (v1 * v1 <= v2)
 
 
 def _affine(
-    x: Tensor, mean: Tensor, var: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
+    x: Tensor,
+    mean: Tensor,
+    var: Tensor,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    eps: float,
+    flat: Tensor | None = None,
 ) -> Tensor:
-    # y = (x − μ)·rstd·w + b as one per-channel scale and shift: a single pass over x
+    """``(x − μ)·rstd·w + b``; where ``flat`` (statistics of a single value), ``b`` exactly."""
+    # as one per-channel scale and shift: a single pass over x
     scale = torch.rsqrt(var + eps)
     if weight is not None:
         scale = scale * weight.to(scale.dtype).view(1, -1, 1, 1)
+    if flat is not None:
+        scale = torch.where(flat, torch.zeros_like(scale), scale)
     shift = -mean * scale
     if bias is not None:
         shift = shift + bias.to(scale.dtype).view(1, -1, 1, 1)

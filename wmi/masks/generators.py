@@ -43,6 +43,9 @@ FREEFORM_MIN_VERTICES, FREEFORM_MAX_VERTICES = 4, 11
 FREEFORM_MEAN_ANGLE = 2 * math.pi / 5
 FREEFORM_ANGLE_RANGE = 2 * math.pi / 15
 FREEFORM_MIN_WIDTH, FREEFORM_MAX_WIDTH = 12, 40
+#: DeepFill's images are 256²: on larger ones the brush widths grow with the diagonal (the
+#: stroke lengths already do), so a 1600x1200 photo gets the hole ratios of a 256² crop.
+FREEFORM_REFERENCE_SIDE = 256
 
 # LaMa's ``configs/data_gen/random_{thin,medium,thick}_256.yaml`` (Suvorov et al., WACV 2022):
 # irregular strokes, or (with probability box_proba / (1 + box_proba)) random rectangles;
@@ -195,9 +198,12 @@ def freeform(
     1-3 strokes; each has 4-11 vertices joined by segments whose angles alternate around
     ``2π/5`` (even vertices turn by ``2π`` minus the angle), angle range ``2π/15``; step
     length ``clip(N(r, r/2), 0, 2r)`` with ``r = sqrt(H² + W²)/8``; brush width
-    ``int(uniform(12, 40))`` pixels (not scaled with the image, as in DeepFill); each stroke is
-    a thick polyline plus a filled disc of radius ``width//2`` at every vertex. The mask is
-    then flipped left-right and up-down, each with probability 1/2.
+    ``int(uniform(12, 40) · s)`` pixels with ``s = max(1, sqrt(H² + W²) / sqrt(2·256²))``: as
+    in DeepFill up to 256² (its size), and growing with the image beyond, so that the hole
+    ratios of a big photograph are those of a 256² crop (DeepFill's fixed widths cover a few
+    percent of a 1600x1200 photo); each stroke is a thick polyline plus a filled disc of radius
+    ``width//2`` at every vertex. The mask is then flipped left-right and up-down, each with
+    probability 1/2.
 
     Differences from the TensorFlow original, none of which changes the distribution much:
     drawing uses OpenCV instead of PIL, with lines ``width - 1`` thick (OpenCV draws about a
@@ -217,6 +223,7 @@ def freeform(
     # scalar loop, in the same order (a vector of n draws equals n single draws).
     canvas = np.zeros((height, width), np.uint8)
     radius = math.sqrt(height * height + width * width) / 8
+    brush_scale = max(1.0, 8 * radius / (math.sqrt(2) * FREEFORM_REFERENCE_SIDE))
     two_pi, step_max = 2 * math.pi, 2 * radius
     for _ in range(int(rng.integers(FREEFORM_MIN_STROKES, FREEFORM_MAX_STROKES + 1))):
         n_vertices = int(rng.integers(FREEFORM_MIN_VERTICES, FREEFORM_MAX_VERTICES + 1))
@@ -233,7 +240,7 @@ def freeform(
             x = int(min(max(x + step * math.cos(angle), 0), width))
             y = int(min(max(y + step * math.sin(angle), 0), height))
             vertices.append((x, y))
-        brush = int(rng.uniform(FREEFORM_MIN_WIDTH, FREEFORM_MAX_WIDTH))
+        brush = int(rng.uniform(FREEFORM_MIN_WIDTH, FREEFORM_MAX_WIDTH) * brush_scale)
         # OpenCV's thick lines are about a pixel wider than PIL's: width - 1 matches the area.
         cv2.polylines(canvas, [np.array(vertices, np.int32)], False, 1, brush - 1)
         radius_px = brush // 2

@@ -469,6 +469,8 @@ def export_model(
         (staging / CARD_FILE).write_text(model_card(config, out_dir.name), encoding="utf-8")
         files[CARD_FILE] = staging / CARD_FILE
         os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it owner-only
+        for path in files.values():  # safetensors writes owner-only too: these are to share
+            os.chmod(path, 0o666 & ~_umask())
         _publish(staging, out_dir, replace)
     finally:
         if staging.exists():

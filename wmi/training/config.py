@@ -418,18 +418,25 @@ def check_choice(option: str, value: str, allowed: Iterable[str]) -> None:
         raise WmiError(f"{option} {value!r}: expected one of {', '.join(allowed)}")
 
 
-def check_size(size: int, layers: int | None, arch: str = "unet") -> None:
+def check_size(
+    size: int,
+    layers: int | None,
+    batch_size: int = 1,
+    norms: Iterable[str] = (),
+    arch: str = "unet",
+) -> None:
     """The crop side must be a positive multiple of ``2**layers`` (the U-Net halves it
-    ``layers`` times), or with ``layers`` None of the ``--arch`` network's ``multiple``; the
-    error names the nearest valid size.
+    ``layers`` times), and big enough that each of ``norms`` gets the values per channel it
+    needs at ``batch_size``; with ``layers`` None (an ``--arch`` without the U-Net's options) a
+    multiple of the arch network's ``multiple``. The error names a size that works.
 
     Raises:
-        WmiError: ``--size`` is not such a multiple.
+        WmiError: ``--size`` is not such a multiple, or too small for ``--batch-size``.
     """
-    from wmi.models.unet import check_multiple  # torch, only when a config is checked
+    from wmi.models.unet import check_training_size  # torch, only when a config is checked
 
     if layers is not None:
-        check_multiple(size, size, layers, option="--size")
+        check_training_size(size, layers, batch_size, norms)
         return
     multiple = int(load(ARCHS[arch].network).multiple)
     if size < multiple or size % multiple:
@@ -453,7 +460,11 @@ def _check_numbers(cfg: TrainConfig) -> None:
         value = getattr(cfg, name)
         if value is not None and value < 1:
             raise WmiError(f"--{name} must be at least 1, got {value}")
-    check_size(cfg.size, cfg.layers if ARCHS[cfg.arch].takes_conv else None, cfg.arch)
+    if ARCHS[cfg.arch].takes_conv:
+        norm = network_options(cfg)["norm"]
+        check_size(cfg.size, cfg.layers, cfg.batch_size, [norm])
+    else:
+        check_size(cfg.size, None, arch=cfg.arch)
 
 
 def check_config(cfg: TrainConfig) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -104,7 +105,7 @@ class TrainResult:
     Attributes:
         run_dir: the run folder.
         step: steps completed (the step of last.pt).
-        status: "done" or "interrupted" (Ctrl-C; last.pt saved).
+        status: "done" or "interrupted" (Ctrl-C or SIGTERM; last.pt saved).
         best: the best validation (``{"step", "l1", ...}``) or None.
         last_val: the last validation metrics or None.
         config: the effective configuration.
@@ -118,6 +119,8 @@ class TrainResult:
     last_val: dict[str, Any] | None = None
     config: dict[str, Any] = field(default_factory=dict)
     rank: int = 0
+    #: the signal that interrupted the run (``signal.SIGINT``, ``SIGTERM``); 0 when done
+    stop_signal: int = 0
 
 
 def train(
@@ -153,7 +156,8 @@ def train(
     try:
         run = _prepare(cfg, dist, resume, overwrite, train_set, val_set, echo)
         _announce(run)
-        status = _loop(run, progress and dist.main)
+        stopped_by = _loop(run, progress and dist.main)
+        status = "interrupted" if stopped_by else "done"
         if status == "done":
             run.log.info(f"finished {run.state.step} steps; checkpoints in {run.checkpoints}")
         state = run.state
@@ -165,6 +169,7 @@ def train(
             state.last_val,
             run.cfg.to_dict(),
             dist.rank,
+            stopped_by,
         )
     finally:
         if run is not None:
@@ -308,8 +313,11 @@ def _announce(run: _Run) -> None:
         log.info(MISSING)
 
 
-def _loop(run: _Run, progress: bool) -> str:
-    """Train until ``total_steps`` or a stop request; returns "done" or "interrupted"."""
+def _loop(run: _Run, progress: bool) -> int:
+    """Train until ``total_steps`` or a stop request; returns the stop signal (0: done).
+
+    On a rank that got no signal itself but stops with the others it is ``SIGTERM``.
+    """
     cfg, state, total = run.cfg, run.state, run.total_steps
     names = unwrap(run.loss_fn).terms
     window = _Window(len(names))
@@ -339,9 +347,11 @@ def _loop(run: _Run, progress: bool) -> str:
                 if state.step % cfg.save_every == 0 or last or stopping:
                     _save(run, "last.pt")
             if stopping:  # Ctrl-C/SIGTERM on some rank: all stop here
-                run.log.info(f"interrupted at step {state.step}: saved checkpoints/last.pt")
-                return "interrupted"
-    return "done"
+                # the caller says it, from TrainResult, in its one line
+                msg = f"interrupted at step {state.step}: saved checkpoints/last.pt"
+                run.log.info(msg, echo=False)
+                return stop.signum or signal.SIGTERM
+    return 0
 
 
 def _drawer(run: _Run, window: _Window) -> Draw:

@@ -23,6 +23,7 @@ from wmi.device import resolve_device
 from wmi.errors import WmiError
 from wmi.io import atomic_path
 from wmi.kinds import DEVICES
+from wmi.procs import STOP_SIGNALS
 from wmi.training.config import TrainConfig, check_choice
 
 #: Files and folders of a run; --overwrite removes exactly these.
@@ -253,13 +254,13 @@ class RunLog:
 
             self.console = Console(stderr=True, highlight=False, soft_wrap=True)
 
-    def info(self, message: str) -> None:
-        """A line of train.log (and of stderr with ``echo``)."""
+    def info(self, message: str, echo: bool = True) -> None:
+        """A line of train.log (and of stderr with the log's ``echo`` and this ``echo``)."""
         if not self.enabled:
             return
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         _append(self.log_path, f"{stamp} {message}\n")
-        if self.console is not None:
+        if self.console is not None and echo:
             self.console.print(message, markup=False)
 
     def metrics(self, record: dict[str, Any]) -> None:
@@ -284,26 +285,29 @@ class GracefulStop:
     """First Ctrl-C (SIGINT) or SIGTERM: stop after the current step, which then saves last.pt.
 
     torchrun passes the signal it got on to its workers (and kills them after a grace
-    period); batch schedulers send SIGTERM before preemption. A second signal acts at once
-    (KeyboardInterrupt or termination), keeping the last saved checkpoint. Only installed in
-    the main thread (Python delivers signals there).
+    period); batch schedulers send SIGTERM before preemption. A second signal gets the
+    handlers that were in place before (:func:`wmi.procs.stop_signals`' under the command
+    line: it raises :class:`wmi.procs.Interrupted` at once), keeping the last saved
+    checkpoint. Only installed in the main thread (Python delivers signals there).
     """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.requested = False
+        #: the signal that asked to stop (0: none)
+        self.signum = 0
         self._previous: dict[int, Any] = {}
 
     def __enter__(self) -> GracefulStop:
         if threading.current_thread() is threading.main_thread():
-            self._previous = {s: signal.signal(s, self._handle) for s in self.SIGNALS}
+            self._previous = {s: signal.signal(s, self._handle) for s in STOP_SIGNALS}
         return self
 
     def _handle(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        self.requested, self.signum = True, signum
+        for stop, previous in self._previous.items():
+            # SIG_DFL for SIGINT would not raise: Python's own Ctrl-C handler does
+            default = signal.default_int_handler if stop == signal.SIGINT else signal.SIG_DFL
+            signal.signal(stop, previous if previous is not None else default)
 
     def __exit__(self, *exc: Any) -> None:
         for signum, previous in self._previous.items():
@@ -311,10 +315,11 @@ class GracefulStop:
 
 
 def ignore_stop_signals(worker_id: int) -> None:
-    """DataLoader worker init: Ctrl-C reaches the whole process group, but only the main
-    process should act on it (a worker that died of it would abort the run unsaved)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    """DataLoader worker init: Ctrl-C and ``kill`` of the group reach every process, but only
+    the main process should act on them (a worker that died of one would abort the run
+    unsaved; torch's workers exit by themselves when the main process is gone)."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 class ProgressBar:
