@@ -195,7 +195,13 @@ def test_cli_help_shows_the_defaults_of_train_config() -> None:
     assert all(field_help(name).strip() for name in field_names())
     help_text = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"}).output
     assert "Seeds weights, data order, crops and masks." in help_text
-    assert _shown("size") == "256" and _shown("conv") == "weighted"
+    assert _shown("size") == "256" and _shown("conv") == "weighted with --arch unet"
     assert _shown("compile") == "no-compile" and _shown("steps") is False
-    assert _shown("lr") == "0.0005; 5e-05 with --finetune"
+    # defaults an --arch decides are shown per arch, from its registry entry
+    assert (
+        _shown("lr")
+        == "0.0005 (unet), 0.0001 (deepfill1), 0.0001 (deepfill2); 5e-05 with --finetune"
+    )
+    assert _shown("base_channels") == "64 (unet), 32 (deepfill1), 48 (deepfill2)"
+    assert _shown("masks") == "freeform (unet), box (deepfill1), freeform (deepfill2)"
     assert _shown("bn_momentum") == "auto"
