@@ -348,6 +348,15 @@ def _card_usage(config: dict[str, Any], folder_name: str) -> list[str]:
     return lines
 
 
+def _is_export_config(path: Path) -> bool:
+    """Whether ``path`` is a config.json that :func:`export_model` wrote (its format named)."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("format") == FORMAT
+
+
 def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
     """Whether ``out_dir`` holds an earlier export to replace; refuse anything else non-empty."""
     if out_dir.exists() and not out_dir.is_dir():
@@ -357,7 +366,9 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
     entries = sorted(p.name for p in out_dir.iterdir())
     if not entries:
         return False
-    foreign = [n for n in entries if n not in EXPORT_FILES]
+    foreign = [n for n in entries if n not in EXPORT_FILES or (out_dir / n).is_symlink()]
+    if not foreign and not _is_export_config(out_dir / CONFIG_FILE):
+        foreign = [CONFIG_FILE]  # files of export names that wmi export did not write
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise WmiError(
@@ -371,6 +382,11 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
     return True
 
 
+def _short(out_dir: Path) -> str:
+    """OUT_DIR's name cut so that the staging folder's name (about 25 bytes more) fits."""
+    return os.fsdecode(os.fsencode(out_dir.name)[:200])
+
+
 def _publish(staging: Path, out_dir: Path, replace: bool) -> None:
     """Move the finished staging folder to ``out_dir`` in one rename (two when replacing)."""
     if not replace:
@@ -378,7 +394,7 @@ def _publish(staging: Path, out_dir: Path, replace: bool) -> None:
             out_dir.rmdir()  # empty (checked); a file appearing meanwhile makes this fail
         os.replace(staging, out_dir)
         return
-    trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+    trash = Path(tempfile.mkdtemp(prefix=f".{_short(out_dir)}.old-", dir=out_dir.parent))
     trash.rmdir()
     os.replace(out_dir, trash)
     try:
@@ -425,7 +441,7 @@ def export_model(
     model.eval()
     config = build_config(model, payload, checkpoint_path)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.export-", dir=out_dir.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{_short(out_dir)}.export-", dir=out_dir.parent))
     try:
         files: dict[str, Path] = {}
         weights = staging / WEIGHTS_FILE
