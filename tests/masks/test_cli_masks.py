@@ -607,3 +607,24 @@ def test_generate_timing_line_wording(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert "wrote 3 masks in " in result.output and " in this process" in result.output
     assert "worker(s)" not in result.output and "0.0 s" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args,says",
+    [
+        (["--count", "1", "--size", "100000"], "over --max-pixels"),
+        (["--count", "1", "--height", "1000000000", "--width", "16"], "over --max-pixels"),
+        (["--count", "1", "--size", "64", "--max-pixels", "4000"], "over --max-pixels 4,000"),
+        (["--count", "99999999999999999999", "--size", "64"], "--count"),
+        (["--count", "1000001", "--size", "16"], "--count"),
+    ],
+)
+def test_sizes_and_counts_beyond_their_meaning_are_refused_before_anything_is_written(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    """Issue 21, item 5: these asked for 9 GB, 16 GB and an endless list."""
+    result = run("generate", tmp_path / "o", "--kind", "box", *args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and says in lines[0] and "Traceback" not in result.output
+    assert not (tmp_path / "o").exists()

@@ -40,8 +40,9 @@ _FOR_HELP = (
     "name, so adding images never changes the others' masks. Not with --count or a size."
 )
 _MAX_PIXELS_HELP = (
-    "With --for: an image of more pixels is left out and named (a decompression bomb is one); "
-    "0 = no limit. The same limit as wmi inpaint and wmi eval."
+    "The most pixels of one mask (a larger --size is refused); with --for, an image of more "
+    "pixels is left out and named (a decompression bomb is one); 0 = no limit. The same limit "
+    "as wmi inpaint and wmi eval."
 )
 
 _SEED_HELP = (
@@ -120,6 +121,7 @@ def generate_command(
             overwrite=overwrite,
             workers=workers,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            max_pixels=max_pixels,
         )
     summary = {**result.summary(), "skipped": list(skipped)}
     if as_json:
