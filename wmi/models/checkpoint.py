@@ -22,7 +22,7 @@ from torch import nn
 
 from wmi.errors import WmiError
 from wmi.io import atomic_path
-from wmi.models.unet import InpaintingUNet
+from wmi.models.unet import InpaintingUNet, check_weights_fit, checked_architecture
 
 FORMAT = "wmi-checkpoint"
 VERSION = 1
@@ -152,22 +152,42 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         raise WmiError(f"{path}: not a readable wmi checkpoint ({_reason(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise WmiError(f"{path}: not a wmi checkpoint (no '{FORMAT}' header)")
-    if payload.get("version", 0) > VERSION:
+    version = payload.get("version", 0)
+    if type(version) is not int or version < 0:
+        raise WmiError(f"{path}: checkpoint format version {version!r} is not a whole number")
+    if version > VERSION:
         raise WmiError(
-            f"{path}: checkpoint format version {payload['version']} is newer than this wmi "
+            f"{path}: checkpoint format version {version} is newer than this wmi "
             f"supports ({VERSION}); upgrade wmi"
         )
+    step = payload.get("step")
+    if step is not None and (type(step) is not int or step < 0):
+        raise WmiError(f"{path}: step {step!r} is not a whole number")
+    if not isinstance(payload.get("config", {}), dict):
+        raise WmiError(f"{path}: its training configuration is not a table of settings")
     _check_finite(path, payload)
     return payload
 
 
-def build_model(payload: dict) -> InpaintingUNet:
-    """Rebuild the network of a loaded checkpoint and load its weights."""
-    try:
-        model = InpaintingUNet(**payload["model_config"])
-        model.load_state_dict(payload["model"])
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise WmiError(f"checkpoint does not hold a valid wmi model ({_reason(exc)})") from None
+def build_model(payload: dict, where: str = "checkpoint") -> InpaintingUNet:
+    """Rebuild the network of a loaded checkpoint and load its weights.
+
+    The architecture is checked against the weights' shapes before the network is built, so
+    a tampered ``model_config`` (a billion layers, 512 base channels beside 32-channel
+    weights) is one line instead of gigabytes of memory.
+
+    Raises:
+        WmiError: naming ``where``: no model, an invalid architecture, or weights of another.
+    """
+    state = payload.get("model")
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise WmiError(f"{where}: does not hold a wmi model (no table of weights)")
+    config = checked_architecture(payload.get("model_config"), where)
+    check_weights_fit(config, {k: tuple(v.shape) for k, v in state.items()}, where)
+    model = InpaintingUNet(**config)
+    model.load_state_dict(state)
     return model
 
 

@@ -22,6 +22,10 @@ from wmi.registry import load
 
 #: Encoder kernel sizes of the PConv U-Net; layer 8 (512² inputs) repeats the last.
 ENCODER_KERNELS = (7, 5, 5, 3, 3, 3, 3)
+#: The integer arguments of :class:`InpaintingUNet` wmi builds, with their ranges: 12 layers
+#: already need inputs of 4096² (a multiple of 2**12); 1024 base channels make 8192 in the
+#: deep layers, about 600 M parameters per 3x3 layer. The training options share them.
+ARCH_LIMITS = {"layers": (1, 12), "in_channels": (1, 4), "base_channels": (1, 1024)}
 
 
 def check_multiple(height: int, width: int, layers: int, option: str | None = None) -> None:
@@ -48,6 +52,81 @@ def check_multiple(height: int, width: int, layers: int, option: str | None = No
         f"image size {height}×{width} is not a multiple of 2**{layers} = {m}; the nearest "
         f"valid size is {nh}×{nw} (pad or resize the input)"
     )
+
+
+def checked_architecture(config: Any, where: str) -> dict[str, Any]:
+    """An architecture read from a file, checked before anything is built from it.
+
+    Args:
+        config: the constructor arguments (a checkpoint's ``model_config``, an export's
+            ``architecture``).
+        where: the file, for the message.
+
+    Returns:
+        the arguments, as :class:`InpaintingUNet` takes them.
+
+    Raises:
+        WmiError: not a dict of its arguments, a kind that is not registered, or a number of
+            the wrong type or outside :data:`ARCH_LIMITS`.
+    """
+    if not isinstance(config, dict):
+        raise WmiError(f"{where}: the architecture is not a table of settings")
+    known = ("conv", "norm", "norm_momentum", *ARCH_LIMITS)
+    unknown = [str(k) for k in config if k not in known]
+    if unknown:
+        raise WmiError(f"{where}: unknown architecture setting {unknown[0]!r}")
+    for name, registry in (("conv", CONV_KINDS), ("norm", NORM_KINDS)):
+        value = config.get(name, "weighted")
+        if not isinstance(value, str) or value not in registry:
+            raise WmiError(f"{where}: architecture {name} {value!r} is not one of {list(registry)}")
+    for name, (low, high) in ARCH_LIMITS.items():
+        value = config.get(name)
+        if value is None:
+            continue
+        if type(value) is not int or not low <= value <= high:
+            raise WmiError(f"{where}: architecture {name} {value!r} is not a whole number from "
+                           f"{low} to {high}")  # fmt: skip
+    momentum = config.get("norm_momentum", 0.001)
+    if type(momentum) not in (int, float) or not 0.0 < momentum <= 1.0:
+        raise WmiError(f"{where}: architecture norm_momentum {momentum!r} is not in (0, 1]")
+    return dict(config)
+
+
+def state_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every tensor of the network ``config`` builds, allocating none.
+
+    The network is built on PyTorch's "meta" device (shapes without storage), so a config
+    that asks for billions of weights costs nothing here; check it with
+    :func:`checked_architecture` first (the number of layers is bounded there).
+    """
+    with torch.device("meta"):
+        net = InpaintingUNet(**config)
+    return {key: tuple(value.shape) for key, value in net.state_dict().items()}
+
+
+def check_weights_fit(
+    config: dict[str, Any], shapes: dict[str, tuple[int, ...]], where: str
+) -> None:
+    """Refuse weights whose names or shapes differ from those of the network ``config``.
+
+    Run before the network is built: the weights' shapes (a safetensors header, a
+    checkpoint's tensors) then bound what building it may cost.
+
+    Raises:
+        WmiError: naming the first missing, unexpected or differently shaped tensor.
+    """
+    expected = state_shapes(config)
+    for key, shape in expected.items():
+        if key not in shapes:
+            raise WmiError(f"{where}: not weights of this network (no {key}, shape {list(shape)})")
+        if tuple(shapes[key]) != shape:
+            raise WmiError(
+                f"{where}: not weights of this network ({key} has shape {list(shapes[key])}, "
+                f"the architecture needs {list(shape)})"
+            )
+    extra = [key for key in shapes if key not in expected]
+    if extra:
+        raise WmiError(f"{where}: not weights of this network (unexpected {extra[0]})")
 
 
 class MaskedBlock(nn.Module):
