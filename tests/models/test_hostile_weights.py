@@ -135,3 +135,32 @@ def test_finetune_from_a_nan_export_blames_the_file_not_training(tmp_path: Path)
     _rewrite(folder, state)
     with pytest.raises(WmiError, match="--finetune .*non-finite weights"):
         load_finetune_weights(_net(), str(folder))
+
+
+def zip_bomb(source: Path, out: Path, padding: int) -> Path:
+    """``source``'s members, deflated, with ``padding`` zero bytes after data.pkl's pickle
+    (ignored by the unpickler, inflated by any reader): a small file of a large archive."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            with dst.open(info.filename, "w", force_zip64=True) as f:
+                f.write(src.read(info))
+                if info.filename.endswith("/data.pkl"):
+                    chunk = bytes(2**20)
+                    for _ in range(padding // len(chunk)):
+                        f.write(chunk)
+    return out
+
+
+def test_a_checkpoint_that_inflates_far_beyond_its_size_is_refused(tmp_path: Path) -> None:
+    """Issue 21, item 7 (the issue's 3 MB file inflated to 3 GB; 256 MB here)."""
+    src = _checkpoint(tmp_path / "good.pt", _net())
+    bomb = zip_bomb(src, tmp_path / "bomb.pt", 256 * 2**20)
+    assert bomb.stat().st_size < 2 * 2**20
+    before = _peak_mb()
+    with pytest.raises(WmiError, match=r"bomb.pt: refused: its members inflate to 2\d\d,"):
+        load_model(bomb)
+    assert _peak_mb() - before < 100
+    # the same members deflated but not padded are fine: only the inflation is refused
+    assert load_model(zip_bomb(src, tmp_path / "small.pt", 0))[0] is not None

@@ -26,6 +26,11 @@ from wmi.models.unet import InpaintingUNet, check_weights_fit, checked_architect
 
 FORMAT = "wmi-checkpoint"
 VERSION = 1
+#: What loading a checkpoint may inflate: torch.save stores its members uncompressed, so
+#: their sizes add up to about the file's; more than this many times it (plus the slack, for
+#: small files) is a compressed archive made to exhaust memory (a 3 MB file of 3 GB).
+MAX_INFLATION = 4
+INFLATION_SLACK = 16 * 2**20
 
 
 def save_checkpoint(path: str | os.PathLike[str], model: InpaintingUNet, **state: Any) -> None:
@@ -98,9 +103,12 @@ def verify_archive(path: str | os.PathLike[str]) -> None:
 
     ``torch.load`` does not check the CRCs, so bytes changed on disk would load as different
     weights without a word. Files that are not zip archives are left to ``torch.load``.
+    Before anything is decompressed, the members' sizes are bounded by the file's
+    (:data:`MAX_INFLATION`).
 
     Raises:
-        WmiError: "damaged", naming the file and the first bad member.
+        WmiError: "damaged", naming the file and the first bad member; or "refused", when the
+            members would inflate far beyond the file.
     """
     path = Path(path)
     with open(path, "rb") as f:
@@ -109,8 +117,18 @@ def verify_archive(path: str | os.PathLike[str]) -> None:
         return
     try:
         with zipfile.ZipFile(path) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+            on_disk = path.stat().st_size
+            if inflated > MAX_INFLATION * on_disk + INFLATION_SLACK:
+                raise WmiError(
+                    f"{path}: refused: its members inflate to {inflated:,} bytes from "
+                    f"{on_disk:,} on disk (a zip bomb?); torch.save stores checkpoints "
+                    "uncompressed"
+                )
             bad = archive.testzip()
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError):
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+        if isinstance(exc, WmiError):
+            raise
         raise WmiError(f"{path}: damaged: not a complete zip archive (truncated?)") from None
     if bad is not None:
         raise WmiError(f"{path}: damaged: {bad} does not match its checksum (CRC-32)")
