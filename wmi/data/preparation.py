@@ -49,6 +49,9 @@ from wmi.procs import folder_lock, starting_workers, worker_init
 DEFAULT_SPLIT = (0.7, 0.15, 0.15)
 #: Smallest ``--size``: the smallest mask any mask kind draws (:data:`wmi.masks.MIN_SIZE`).
 MIN_SIZE = 16
+#: The most the long side of an image may exceed its short side (presets without an aspect):
+#: 16:1 keeps every panorama; beyond it the centre square is a sliver of the image.
+MAX_ASPECT = 16
 #: Room a shard needs besides its pixels: HDF5 metadata, and per image its name and index.
 SHARD_OVERHEAD, IMAGE_OVERHEAD = 64 * 1024, 1024
 BUSY = "another wmi data prepare is writing here; wait for it to finish or choose another OUT_DIR"
@@ -153,12 +156,23 @@ def resize_for_preset(img: Image.Image, preset: str, size: int) -> np.ndarray:
         through unchanged at size 256.
 
     An image that already has the target size is not resampled (pixels are kept exactly).
+
+    Raises:
+        WmiError: for a preset without an aspect, an image whose long side is over
+            :data:`MAX_ASPECT` times its short side (a 1 x 1,000,000 strip would be scaled to
+            256 x 256,000,000 before the crop; the crop would keep almost none of it).
     """
     w, h = img.size
     fixed = preset_shape(preset, size)
     if fixed is not None:
         tw, th = fixed
     else:
+        if max(w, h) > MAX_ASPECT * min(w, h):
+            raise WmiError(
+                f"{w}x{h}: sides in a ratio over {MAX_ASPECT}:1; its centre square would keep "
+                f"under 1/{MAX_ASPECT} of it (scaling its short side to {size} would make the "
+                f"long side {max(w, h) * size // min(w, h):,} pixels)"
+            )
         scale = size / min(w, h)
         tw, th = max(size, round(w * scale)), max(size, round(h * scale))
     if (tw, th) != (w, h):
