@@ -49,6 +49,8 @@ def _peak_mb() -> float:
         ({"norm_momentum": "x"}, r"norm_momentum 'x' is not in"),
         ({"model_config": "x"}, r"the architecture is not a table"),
         ({"model": {"a": 1}}, r"no table of weights"),
+        ({"model": {"encoder.0.conv.weight": torch.zeros(4, 3, 7, 7, dtype=torch.int8)}},
+         r"encoder.0.conv.weight holds int8 values, not floating-point weights"),
         ({"version": "1"}, r"checkpoint format version '1' is not a whole number"),
         ({"step": "abc"}, r"step 'abc' is not a whole number"),
         ({"config": "x"}, r"training configuration is not a table"),

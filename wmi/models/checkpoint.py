@@ -135,12 +135,19 @@ def verify_archive(path: str | os.PathLike[str]) -> None:
 
 
 def _check_finite(path: Path, payload: dict) -> None:
-    """Refuse a model whose weights or statistics hold NaN or infinity."""
+    """Refuse a model whose weights or statistics hold NaN or infinity, or are not floats
+    (int8 or bool weights would be cast silently by ``load_state_dict``)."""
     state = payload.get("model")
     if not isinstance(state, dict):
         return
     for key, value in state.items():
         floating = isinstance(value, torch.Tensor) and value.is_floating_point()
+        counter = key.endswith("num_batches_tracked")  # batch norm's integer count
+        if isinstance(value, torch.Tensor) and not floating and not counter:
+            raise WmiError(
+                f"{path}: {key} holds {str(value.dtype).removeprefix('torch.')} values, not "
+                "floating-point weights"
+            )
         if floating and not torch.isfinite(value).all():
             raise WmiError(
                 f"{path}: holds non-finite weights (NaN or inf in {key}); the file is "
