@@ -64,3 +64,54 @@ def test_error_line_prints_brackets_literally() -> None:
 
     result = runner.invoke(demo, ["brackets"])
     assert "error: photos/[bold]/cat[2].png: not an image" in result.output
+
+
+def test_names_that_are_not_utf8_or_hold_escape_sequences(tmp_path) -> None:
+    """Issue 21, items 10 and 18: ``printf 'a\\xff'`` names crashed data prepare, masks
+    generate --for and eval --html with UnicodeEncodeError; escape sequences in names were
+    printed raw. Every command finishes, writes every file, and shows such bytes as \\xNN."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    img, msk = tmp_path / "img", tmp_path / "msk"
+    img.mkdir(), msk.mkdir()
+    rng = np.random.default_rng(0)
+    hole = np.zeros((64, 64), np.uint8)
+    hole[20:30, 20:40] = 255
+    for name in (b"a\xff", b"b", b"c", b"d"):
+        stem = os.fsdecode(name)
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), np.uint8)).save(img / f"{stem}.png")
+        Image.fromarray(hole).save(msk / f"{stem}.png")
+    (img / "e\x1b[2J.png").write_bytes(b"not an image")  # clears the screen if printed raw
+
+    def ok(*args) -> str:
+        result = runner.invoke(app, [str(a) for a in args])
+        assert result.exit_code in (0, 1) and result.exception is None or isinstance(
+            result.exception, SystemExit
+        ), result.output
+        assert "Traceback" not in result.output and "\x1b[2J" not in result.output
+        return result.output
+
+    ok("data", "prepare", img, tmp_path / "data", "--size", "32", "--workers", "1")
+    manifest = (tmp_path / "data" / "manifest.json").read_text()
+    assert "e\\u001b[2J.png" in manifest  # JSON escapes it; the 4 images are in the shards
+    import h5py
+
+    names = []
+    for shard in sorted((tmp_path / "data").glob("*.h5")):
+        with h5py.File(shard) as f:
+            names += [n.decode() if isinstance(n, bytes) else n for n in f["names"][:]]
+    assert sorted(names) == ["a\\xff.png", "b.png", "c.png", "d.png"]
+
+    out = ok("masks", "generate", tmp_path / "m", "--kind", "box", "--for", img)
+    assert "e\\x1b[2J.png" in out
+    assert (tmp_path / "m" / f"{os.fsdecode(b'a')}\udcff.png").is_file()
+    assert os.fsencode("a\udcff.png") in os.fsencode((tmp_path / "m" / "manifest.csv").read_text(
+        encoding="utf-8", errors="surrogateescape"))  # fmt: skip
+    ok("inpaint", "folder", img, msk, tmp_path / "out", "--method", "telea", "--workers", "1")
+    ok("eval", "--gt", img, "--masks", msk, "--pred", f"T={tmp_path / 'out'}",
+       "--html", tmp_path / "r.html", "--markdown", tmp_path / "r.md")  # fmt: skip
+    assert "a\\xff" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert (tmp_path / "r.md").read_text(encoding="utf-8")

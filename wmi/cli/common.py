@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from wmi.errors import WmiError
+from wmi.errors import WmiError, printable
 from wmi.registry import Registry
 
 
@@ -29,8 +29,18 @@ class _StderrConsole:
             self._console = Console(stderr=True, highlight=False, soft_wrap=True)
         return self._console
 
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        """``Console.print``, with file names' escape sequences and non-UTF-8 bytes shown as
+        ``\\xNN`` (each line of a text printed as it is otherwise)."""
+        shown = [_printable_lines(o) if isinstance(o, str) else o for o in objects]
+        self.console.print(*shown, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.console, name)
+
+
+def _printable_lines(text: str) -> str:
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 err_console: Any = _StderrConsole()
@@ -112,7 +122,9 @@ def notify(level: str, message: str) -> None:
     """Print a library message on stderr: "warning: ..." / "error: ...", or dim info."""
     from rich.text import Text
 
-    # Text, not markup: file names such as "x[2].png" must print as they are.
+    # Text, not markup: file names such as "x[2].png" must print as they are; printable: a
+    # name's escape sequences must not drive the terminal, its non-UTF-8 bytes not crash it.
+    message = printable(message)
     if level in STYLES:
         err_console.print(Text.assemble((f"{level}: ", STYLES[level]), message), highlight=False)
     else:
@@ -123,7 +135,7 @@ def _error_line(message: str) -> None:
     from rich.text import Text
 
     # Text, not markup: file names such as "x[2].png" must print as they are.
-    err_console.print(Text.assemble(("error: ", "bold red"), message))
+    err_console.print(Text.assemble(("error: ", "bold red"), printable(message)))
 
 
 def _report_errors(func: Callable[..., Any]) -> Callable[..., Any]:

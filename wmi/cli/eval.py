@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from wmi.cli.common import choice, err_console, make_console, notify, progress_bar
-from wmi.errors import WmiError
+from wmi.errors import WmiError, printable
 from wmi.kinds import DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, SSIM_WINDOWS
 
 if TYPE_CHECKING:
@@ -209,10 +209,10 @@ def _print_and_write(results: "Results", writers: dict[str, tuple[Path | None, A
             continue
         text = write(results)
         if str(path) == "-":
-            typer.echo(text, nl=False)
+            typer.echo(printable(text, controls=False), nl=False)
         else:
             with atomic_path(path) as tmp:
-                tmp.write_text(text, encoding="utf-8")
+                tmp.write_text(printable(text, controls=False), encoding="utf-8")
 
 
 def _writers(*paths: Path | None) -> dict[str, tuple[Path | None, Any]]:

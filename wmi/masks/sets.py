@@ -168,8 +168,10 @@ class MaskSetSpec:
             raise WmiError(f"--kind: {exc}") from None
         if self.seed < 0:
             raise WmiError(f"--seed must be >= 0, got {self.seed}")
-        if not self.targets and not 1 <= self.count <= MAX_COUNT:
-            raise WmiError(f"--count must be from 1 to {MAX_COUNT:,}, got {self.count}")
+        if not self.targets and self.count <= 0:
+            raise WmiError(f"--count must be at least 1, got {self.count}")
+        if not self.targets and self.count > MAX_COUNT:
+            raise WmiError(f"--count must be at most {MAX_COUNT:,}, got {self.count}")
         if self.targets and self.count != len(self.targets):
             raise WmiError(f"--count {self.count} with {len(self.targets)} images (--for)")
         if not self.targets and (self.height < MIN_SIZE or self.width < MIN_SIZE):
@@ -440,7 +442,7 @@ def _previous_set(out_dir: Path, spec: MaskSetSpec, existing: set[str]) -> list[
     """
     manifest = out_dir / MANIFEST
     try:
-        with open(manifest, newline="", encoding="utf-8") as f:
+        with open(manifest, newline="", encoding="utf-8", errors="surrogateescape") as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error):
         rows = []
@@ -523,7 +525,8 @@ def _write_manifest(out_dir: Path, spec: MaskSetSpec, records: Sequence[MaskReco
             )
         )
     with atomic_path(out_dir / MANIFEST) as tmp:
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        # file names are bytes: one that is not UTF-8 is kept as it is on disk
+        tmp.write_text(buffer.getvalue(), encoding="utf-8", errors="surrogateescape")
 
 
 # ------------------------------------------------------------------------------- statistics
