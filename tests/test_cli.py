@@ -88,9 +88,8 @@ def test_names_that_are_not_utf8_or_hold_escape_sequences(tmp_path) -> None:
 
     def ok(*args) -> str:
         result = runner.invoke(app, [str(a) for a in args])
-        assert result.exit_code in (0, 1) and result.exception is None or isinstance(
-            result.exception, SystemExit
-        ), result.output
+        assert result.exit_code in (0, 1), result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
         assert "Traceback" not in result.output and "\x1b[2J" not in result.output
         return result.output
 

@@ -137,7 +137,9 @@ def shard_info(path: str | os.PathLike[str]) -> ShardInfo:
     try:
         skipped = tuple((str(n), str(r)) for n, r in json.loads(skipped_text))
     except (ValueError, TypeError):
-        raise WmiError(f"{path}: attribute 'skipped' is not a JSON list of [name, reason]") from None
+        raise WmiError(
+            f"{path}: attribute 'skipped' is not a JSON list of [name, reason]"
+        ) from None
     return ShardInfo(
         path=path,
         split=_attr(path, attrs, "split", _as_str, ""),
@@ -191,7 +193,9 @@ def check_manifest(out_dir: str | os.PathLike[str]) -> None:
     for name, images in entries:
         shard = out_dir / Path(name).name
         if shard.is_symlink() or not shard.is_file():
-            what = "is missing" if not shard.exists() and not shard.is_symlink() else "is not a file"
+            what = (
+                "is missing" if not shard.exists() and not shard.is_symlink() else "is not a file"
+            )
             raise WmiError(
                 f"{shard}: {MANIFEST_NAME} lists it with {images} images, but it {what}; "
                 "run wmi data prepare again to redo it"
