@@ -88,7 +88,9 @@ def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> WmiError:
     text = str(exc)
     found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
     detail = " ".join(found.group(1).split()) if found else _reason(exc)
-    named = re.search(r"Unsupported global: GLOBAL ([\w.]+)", detail)
+    # torch's wording differs between versions: "Unsupported global: GLOBAL os.system" or
+    # "Trying to load unsupported GLOBAL posix.system whose module posix is blocked"
+    named = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", text)
     if named is None:
         return WmiError(f"{path}: not a readable wmi checkpoint ({_reason(ValueError(detail))})")
     return WmiError(
