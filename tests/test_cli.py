@@ -114,3 +114,54 @@ def test_names_that_are_not_utf8_or_hold_escape_sequences(tmp_path) -> None:
        "--html", tmp_path / "r.html", "--markdown", tmp_path / "r.md")  # fmt: skip
     assert "a\\xff" in (tmp_path / "r.html").read_text(encoding="utf-8")
     assert (tmp_path / "r.md").read_text(encoding="utf-8")
+
+
+def test_every_numeric_option_has_a_range_and_out_of_range_is_refused(tmp_path) -> None:
+    """Issue 21, item 13: every int or float option of every command shows its range in
+    --help and refuses a value outside it before anything is written."""
+    import typer.main
+
+    def walk(cmd, path):
+        subs = getattr(cmd, "commands", None)
+        if subs:
+            for name, sub in subs.items():
+                yield from walk(sub, [*path, name])
+        else:
+            yield path, cmd
+
+    unbounded, checked = [], 0
+    for path, cmd in walk(typer.main.get_command(app), []):
+        for param in cmd.params:
+            numeric = param.type_descriptor.annotation in (int, float, int | None, float | None)
+            checked += numeric
+            if numeric and param.min is None and param.max is None:
+                unbounded.append(f"wmi {' '.join(path)} {param.opts[0]}")
+    assert unbounded == [] and checked > 40
+    out = tmp_path / "o"
+    for args in (["data", "prepare", tmp_path, out, "--seed", "-1"],
+                 ["data", "prepare", tmp_path, out, "--seed", "99999999999999999999"],
+                 ["train", "--data", tmp_path, "--out", out, "--layers", "20000"],
+                 ["train", "--data", tmp_path, "--out", out, "--base-channels", "100000"],
+                 ["train", "--data", tmp_path, "--out", out, "--size", "0"],
+                 ["bench", "train", "--size", "-64"]):  # fmt: skip
+        result = runner.invoke(app, [str(a) for a in args])
+        assert result.exit_code == 2, result.output
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and "Invalid value for '--" in lines[0], result.output
+        assert not (tmp_path / "o").exists()
+
+
+def test_the_library_refuses_the_numbers_too(tmp_path) -> None:
+    """--seed -1 failed after prepare.json was written; a --config file bypasses typer."""
+    import pytest
+
+    from wmi.data import prepare
+    from wmi.training.config import TrainConfig, check_config
+
+    (tmp_path / "src").mkdir()
+    with pytest.raises(WmiError, match="--seed -1: must be from 0"):
+        prepare(tmp_path / "src", tmp_path / "o", size=16, seed=-1)
+    assert not (tmp_path / "o").exists()
+    for field, value in (("layers", 20000), ("base_channels", 100000), ("seed", 2**64)):
+        with pytest.raises(WmiError, match=f"--{field.replace('_', '-')} must be from"):
+            check_config(TrainConfig(data="d", out="o", steps=1, **{field: value}))

@@ -502,8 +502,10 @@ def test_prepare_refuses_a_size_below_16(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "prepare", str(tmp_path / "src"), str(tmp_path / "o"),
                                  "--size", "1"])  # fmt: skip
     assert result.exit_code == 2
-    assert result.output.strip() == "error: --size 1: must be at least 16 pixels (the smallest " \
-        "mask wmi draws)"  # fmt: skip
+    # the option's range (16 to 10,000, shown in --help) refuses it in one line
+    assert result.output.strip() == (
+        "error: Invalid value for '--size': Input should be greater than or equal to 16"
+    )
     assert not (tmp_path / "o").exists()
 
 

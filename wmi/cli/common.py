@@ -6,6 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperCommand
 
 from wmi.errors import WmiError, printable
 from wmi.registry import Registry
@@ -159,6 +161,26 @@ def _report_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+class _OneLineCommand(TyperCommand):
+    """A command whose option errors ("--count 0: not in 1..1,000,000") are one line, as a
+    WmiError is, instead of click's usage block."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except UsageError as exc:
+            if isinstance(exc, NoArgsIsHelpError):
+                raise
+            raise _UsageLine(exc.format_message()) from None
+
+
+class _UsageLine(ClickException):
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        typer.echo(f"error: {printable(self.message)}", err=True)
+
+
 class App(typer.Typer):
     """A typer app whose commands report :class:`~wmi.errors.WmiError` as one line."""
 
@@ -172,6 +194,7 @@ class App(typer.Typer):
         super().__init__(**kwargs)
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+        kwargs.setdefault("cls", _OneLineCommand)
         register = super().command(*args, **kwargs)
 
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:

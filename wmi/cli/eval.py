@@ -13,7 +13,7 @@ import typer
 
 from wmi.cli.common import choice, err_console, make_console, notify, progress_bar
 from wmi.errors import WmiError, printable
-from wmi.kinds import DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, SSIM_WINDOWS
+from wmi.kinds import DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, MAX_WORKERS, SSIM_WINDOWS
 
 if TYPE_CHECKING:
     from wmi.eval.metrics import Results
@@ -48,7 +48,11 @@ BUCKETS_OPTION = typer.Option(
     True, "--buckets/--no-buckets", help="Also report per hole-ratio bucket (0-10%, ...)."
 )
 WORKERS_OPTION = typer.Option(
-    0, "--workers", min=0, help="Parallel image workers; 0 = one per CPU core."
+    0,
+    "--workers",
+    min=0,
+    max=MAX_WORKERS,
+    help="Parallel image workers; 0 = one per CPU core.",
 )
 STRICT_OPTION = typer.Option(
     False,

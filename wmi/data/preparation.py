@@ -43,7 +43,7 @@ from wmi.data.shards import (
 )
 from wmi.errors import WmiError
 from wmi.io import atomic_path, list_images, open_rgb
-from wmi.kinds import COMPRESSIONS, PRESETS, Preset
+from wmi.kinds import COMPRESSIONS, MAX_SIDE, PRESETS, SEED_MAX, Preset
 from wmi.procs import folder_lock, starting_workers, worker_init
 
 DEFAULT_SPLIT = (0.7, 0.15, 0.15)
@@ -359,7 +359,7 @@ def prepare(
     """
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     fractions = check_split(tuple(split))
-    _check_options(size, shard_size, preset, compression, workers)
+    _check_options(size, shard_size, preset, compression, workers, seed)
     files = _source_files(src_dir, out_dir)
     names = [p.relative_to(src_dir).as_posix() for p in files]
     options = {
@@ -399,12 +399,16 @@ def prepare(
 
 
 def _check_options(
-    size: int, shard_size: int, preset: str, compression: str, workers: int | None
+    size: int, shard_size: int, preset: str, compression: str, workers: int | None, seed: int
 ) -> None:
     if size < MIN_SIZE:
         raise WmiError(
             f"--size {size}: must be at least {MIN_SIZE} pixels (the smallest mask wmi draws)"
         )
+    if size > MAX_SIDE:
+        raise WmiError(f"--size {size}: must be at most {MAX_SIDE:,} pixels")
+    if not 0 <= seed <= SEED_MAX:
+        raise WmiError(f"--seed {seed}: must be from 0 to {SEED_MAX}")
     if shard_size < 1:
         raise WmiError(f"--shard-size {shard_size}: must be at least 1")
     _preset(preset)

@@ -29,7 +29,7 @@ import numpy as np
 
 from wmi.errors import WmiError
 from wmi.io import MASK_SET_PREVIEW, atomic_path, read_mask
-from wmi.kinds import DEFAULT_MAX_PIXELS, MASK_KINDS, MASK_THRESHOLD, MaskKind
+from wmi.kinds import DEFAULT_MAX_PIXELS, MASK_KINDS, MASK_THRESHOLD, MAX_MASKS, MaskKind
 from wmi.masks.generators import (
     BUCKET_LABELS,
     IRREGULAR_BUCKETS,
@@ -57,8 +57,6 @@ MANIFEST_COLUMNS = ("file", "kind", "seed", "hole_ratio", "bucket", "touches_bor
 _MASK_NAME = re.compile(r"^[^./\\][^/\\]*\.png$")
 #: Prefix of the hidden staging folder a run writes its set into.
 STAGING_PREFIX = ".wmi-masks-"
-#: The most masks of a numbered set: the six digits of its file names (000000.png).
-MAX_COUNT = 1_000_000
 BUSY = "another wmi masks generate is writing here; wait for it to finish or choose another folder"
 
 #: ``progress(done, total)``: masks written so far and in all.
@@ -170,8 +168,8 @@ class MaskSetSpec:
             raise WmiError(f"--seed must be >= 0, got {self.seed}")
         if not self.targets and self.count <= 0:
             raise WmiError(f"--count must be at least 1, got {self.count}")
-        if not self.targets and self.count > MAX_COUNT:
-            raise WmiError(f"--count must be at most {MAX_COUNT:,}, got {self.count}")
+        if not self.targets and self.count > MAX_MASKS:
+            raise WmiError(f"--count must be at most {MAX_MASKS:,}, got {self.count}")
         if self.targets and self.count != len(self.targets):
             raise WmiError(f"--count {self.count} with {len(self.targets)} images (--for)")
         if not self.targets and (self.height < MIN_SIZE or self.width < MIN_SIZE):

@@ -15,17 +15,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wmi.errors import WmiError
-from wmi.kinds import CONV_KINDS, NORM_KINDS
+from wmi.kinds import ARCH_LIMITS, CONV_KINDS, NORM_KINDS
 from wmi.layers.conv import check_masked_input, create_conv, mask_dtype
 from wmi.layers.norm import create_norm
 from wmi.registry import load
 
 #: Encoder kernel sizes of the PConv U-Net; layer 8 (512² inputs) repeats the last.
 ENCODER_KERNELS = (7, 5, 5, 3, 3, 3, 3)
-#: The integer arguments of :class:`InpaintingUNet` wmi builds, with their ranges: 12 layers
-#: already need inputs of 4096² (a multiple of 2**12); 1024 base channels make 8192 in the
-#: deep layers, about 600 M parameters per 3x3 layer. The training options share them.
-ARCH_LIMITS = {"layers": (1, 12), "in_channels": (1, 4), "base_channels": (1, 1024)}
 
 
 def check_multiple(height: int, width: int, layers: int, option: str | None = None) -> None:
