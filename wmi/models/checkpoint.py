@@ -71,6 +71,8 @@ def save_checkpoint(path: str | os.PathLike[str], model: InpaintingUNet, **state
 
 def _reason(exc: BaseException) -> str:
     """The first sentence of an exception's message (never cut mid-sentence)."""
+    if isinstance(exc, KeyError):  # torch's legacy reader on a text file: "KeyError: 101"
+        return "not a PyTorch file"
     text = str(exc).strip()
     if not text:
         return exc.__class__.__name__
@@ -78,7 +80,9 @@ def _reason(exc: BaseException) -> str:
     return first.split(". ")[0].rstrip(".") if ". " in first else first.rstrip(".")
 
 
-def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> WmiError:
+def _unpickling_error(
+    path: Path, exc: pickle.UnpicklingError, what: str = "wmi checkpoint"
+) -> WmiError:
     """The error for a file that ``torch.load(weights_only=True)`` could not unpickle.
 
     torch's message is a paragraph on how to load the file unsafely; the line that matters is
@@ -92,7 +96,7 @@ def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> WmiError:
     # "Trying to load unsupported GLOBAL posix.system whose module posix is blocked"
     named = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", text)
     if named is None:
-        return WmiError(f"{path}: not a readable wmi checkpoint ({_reason(ValueError(detail))})")
+        return WmiError(f"{path}: not a readable {what} ({_reason(ValueError(detail))})")
     return WmiError(
         f"{path}: refused: it holds Python objects besides tensors and plain values (it "
         f"refers to {named.group(1)}), and wmi opens checkpoints with weights_only=True so that "
@@ -155,6 +159,26 @@ def _check_finite(path: Path, payload: dict) -> None:
                 f"{path}: holds non-finite weights (NaN or inf in {key}); the file is "
                 "damaged or was saved that way, and cannot be used"
             )
+
+
+def read_torch_file(path: str | os.PathLike[str], what: str) -> Any:
+    """``torch.load(weights_only=True)`` of a weights file that is not a wmi checkpoint
+    (torchvision's VGG16, an LPIPS or FID network), with a checkpoint's checks: the archive's
+    checksums and inflation first, and one line naming ``path`` and ``what`` on failure.
+
+    Raises:
+        WmiError: missing, damaged, refused (Python objects, a zip bomb) or unreadable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WmiError(f"{path}: no such {what} file")
+    verify_archive(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise _unpickling_error(path, exc, what) from None
+    except Exception as exc:  # truncated files, foreign formats
+        raise WmiError(f"{path}: not a readable {what} ({_reason(exc)})") from None
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict:
