@@ -73,3 +73,20 @@ def test_a_tiff_inputs_description_survives_but_not_its_layout(tmp_path: Path) -
     with Image.open(tmp_path / "out.tif") as img:
         assert img.mode == "RGB" and img.getexif()[0x010F] == "wmi-test camera"
         assert img.getexif()[258] == (8, 8, 8)  # its own bits per sample, not the grey input's
+
+
+def test_animations_multi_page_files_and_nan_pixels_are_per_file_errors(tmp_path: Path) -> None:
+    """Issue 21, item 18: APNG and multi-page TIFF were read as their first frame, a float
+    TIFF full of NaN as a black picture, without a word."""
+    from wmi.errors import WmiError
+    from wmi.io.images import open_rgb
+
+    frames = [Image.new("RGB", (16, 16), (i * 80, 0, 0)) for i in range(3)]
+    frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:])
+    frames[0].save(tmp_path / "pages.tif", save_all=True, append_images=frames[1:])
+    Image.fromarray(np.full((16, 16), np.nan, np.float32)).save(tmp_path / "nan.tif")
+    for name, says in (("anim.png", "holds 3 frames"), ("pages.tif", "holds 3 frames"),
+                       ("nan.tif", "NaN or infinite")):  # fmt: skip
+        for read in (load_image, open_rgb):
+            with pytest.raises(WmiError, match=says):
+                read(tmp_path / name)

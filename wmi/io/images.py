@@ -71,6 +71,13 @@ def _open(
             f"{path}: {img.width}x{img.height} is {_limit_text(img.width * img.height)}, over "
             f"the limit of {_limit_text(limit)} (--max-pixels raises it)"
         )
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:  # an APNG or a multi-page TIFF: taking its first frame would be a guess
+        img.close()
+        raise WmiError(
+            f"{path}: holds {frames} frames (an animation or a multi-page file); wmi reads "
+            "files of one picture"
+        )
     if draft_size is not None:
         # JPEG only: decode at 1/2, 1/4 or 1/8 scale while both sides stay >= draft_size.
         img.draft(None, (draft_size, draft_size))
@@ -83,6 +90,8 @@ def _load(path: Path, img: Image.Image) -> None:
         img.load()
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise WmiError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+    if img.mode == "F" and not np.isfinite(np.asarray(img)).all():  # a float TIFF
+        raise WmiError(f"{path}: holds NaN or infinite pixel values")
 
 
 def _orientation(img: Image.Image) -> int:
