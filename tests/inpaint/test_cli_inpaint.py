@@ -498,4 +498,3 @@ def test_a_killed_runs_temporary_file_of_a_long_name_is_removed(tmp_path: Path) 
     assert len(os.fsencode(left.name)) <= 255 and left.name.endswith(".tmp.png")
     assert remove_stale_temps(tmp_path, [target]) == 1 and not left.exists()
     assert target.read_bytes() == b"done"
-
