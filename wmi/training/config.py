@@ -18,8 +18,22 @@ from pathlib import Path
 from typing import Any
 
 from wmi.errors import WmiError
-from wmi.kinds import AMP_MODES, AUTO, CONV_KINDS, DEVICES, NORM_KINDS, PERCEPTUAL, paper_norm
+from wmi.kinds import (
+    AMP_MODES,
+    ARCH_LIMITS,
+    AUTO,
+    CONV_KINDS,
+    DEVICES,
+    MAX_SIDE,
+    MAX_WORKERS,
+    NORM_KINDS,
+    PERCEPTUAL,
+    SEED_MAX,
+    paper_norm,
+)
 
+#: The most steps (and epochs, and step intervals) of a run, and images per step.
+MAX_STEPS, MAX_BATCH = 10**9, 4096
 #: The paper's learning rates: cosine from LR to LR_FINAL; PConv's fine-tuning stage.
 LR, LR_FINAL, FINETUNE_LR = 5e-4, 1e-5, 5e-5
 #: What a resumed run may change: how it runs, not what it computes.
@@ -34,10 +48,18 @@ RESUME_EXTENDABLE = frozenset({"steps", "epochs"})
 BN_PAPER_MOMENTUM, BN_MAX_MOMENTUM, BN_SETTLE = 0.001, 0.1, 5.0
 
 
-def _field(default: Any, help: str, shown: str | None = None, **kwargs: Any) -> Any:
-    """A TrainConfig field with its one description (``help``, also ``wmi train --help``) and,
-    for a default that depends on other options, how ``--help`` shows it (``shown``)."""
-    return field(default=default, metadata={"help": help, "shown": shown}, **kwargs)
+def _field(
+    default: Any,
+    help: str,
+    shown: str | None = None,
+    range: tuple[float, float] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A TrainConfig field with its one description (``help``, also ``wmi train --help``),
+    for a default that depends on other options how ``--help`` shows it (``shown``), and for
+    a number its ``range`` (inclusive; ``--help`` shows it, :func:`check_config` holds to it)."""
+    metadata = {"help": help, "shown": shown, "range": range}
+    return field(default=default, metadata=metadata, **kwargs)
 
 
 @dataclass
@@ -72,33 +94,45 @@ class TrainConfig:
         256,
         "Side of the training images in pixels, a multiple of 2**layers: the shards must have "
         "been prepared with `wmi data prepare --size` of the same value.",
+        range=(16, MAX_SIDE),
     )
-    layers: int = _field(7, "Encoder depth: 7 for 256², 8 for 512².")
-    base_channels: int = _field(64, "Channels of the first layer (the paper: 64).")
+    layers: int = _field(7, "Encoder depth: 7 for 256², 8 for 512².", range=ARCH_LIMITS["layers"])
+    base_channels: int = _field(
+        64, "Channels of the first layer (the paper: 64).", range=ARCH_LIMITS["base_channels"]
+    )
     bn_momentum: float | None = _field(
         None,
         "Batch-norm running-statistics rate. Default: from the run's length, 5/steps within "
         "[0.001, 0.1]: the paper's 0.001 (decay 0.999) from 5000 steps on; a smaller value "
         "than the run allows gives broken eval-mode output, and a warning.",
         shown="auto",
+        range=(0.0, 1.0),
     )
-    batch_size: int = _field(25, "Images per step per GPU/process (the paper: 25).")
+    batch_size: int = _field(
+        25, "Images per step per GPU/process (the paper: 25).", range=(1, MAX_BATCH)
+    )
     steps: int | None = _field(
         None,
         "Required, or --epochs: optimizer steps. --resume may raise it: the lr cosine is then "
         "re-planned from where the run stopped to --lr-final at the new end.",
+        range=(1, MAX_STEPS),
     )
     epochs: int | None = _field(
         None,
         "Required, or --steps: passes over the training split (the last partial batch is dropped).",
+        range=(1, MAX_STEPS),
     )
     lr: float | None = _field(
         None,
         "Initial learning rate (cosine decay to --lr-final).",
         shown=f"{LR:g}; {FINETUNE_LR:g} with --finetune",
+        range=(0.0, 1.0),
     )
     lr_final: float | None = _field(
-        None, "Learning rate at the last step.", shown=f"{LR_FINAL:g}; = --lr with --finetune"
+        None,
+        "Learning rate at the last step.",
+        shown=f"{LR_FINAL:g}; = --lr with --finetune",
+        range=(0.0, 1.0),
     )
     finetune: str | None = _field(
         None,
@@ -115,13 +149,22 @@ class TrainConfig:
             "help": "Data loader worker processes per GPU/process: 4, or the CPU cores where "
             "there are fewer (more workers than cores only slow a run down).",
             "shown": None,
+            "range": (0, MAX_WORKERS),
         },
     )
-    val_every: int = _field(1000, "Validate (metrics, preview) every N steps and at the end.")
-    val_images: int = _field(100, "Validation images (the first of the val split).")
-    save_every: int = _field(1000, "Save checkpoints/last.pt every N steps and at the end.")
-    log_every: int = _field(10, "Write a metrics.jsonl training line every N steps.")
-    seed: int = _field(0, "Seeds weights, data order, crops and masks.")
+    val_every: int = _field(
+        1000, "Validate (metrics, preview) every N steps and at the end.", range=(1, MAX_STEPS)
+    )
+    val_images: int = _field(
+        100, "Validation images (the first of the val split).", range=(0, MAX_STEPS)
+    )
+    save_every: int = _field(
+        1000, "Save checkpoints/last.pt every N steps and at the end.", range=(1, MAX_STEPS)
+    )
+    log_every: int = _field(
+        10, "Write a metrics.jsonl training line every N steps.", range=(1, MAX_STEPS)
+    )
+    seed: int = _field(0, "Seeds weights, data order, crops and masks.", range=(0, SEED_MAX))
     vgg_weights: str | None = _field(
         None,
         "torchvision vgg16 state dict (vgg16-397923af.pth), or a folder holding it, for the "
@@ -394,6 +437,11 @@ def check_size(size: int, layers: int, batch_size: int = 1, norms: Iterable[str]
     check_training_size(size, layers, batch_size, norms)
 
 
+def field_range(name: str) -> tuple[float, float] | None:
+    """The inclusive range of the numeric TrainConfig field ``name`` (None: not a number)."""
+    return _FIELDS[name].metadata.get("range")
+
+
 def _check_numbers(cfg: TrainConfig) -> None:
     for name in ("layers", "base_channels", "batch_size", "val_every", "save_every", "log_every"):
         if getattr(cfg, name) < 1:
@@ -408,6 +456,11 @@ def _check_numbers(cfg: TrainConfig) -> None:
         value = getattr(cfg, name)
         if value is not None and value < 1:
             raise WmiError(f"--{name} must be at least 1, got {value}")
+    for name in field_names():  # every number, also those of --config files and --resume
+        bounds, value = field_range(name), getattr(cfg, name)
+        if bounds is not None and value is not None and not bounds[0] <= value <= bounds[1]:
+            low, high = (f"{b:,}" if isinstance(b, int) else f"{b:g}" for b in bounds)
+            raise WmiError(f"--{name.replace('_', '-')} must be from {low} to {high}, got {value}")
     check_size(cfg.size, cfg.layers, cfg.batch_size, [paper_norm(cfg.conv, cfg.norm)])
 
 
