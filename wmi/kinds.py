@@ -329,17 +329,17 @@ PRESETS.register(
         square=False,
     )
 )
-for _name in ("imagenet", "places"):
+for _name, _data in (("imagenet", "ImageNet"), ("places", "Places2")):
     PRESETS.register(
         Preset(
             _name,
-            "unscaled, the paper's 'without scaling' (scaled up only when a side is shorter "
+            f"{_data} as the paper feeds it: unscaled (scaled up only when a side is shorter "
             "than size), its centre at most 2*size a side stored",
             square=False,
             max_side=2.0,
         )
     )
-del _name
+del _name, _data
 PRESETS.register(Preset("plain", "shorter side scaled to size, centre size x size stored"))
 
 
@@ -424,6 +424,20 @@ MASK_THRESHOLD = 127
 DEFAULT_MAX_PIXELS = 100_000_000
 #: zlib level of PNG results: level 1 is several times faster than 6 for a few % more bytes.
 PNG_LEVEL = 1
+#: The largest --seed: numpy's and torch's generators take up to 64 bits, int64 files hold 63.
+SEED_MAX = 2**63 - 1
+#: Smallest mask side accepted by the mask generators.
+MIN_MASK_SIDE = 16
+#: The most masks of a numbered set: the six digits of its file names (000000.png).
+MAX_MASKS = 1_000_000
+#: The most --workers processes: each holds its own copy of the libraries (100+ MB).
+MAX_WORKERS = 256
+#: The largest image side of the square images wmi prepares and trains on (100 megapixels).
+MAX_SIDE = 10_000
+#: The integer architecture settings of the U-Net with their ranges: 12 layers already need
+#: inputs of 4096² (a multiple of 2**12); 1024 base channels make 8192 in the deep layers,
+#: about 600 M parameters per 3x3 layer. Files and training options are held to them.
+ARCH_LIMITS = {"layers": (1, 12), "in_channels": (1, 4), "base_channels": (1, 1024)}
 
 
 # -------------------------------------------------------------------------------- metrics

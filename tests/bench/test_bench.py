@@ -153,14 +153,14 @@ def test_bench_unet_advice_names_a_size_that_works() -> None:
     import re
 
     runner = CliRunner()
-    for size in ("6", "4"):
-        refused = runner.invoke(app, ["bench", "unet", "--size", size, "--layers", "2"])
+    for size in ("24", "16"):  # not a multiple of 16; a 1x1 bottleneck (--size is at least 16)
+        refused = runner.invoke(app, ["bench", "unet", "--size", size, "--layers", "4"])
         assert refused.exit_code == 2, refused.output
         assert len(refused.output.strip().splitlines()) == 1, refused.output
         advice = re.search(r"use --size (\d+)", refused.output).group(1)
-        assert advice == "8"
+        assert advice == "32"
         followed = runner.invoke(
-            app, ["bench", "unet", "--size", advice, "--layers", "2", "--rounds", "1", "--json"]
+            app, ["bench", "unet", "--size", advice, "--layers", "4", "--rounds", "1", "--json"]
         )
         assert followed.exit_code == 0, followed.output
         assert {row["batch"] for row in json.loads(followed.stdout)["unet"]["rows"]} == {1, 8}
@@ -168,7 +168,7 @@ def test_bench_unet_advice_names_a_size_that_works() -> None:
 
 def test_bench_tables_keep_whole_columns_when_not_on_a_terminal() -> None:
     # piped or redirected, rich assumed 80 columns and cut "forward+backward" to "forward+bac…"
-    args = ["bench", "unet", "--size", "8", "--layers", "2", "--rounds", "1", "--batch-size", "1"]
+    args = ["bench", "unet", "--size", "16", "--layers", "2", "--rounds", "1", "--batch-size", "1"]
     result = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     assert "forward+backward" in result.stdout and "…" not in result.stdout

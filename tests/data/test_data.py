@@ -259,6 +259,25 @@ def test_corrupt_files_are_skipped_and_reported(tmp_path: Path) -> None:
     assert all(reason for reason in skipped.values())
 
 
+def test_extreme_aspect_ratios_are_skipped_with_a_reason(tmp_path: Path) -> None:
+    """Issue 21, item 8: a 1 x 1,000,000 strip (1 MP, under --max-pixels) was scaled to
+    256 x 256,000,000 before the crop; now it and a 4 x 2000 one get a per-file reason."""
+    src = tmp_path / "src"
+    make_images(src, 3)
+    Image.new("RGB", (1_000_000, 1), (9, 9, 9)).save(src / "strip.png")
+    Image.new("RGB", (4, 2000), (9, 9, 9)).save(src / "tall.png")
+    Image.new("RGB", (16 * 32, 32), (9, 9, 9)).save(src / "panorama.png")  # 16:1 is kept
+    result = runner.invoke(
+        app, ["data", "prepare", str(src), str(tmp_path / "out"), "--size", "32", "--workers", "0"]
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    skipped = {s["path"]: s["reason"] for s in manifest["skipped"]}
+    assert set(skipped) == {"strip.png", "tall.png"}
+    assert all("ratio over 16:1" in reason for reason in skipped.values()), skipped
+    assert sum(manifest["counts"].values()) == 4
+
+
 def test_all_corrupt_is_an_error_with_the_report(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -483,8 +502,10 @@ def test_prepare_refuses_a_size_below_16(tmp_path: Path) -> None:
     result = runner.invoke(app, ["data", "prepare", str(tmp_path / "src"), str(tmp_path / "o"),
                                  "--size", "1"])  # fmt: skip
     assert result.exit_code == 2
-    assert result.output.strip() == "error: --size 1: must be at least 16 pixels (the smallest " \
-        "mask wmi draws)"  # fmt: skip
+    # the option's range (16 to 10,000, shown in --help) refuses it in one line
+    assert result.output.strip() == (
+        "error: Invalid value for '--size': Input should be greater than or equal to 16"
+    )
     assert not (tmp_path / "o").exists()
 
 

@@ -119,7 +119,7 @@ def test_resume_rewrites_a_shard_the_preset_no_longer_stores(tmp_path: Path, pho
     with h5py.File(shard, "a") as f:  # as an older wmi wrote it: the centre square only
         square = f["images"][:, 3:35]
         del f["images"]
-        f.create_dataset("images", data=square)
+        f.create_dataset("images", data=square, chunks=(1, *square.shape[1:]))
     assert data.shard_info(shard).height == 32
     prepared(photos, out, "celeba")  # the same command resumes
     assert data.shard_info(shard).height == 39  # rewritten at 39 x 32, kept whole

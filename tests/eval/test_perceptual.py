@@ -208,7 +208,7 @@ def test_a_file_that_is_not_the_network_is_a_one_line_error(tmp_path: Path) -> N
     with pytest.raises(WmiError, match="not pytorch-fid's FID Inception state dict"):
         perceptual.load_fid_inception(tmp_path / FID_INCEPTION_FILE)
     (tmp_path / VGG16_FILE).write_bytes(b"not a pickle")
-    with pytest.raises(WmiError, match="cannot read weights"):
+    with pytest.raises(WmiError, match="not a readable weights file"):
         perceptual.load_lpips("vgg", tmp_path / VGG16_FILE)
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import types
 from pathlib import Path
 
@@ -486,3 +487,32 @@ def test_a_checkpoint_trained_here_inpaints_a_folder(tmp_path: Path) -> None:
         hole = box_hole(*before.shape[:2])
         np.testing.assert_array_equal(after[~hole], before[~hole])  # exact composite
         assert not (after[hole] == RED).all(axis=-1).all()  # the network wrote the hole
+
+
+def test_a_legal_name_of_248_characters_is_inpainted_and_given_masks(tmp_path: Path) -> None:
+    """Issue 21, item 14: the temporary name (15 bytes longer) must fit, too."""
+    stem = "n" * 244  # 248 characters with ".png"; 255 is the limit
+    damaged_pair(tmp_path / "img", tmp_path / "masks", stem)
+    result = invoke("inpaint", "folder", tmp_path / "img", tmp_path / "masks",
+                    tmp_path / "out", "--method", "telea")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert read(tmp_path / "out" / f"{stem}.png").shape == (64, 80, 3)
+    assert [p.name for p in (tmp_path / "out").iterdir() if ".tmp." in p.name] == []
+    result = invoke("masks", "generate", tmp_path / "gen", "--kind", "freeform",
+                    "--for", tmp_path / "img", "--seed", 0)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "gen" / f"{stem}.png").is_file()
+
+
+def test_a_killed_runs_temporary_file_of_a_long_name_is_removed(tmp_path: Path) -> None:
+    from wmi.inpaint.record import remove_stale_temps
+    from wmi.io.files import atomic_path
+
+    target = tmp_path / ("m" * 250 + ".png")
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(b"done")
+    left = tmp_path / tmp.name  # the name a killed run leaves
+    left.write_bytes(b"half")
+    assert len(os.fsencode(left.name)) <= 255 and left.name.endswith(".tmp.png")
+    assert remove_stale_temps(tmp_path, [target]) == 1 and not left.exists()
+    assert target.read_bytes() == b"done"

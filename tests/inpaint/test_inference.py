@@ -85,6 +85,14 @@ def test_dilate_and_resize_hole() -> None:
     assert not grown[2, 2]  # elliptical, not square
     assert dilate_hole_ellipse(hole, 0) is hole
     small = np.array([[True, False], [False, True]])
+    # issue 21, item 5: beyond the image a dilation is the image (the kernel of 10**6 pixels
+    # would be a terabyte); just below the cap, the kernel's own result is the same
+    corner = np.zeros((20, 30), bool)
+    corner[0, 0] = True
+    assert dilate_hole_ellipse(corner, 10**6).all()
+    assert dilate_hole_ellipse(corner, 37).all()  # 37 > hypot(19, 29): by the kernel
+    assert not dilate_hole_ellipse(corner, 30).all()
+    assert not dilate_hole_ellipse(np.zeros((5, 5), bool), 10**6).any()  # no hole, none grown
     big = resize_hole(small, 4, 6)
     assert big.shape == (4, 6)
     assert big[:2, :3].all() and not big[:2, 3:].any() and big[2:, 3:].all()

@@ -150,10 +150,11 @@ def test_threshold_and_a_mask_below_it_warns_no_hole(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("option", "value", "message"),
     [
-        ("--threshold", "255", "--threshold: must be in 0..254"),
-        ("--threshold", "-1", "--threshold: must be in 0..254"),
-        ("--quality", "0", "--quality: must be in 1..100"),
-        ("--quality", "101", "--quality: must be in 1..100"),
+        # the option parser holds the range (shown in --help), in one line
+        ("--threshold", "255", "'--threshold': Input should be less than or equal to 254"),
+        ("--threshold", "-1", "'--threshold': Input should be greater than or equal to 0"),
+        ("--quality", "0", "'--quality': Input should be greater than or equal to 1"),
+        ("--quality", "101", "'--quality': Input should be less than or equal to 100"),
     ],
 )
 def test_option_ranges(tmp_path: Path, option: str, value: str, message: str) -> None:

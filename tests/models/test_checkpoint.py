@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import pickle
 import zipfile
 from pathlib import Path
@@ -43,6 +44,11 @@ class Evil:
         return (print, ("this must never run",))
 
 
+class System:
+    def __reduce__(self):
+        return (os.system, ("echo this must never run",))
+
+
 # the evil file is a plain pickle (protocol 4); torch warns before refusing it
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 def test_foreign_corrupt_and_missing(tmp_path: Path) -> None:
@@ -57,6 +63,10 @@ def test_foreign_corrupt_and_missing(tmp_path: Path) -> None:
     assert message.startswith(f"{tmp_path / 'evil-zip.pt'}: refused: it holds Python objects")
     assert "(it refers to print)" in message and "weights_only=True" in message
     assert message.endswith("it was not written by wmi") and "\n" not in message
+    # issue 21, item 16: a file calling os.system (torch words that refusal differently)
+    torch.save({"format": "wmi-checkpoint", "x": System()}, tmp_path / "system.pt")
+    with pytest.raises(WmiError, match=r"system.pt: refused: .*\(it refers to (posix|nt).system\)"):
+        load_checkpoint(tmp_path / "system.pt")
     torch.save({"state_dict": {}}, tmp_path / "other.pt")
     with pytest.raises(WmiError, match="other.pt: not a wmi checkpoint"):
         load_model(tmp_path / "other.pt")

@@ -146,6 +146,14 @@ def test_last_checkpoint_and_bare_checkpoint(tmp_path: Path) -> None:
     assert model.conv_kind == "partial" and model.norm_kind == "batch"
 
 
+def test_an_export_folder_of_a_long_legal_name(ckpt: Path, tmp_path: Path) -> None:
+    out = tmp_path / ("e" * 250)  # its staging folder's name is longer: it must be cut
+    export_model(ckpt, out)
+    export_model(ckpt, out, overwrite=True)
+    assert load_exported(out)[0] is not None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", out.name]
+
+
 def test_refuses_to_overwrite(ckpt: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()  # an empty folder is fine
@@ -166,6 +174,12 @@ def test_refuses_to_overwrite(ckpt: Path, tmp_path: Path) -> None:
         with pytest.raises(WmiError, match="not empty and not an export folder .*notes.txt"):
             export_model(ckpt, mine, overwrite=overwrite)
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    (mine / "notes.txt").unlink()  # an application's own config.json is not an export's
+    (mine / CONFIG_FILE).write_text('{"app": 1}')
+    for overwrite in (False, True):
+        with pytest.raises(WmiError, match="not an export folder .*config.json"):
+            export_model(ckpt, mine, overwrite=overwrite)
+    assert (mine / CONFIG_FILE).read_text() == '{"app": 1}'
     (tmp_path / "file").write_text("x")
     with pytest.raises(WmiError, match="is not a folder"):
         export_model(ckpt, tmp_path / "file")

@@ -219,6 +219,12 @@ def test_vgg_weights_errors_name_the_ways_out(tmp_path: Path, monkeypatch) -> No
     (tmp_path / "junk.pth").write_bytes(b"not a torch file")
     with pytest.raises(WmiError, match="junk.pth: not a readable VGG16 state dict"):
         build_loss("vgg16", tmp_path / "junk.pth")
+    # issue 21, item 17: a text file said "(101)", torch's KeyError for the byte 'e'
+    (tmp_path / "text.pth").write_text("hello\n")
+    with pytest.raises(
+        WmiError, match=r"text.pth: not a readable VGG16 state dict \(not a PyTorch"
+    ):
+        build_loss("vgg16", tmp_path / "text.pth")
     assert build_loss("none", None).features is None
     # The cache location is used when no path is given.
     cache = tmp_path / "hub" / "checkpoints"

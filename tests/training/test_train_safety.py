@@ -276,7 +276,7 @@ def test_cli_reports_every_missing_option_at_once(tmp_path: Path) -> None:
     for steps in ("0", "-3"):
         _one_line_error(
             _cli("--data", str(tmp_path), "--out", str(tmp_path / "run"), "--steps", steps),
-            f"--steps must be at least 1, got {steps}",
+            "Invalid value for '--steps': Input should be greater than or equal to 1",
         )
     assert not (tmp_path / "run").exists()
     help_text = " ".join(_cli("--help").output.replace("│", " ").split())

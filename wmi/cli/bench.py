@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 from wmi.cli.common import choice, make_console, make_table, progress_bar
-from wmi.kinds import ARCHS, CONV_KINDS, DEVICES
+from wmi.kinds import ARCH_LIMITS, ARCHS, CONV_KINDS, DEVICES, MAX_SIDE
 
 #: What a suite's runner gets to show progress: ``progress(variant, done, total)``.
 SuiteProgress = Callable[[str, int, int], None]
@@ -169,16 +169,25 @@ def bench(
     suite: Suite = typer.Argument(Suite.all, help="Which measurements to run."),
     device: str = choice(DEVICES, "auto", "--device", help="Where to run."),
     size: int | None = typer.Option(
-        None, help="Image side in pixels.", show_default="256; 64 for train on a CPU"
+        None,
+        min=16,
+        max=MAX_SIDE,
+        help="Image side in pixels, a multiple of 2**layers.",
+        show_default="256; 64 for train on a CPU",
     ),
     batch_size: int | None = typer.Option(
         None,
         min=1,
+        max=4096,
         help="Batch size.",
         show_default="unet: 1 and 8; train: 25 on a GPU, 4 on a CPU; data: 32",
     ),
     layers: int | None = typer.Option(
-        None, min=1, help="U-Net depth (unet, train).", show_default="7; 6 for train on a CPU"
+        None,
+        min=1,
+        max=ARCH_LIMITS["layers"][1],
+        help="U-Net depth (unet, train).",
+        show_default="7; 6 for train on a CPU",
     ),
     mode: list[str] = typer.Option(
         [],
@@ -189,7 +198,9 @@ def bench(
         "channels_last), bf16+cl+compile (and torch.compile).",
         show_default="unet: fp32; train: all on a GPU, fp32 and bf16+cl on a CPU",
     ),
-    rounds: int = typer.Option(5, min=1, help="Timed rounds per variant; the median is shown."),
+    rounds: int = typer.Option(
+        5, min=1, max=1000, help="Timed rounds per variant; the median is shown."
+    ),
     arch: list[str] = choice(
         ARCHS,
         [],

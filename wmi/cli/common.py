@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer.core import TyperCommand
 
-from wmi.errors import WmiError
+from wmi.errors import WmiError, printable
 from wmi.procs import interrupted, stop_signals
 from wmi.registry import Registry
 
@@ -30,8 +32,18 @@ class _StderrConsole:
             self._console = Console(stderr=True, highlight=False, soft_wrap=True)
         return self._console
 
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        """``Console.print``, with file names' escape sequences and non-UTF-8 bytes shown as
+        ``\\xNN`` (each line of a text printed as it is otherwise)."""
+        shown = [_printable_lines(o) if isinstance(o, str) else o for o in objects]
+        self.console.print(*shown, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.console, name)
+
+
+def _printable_lines(text: str) -> str:
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 err_console: Any = _StderrConsole()
@@ -113,7 +125,9 @@ def notify(level: str, message: str) -> None:
     """Print a library message on stderr: "warning: ..." / "error: ...", or dim info."""
     from rich.text import Text
 
-    # Text, not markup: file names such as "x[2].png" must print as they are.
+    # Text, not markup: file names such as "x[2].png" must print as they are; printable: a
+    # name's escape sequences must not drive the terminal, its non-UTF-8 bytes not crash it.
+    message = printable(message)
     if level in STYLES:
         err_console.print(Text.assemble((f"{level}: ", STYLES[level]), message), highlight=False)
     else:
@@ -124,7 +138,7 @@ def _error_line(message: str) -> None:
     from rich.text import Text
 
     # Text, not markup: file names such as "x[2].png" must print as they are.
-    err_console.print(Text.assemble(("error: ", "bold red"), message))
+    err_console.print(Text.assemble(("error: ", "bold red"), printable(message)))
 
 
 def interrupted_exit(exc: KeyboardInterrupt, saved: str = "") -> typer.Exit:
@@ -167,6 +181,26 @@ def _run_reporting(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise interrupted_exit(exc) from None
 
 
+class _OneLineCommand(TyperCommand):
+    """A command whose option errors ("--count 0: not in 1..1,000,000") are one line, as a
+    WmiError is, instead of click's usage block."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except UsageError as exc:
+            if isinstance(exc, NoArgsIsHelpError):
+                raise
+            raise _UsageLine(exc.format_message()) from None
+
+
+class _UsageLine(ClickException):
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        typer.echo(f"error: {printable(self.message)}", err=True)
+
+
 class App(typer.Typer):
     """A typer app whose commands report :class:`~wmi.errors.WmiError` as one line."""
 
@@ -180,6 +214,7 @@ class App(typer.Typer):
         super().__init__(**kwargs)
 
     def command(self, *args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+        kwargs.setdefault("cls", _OneLineCommand)
         register = super().command(*args, **kwargs)
 
         def decorator(func: Callable[..., Any]) -> Callable[..., Any]:

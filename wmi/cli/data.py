@@ -19,7 +19,7 @@ from wmi.cli.common import (
     shard_option,
 )
 from wmi.errors import WmiError
-from wmi.kinds import COMPRESSIONS, PRESETS
+from wmi.kinds import COMPRESSIONS, MAX_SIDE, MAX_WORKERS, PRESETS, SEED_MAX
 
 if TYPE_CHECKING:
     from wmi.data import PrepareResult
@@ -40,7 +40,9 @@ def _human(n: int) -> str:
 def prepare_command(
     src_dir: Path = typer.Argument(..., help="Folder of images, searched recursively."),
     out_dir: Path = typer.Argument(..., help="Folder for the shards and manifest.json."),
-    size: int = typer.Option(256, "--size", help="Side of the square images, pixels (>= 16)."),
+    size: int = typer.Option(
+        256, "--size", min=16, max=MAX_SIDE, help="Side of the square images, pixels."
+    ),
     preset: str = choice(
         PRESETS,
         "plain",
@@ -51,14 +53,17 @@ def prepare_command(
     split: str = typer.Option(
         "0.7,0.15,0.15", "--split", help="Train,val,test fractions; they must sum to 1."
     ),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random train/val/test assignment."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=SEED_MAX, help="Seed of the random train/val/test assignment."
+    ),
     shard_size: int = typer.Option(
-        10000, "--shard-size", min=1, help="Source images per shard file."
+        10000, "--shard-size", min=1, max=1_000_000, help="Source images per shard file."
     ),
     workers: int | None = typer.Option(
         None,
         "--workers",
         min=0,
+        max=MAX_WORKERS,
         show_default="CPU count",
         help="Decoding processes; 0 decodes in the main process.",
     ),
@@ -214,8 +219,10 @@ def info_command(
         help="Also write a contact sheet of random images to this PNG file (an existing "
         "file is replaced).",
     ),
-    count: int = typer.Option(16, "--count", min=1, help="Images on the preview sheet."),
-    seed: int = typer.Option(0, "--seed", help="Seed for picking the preview images."),
+    count: int = typer.Option(16, "--count", min=1, max=1024, help="Images on the preview sheet."),
+    seed: int = typer.Option(
+        0, "--seed", min=0, max=SEED_MAX, help="Seed for picking the preview images."
+    ),
 ) -> None:
     """Show images per split, image size and disk use; with --preview, a contact sheet.
 

@@ -5,19 +5,26 @@ from pathlib import Path
 import typer
 
 from wmi.cli.common import choice, err_console
-from wmi.kinds import DEVICES
+from wmi.kinds import ARCH_LIMITS, DEVICES, SEED_MAX
 
 
 def demo(
     out: Path = typer.Option(Path("wmi-demo"), help="Output folder (created; must be empty)."),
-    steps: int = typer.Option(1000, min=1, help="Training steps for each network."),
-    size: int = typer.Option(64, min=16, help="Image side in pixels (multiple of 2**layers)."),
-    layers: int = typer.Option(6, min=1, help="U-Net depth."),
+    steps: int = typer.Option(1000, min=1, max=10**6, help="Training steps for each network."),
+    size: int = typer.Option(
+        64, min=16, max=512, help="Image side in pixels (multiple of 2**layers)."
+    ),
+    layers: int = typer.Option(6, min=1, max=ARCH_LIMITS["layers"][1], help="U-Net depth."),
     crops: int = typer.Option(
-        24, min=1, help="Random crops from each training photograph (half as many per test one)."
+        24,
+        min=1,
+        max=1000,
+        help="Random crops from each training photograph (half as many per test one).",
     ),
     device: str = choice(DEVICES, "auto", "--device", help="Where to train and inpaint:"),
-    seed: int = typer.Option(0, help="Seeds crops, splits, masks and training."),
+    seed: int = typer.Option(
+        0, min=0, max=SEED_MAX, help="Seeds crops, splits, masks and training."
+    ),
     overwrite: bool = typer.Option(False, help="Replace an earlier demo in OUT."),
     with_deepfill: bool = typer.Option(
         False,

@@ -19,8 +19,15 @@ from wmi.cli.common import (
     progress_bar,
     shard_option,
 )
-from wmi.errors import WmiError
-from wmi.kinds import DEFAULT_RESAMPLES, DEFAULT_SSIM_WINDOW, DEVICES, LPIPS_NETS, SSIM_WINDOWS
+from wmi.errors import WmiError, printable
+from wmi.kinds import (
+    DEFAULT_RESAMPLES,
+    DEFAULT_SSIM_WINDOW,
+    DEVICES,
+    LPIPS_NETS,
+    MAX_WORKERS,
+    SSIM_WINDOWS,
+)
 
 if TYPE_CHECKING:
     from wmi.eval.metrics import Results
@@ -94,7 +101,11 @@ BUCKETS_OPTION = typer.Option(
     True, "--buckets/--no-buckets", help="Also report per hole-ratio bucket (0-10%, ...)."
 )
 WORKERS_OPTION = typer.Option(
-    0, "--workers", min=0, help="Parallel image workers; 0 = one per CPU core."
+    0,
+    "--workers",
+    min=0,
+    max=MAX_WORKERS,
+    help="Parallel image workers; 0 = one per CPU core.",
 )
 STRICT_OPTION = typer.Option(
     False,
@@ -273,10 +284,10 @@ def _print_and_write(results: "Results", writers: dict[str, tuple[Path | None, A
             continue
         text = write(results)
         if str(path) == "-":
-            typer.echo(text, nl=False)
+            typer.echo(printable(text, controls=False), nl=False)
         else:
             with atomic_path(path) as tmp:
-                tmp.write_text(text, encoding="utf-8")
+                tmp.write_text(printable(text, controls=False), encoding="utf-8")
 
 
 def _writers(*paths: Path | None) -> dict[str, tuple[Path | None, Any]]:

@@ -26,7 +26,7 @@ def export(
         "when that is installed.",
     ),
     opset: int | None = typer.Option(
-        None, "--opset", min=18, help="ONNX opset version.", show_default="18"
+        None, "--opset", min=18, max=30, help="ONNX opset version.", show_default="18"
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an earlier export in OUT_DIR (only its files)."

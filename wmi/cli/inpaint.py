@@ -30,6 +30,8 @@ from wmi.kinds import (
     DEFAULT_MAX_PIXELS,
     DEVICES,
     MASK_THRESHOLD,
+    MAX_SIDE,
+    MAX_WORKERS,
     PNG_LEVEL,
     Blend,
     OutputFormat,
@@ -203,7 +205,7 @@ def folder(
     method: str | None = choice(CLASSICAL_METHODS, None, "--method", help=METHOD_HELP),
     device: str = choice(DEVICES, "auto", "--device", help=DEVICE_HELP),
     batch_size: int = typer.Option(
-        8, "--batch-size", min=1, help="Images per forward pass of --checkpoint."
+        8, "--batch-size", min=1, max=1024, help="Images per forward pass of --checkpoint."
     ),
     mask_pattern: list[str] | None = typer.Option(
         None,
@@ -211,10 +213,12 @@ def folder(
         help="Mask file name for an image's {stem}; shell wildcards allowed; repeat the option or "
         "separate by commas; tried in order. Default: '{stem}.png' then '{stem}_mask*.png'.",
     ),
-    threshold: int = typer.Option(MASK_THRESHOLD, "--threshold", help=THRESHOLD_HELP),
+    threshold: int = typer.Option(
+        MASK_THRESHOLD, "--threshold", min=0, max=254, help=THRESHOLD_HELP
+    ),
     blend: Blend = typer.Option(Blend.hard, "--blend", help=BLEND_HELP),
     dilate: int = typer.Option(0, "--dilate", min=0, help=DILATE_HELP),
-    max_size: int = typer.Option(1024, "--max-size", min=16, help=MAX_SIZE_HELP),
+    max_size: int = typer.Option(1024, "--max-size", min=16, max=MAX_SIDE, help=MAX_SIZE_HELP),
     strategy: Strategy = typer.Option(Strategy.resize, "--strategy", help=STRATEGY_HELP),
     fmt: OutputFormat = typer.Option(
         OutputFormat.png,
@@ -222,10 +226,14 @@ def folder(
         help="Output format: png is lossless (known pixels kept exactly), jpg and webp are "
         "lossy (--quality), same keeps each input's extension.",
     ),
-    quality: int = typer.Option(95, "--quality", help=QUALITY_HELP),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help=MAX_PIXELS_HELP),
+    quality: int = typer.Option(95, "--quality", min=1, max=100, help=QUALITY_HELP),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=0, help=MAX_PIXELS_HELP),
     workers: int = typer.Option(
-        0, "--workers", min=0, help="Threads that read, inpaint and write; 0: up to 4 (cores)."
+        0,
+        "--workers",
+        min=0,
+        max=MAX_WORKERS,
+        help="Threads that read, inpaint and write; 0: up to 4 (cores).",
     ),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace existing outputs (and another method's OUT_DIR)."
@@ -233,7 +241,7 @@ def folder(
     strict: bool = typer.Option(
         False, "--strict", help="Fail before inpainting if any image or mask is unmatched."
     ),
-    radius: int = typer.Option(3, "--radius", min=1, help=RADIUS_HELP),
+    radius: int = typer.Option(3, "--radius", min=1, max=1000, help=RADIUS_HELP),
     shard_text: str | None = shard_option("images (with all their masks)"),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON on stdout."),
 ) -> None:
@@ -360,15 +368,17 @@ def image(
     checkpoint: Path | None = typer.Option(None, "--checkpoint", help=CHECKPOINT_HELP),
     method: str | None = choice(CLASSICAL_METHODS, None, "--method", help=METHOD_HELP),
     device: str = choice(DEVICES, "auto", "--device", help=DEVICE_HELP),
-    threshold: int = typer.Option(MASK_THRESHOLD, "--threshold", help=THRESHOLD_HELP),
+    threshold: int = typer.Option(
+        MASK_THRESHOLD, "--threshold", min=0, max=254, help=THRESHOLD_HELP
+    ),
     blend: Blend = typer.Option(Blend.hard, "--blend", help=BLEND_HELP),
     dilate: int = typer.Option(0, "--dilate", min=0, help=DILATE_HELP),
-    max_size: int = typer.Option(1024, "--max-size", min=16, help=MAX_SIZE_HELP),
+    max_size: int = typer.Option(1024, "--max-size", min=16, max=MAX_SIDE, help=MAX_SIZE_HELP),
     strategy: Strategy = typer.Option(Strategy.resize, "--strategy", help=STRATEGY_HELP),
-    quality: int = typer.Option(95, "--quality", help=QUALITY_HELP),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help=MAX_PIXELS_HELP),
+    quality: int = typer.Option(95, "--quality", min=1, max=100, help=QUALITY_HELP),
+    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", min=0, help=MAX_PIXELS_HELP),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace OUTPUT if it exists."),
-    radius: int = typer.Option(3, "--radius", min=1, help=RADIUS_HELP),
+    radius: int = typer.Option(3, "--radius", min=1, max=1000, help=RADIUS_HELP),
 ) -> None:
     """Inpaint one IMAGE with its MASK and write OUTPUT (never over IMAGE or MASK)."""
     from rich.progress import SpinnerColumn, TimeElapsedColumn

@@ -22,7 +22,14 @@ from wmi.cli.common import (
     shard_option,
 )
 from wmi.errors import WmiError
-from wmi.kinds import DEFAULT_MAX_PIXELS, MASK_KINDS
+from wmi.kinds import (
+    DEFAULT_MAX_PIXELS,
+    MASK_KINDS,
+    MAX_MASKS,
+    MAX_WORKERS,
+    MIN_MASK_SIDE,
+    SEED_MAX,
+)
 
 app = App(help="Generate seeded hole masks (centre, box, free-form, irregular, LaMa presets).")
 
@@ -49,8 +56,9 @@ _FOR_HELP = (
     "name, so adding images never changes the others' masks. Not with --count or a size."
 )
 _MAX_PIXELS_HELP = (
-    "With --for: an image of more pixels is left out and named (a decompression bomb is one); "
-    "0 = no limit. The same limit as wmi inpaint and wmi eval."
+    "The most pixels of one mask (a larger --size is refused); with --for, an image of more "
+    "pixels is left out and named (a decompression bomb is one); 0 = no limit. The same limit "
+    "as wmi inpaint and wmi eval."
 )
 
 _SEED_HELP = (
@@ -64,20 +72,31 @@ def generate_command(
     out_dir: Path = typer.Argument(..., help="Folder for the masks; created if missing."),
     kind: str = choice(MASK_KINDS, ..., "--kind", help="Mask kind:"),
     count: int | None = typer.Option(
-        None, "--count", show_default="required without --for", help="Number of masks (>= 1)."
+        None,
+        "--count",
+        min=1,
+        max=MAX_MASKS,
+        show_default="required without --for",
+        help="Number of masks.",
     ),
     for_dir: Path | None = typer.Option(None, "--for", metavar="IMAGE_DIR", help=_FOR_HELP),
-    max_pixels: int = typer.Option(DEFAULT_MAX_PIXELS, "--max-pixels", help=_MAX_PIXELS_HELP),
+    max_pixels: int = typer.Option(
+        DEFAULT_MAX_PIXELS, "--max-pixels", min=0, help=_MAX_PIXELS_HELP
+    ),
     size: int | None = typer.Option(
-        None, "--size", show_default="256", help="Height and width of square masks, pixels."
+        None,
+        "--size",
+        min=MIN_MASK_SIDE,
+        show_default="256",
+        help="Height and width of square masks, pixels (at most --max-pixels in all).",
     ),
     height: int | None = typer.Option(
-        None, "--height", show_default="--size", help="Mask height, pixels (at least 16)."
+        None, "--height", min=MIN_MASK_SIDE, show_default="--size", help="Mask height, pixels."
     ),
     width: int | None = typer.Option(
-        None, "--width", show_default="--size", help="Mask width, pixels (at least 16)."
+        None, "--width", min=MIN_MASK_SIDE, show_default="--size", help="Mask width, pixels."
     ),
-    seed: int = typer.Option(0, "--seed", help=_SEED_HELP),
+    seed: int = typer.Option(0, "--seed", min=0, max=SEED_MAX, help=_SEED_HELP),
     buckets: bool = typer.Option(False, "--buckets", help=_BUCKETS_HELP),
     border: bool | None = typer.Option(
         None, "--border/--no-border", show_default="either", help=_BORDER_HELP
@@ -88,7 +107,11 @@ def generate_command(
         help="freeform only: DeepFill v2's training masks, the strokes OR a random box.",
     ),
     workers: int = typer.Option(
-        0, "--workers", help="Worker processes; 0 = one per CPU core. Output does not depend on it."
+        0,
+        "--workers",
+        min=0,
+        max=MAX_WORKERS,
+        help="Worker processes; 0 = one per CPU core. Output does not depend on it.",
     ),
     overwrite: bool = typer.Option(False, "--overwrite", help=_OVERWRITE_HELP),
     shard_text: str | None = shard_option("images of --for (not with --overwrite)"),
@@ -139,6 +162,7 @@ def generate_command(
             overwrite=overwrite,
             workers=workers,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            max_pixels=max_pixels,
         )
     summary = {**result.summary(), "skipped": list(skipped)}
     if as_json:

@@ -14,7 +14,7 @@ import typer
 from wmi.cli.common import choice, interrupted_exit
 from wmi.kinds import AMP_MODES, ARCHS, AUTO, CONV_KINDS, DEVICES, NORM_KINDS, PERCEPTUAL
 from wmi.procs import Interrupted
-from wmi.training.config import default, field_help, field_names, shown_default
+from wmi.training.config import default, field_help, field_names, field_range, shown_default
 
 
 def _shown(name: str) -> str | bool:
@@ -27,7 +27,11 @@ def _shown(name: str) -> str | bool:
 
 
 def _opt(name: str, *decls: str, **kwargs: Any) -> Any:
-    """The option of the TrainConfig field ``name``: None unless given, its default shown."""
+    """The option of the TrainConfig field ``name``: None unless given, its default shown, and
+    for a number its range (typer shows it in --help and refuses a value outside)."""
+    bounds = field_range(name)
+    if bounds is not None:
+        kwargs.update(min=bounds[0], max=bounds[1])
     return typer.Option(None, *decls, help=field_help(name), show_default=_shown(name), **kwargs)
 
 

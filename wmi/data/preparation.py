@@ -45,12 +45,15 @@ from wmi.data.shards import (
 )
 from wmi.errors import WmiError
 from wmi.io import atomic_path, list_images, open_rgb
-from wmi.kinds import COMPRESSIONS, PRESETS, Preset
+from wmi.kinds import COMPRESSIONS, MAX_SIDE, PRESETS, SEED_MAX, Preset
 from wmi.procs import Shard, folder_lock, starting_workers, worker_init
 
 DEFAULT_SPLIT = (0.7, 0.15, 0.15)
 #: Smallest ``--size``: the smallest mask any mask kind draws (:data:`wmi.masks.MIN_SIZE`).
 MIN_SIZE = 16
+#: The most the long side of an image may exceed its short side (presets without an aspect):
+#: 16:1 keeps every panorama; beyond it the centre square is a sliver of the image.
+MAX_ASPECT = 16
 #: Room a shard needs besides its pixels: HDF5 metadata, and per image its name and index.
 SHARD_OVERHEAD, IMAGE_OVERHEAD = 64 * 1024, 1024
 BUSY = "another wmi data prepare is writing here; wait for it to finish or choose another OUT_DIR"
@@ -183,10 +186,21 @@ def resize_for_preset(img: Image.Image, preset: str, size: int) -> np.ndarray:
         is kept, so that a 4000 x 3000 photograph does not fill a shard.
 
     An image that already has the target size is not resampled (pixels are kept exactly).
+
+    Raises:
+        WmiError: for a preset without an aspect, an image whose long side is over
+            :data:`MAX_ASPECT` times its short side (a 1 x 1,000,000 strip would be scaled to
+            256 x 256,000,000 before the crop; the crop would keep almost none of it).
     """
     entry = _preset(preset)
     w, h = img.size
     fixed = preset_shape(preset, size)
+    if fixed is None and max(w, h) > MAX_ASPECT * min(w, h):
+        raise WmiError(
+            f"{w}x{h}: sides in a ratio over {MAX_ASPECT}:1; its centre would keep under "
+            f"1/{MAX_ASPECT} of it (scaling its short side to {size} would make the long side "
+            f"{max(w, h) * size // min(w, h):,} pixels)"
+        )
     scale = 1.0
     if entry.max_side is not None:  # unscaled, but never below size
         scale = max(1.0, size / min(w, h))
@@ -399,7 +413,7 @@ def prepare(
     """
     src_dir, out_dir = Path(src_dir), Path(out_dir)
     fractions = check_split(tuple(split))
-    _check_options(size, shard_size, preset, compression, workers)
+    _check_options(size, shard_size, preset, compression, workers, seed)
     files = _source_files(src_dir, out_dir)
     names = [p.relative_to(src_dir).as_posix() for p in files]
     options = {
@@ -444,12 +458,16 @@ def prepare(
 
 
 def _check_options(
-    size: int, shard_size: int, preset: str, compression: str, workers: int | None
+    size: int, shard_size: int, preset: str, compression: str, workers: int | None, seed: int
 ) -> None:
     if size < MIN_SIZE:
         raise WmiError(
             f"--size {size}: must be at least {MIN_SIZE} pixels (the smallest mask wmi draws)"
         )
+    if size > MAX_SIDE:
+        raise WmiError(f"--size {size}: must be at most {MAX_SIDE:,} pixels")
+    if not 0 <= seed <= SEED_MAX:
+        raise WmiError(f"--seed {seed}: must be from 0 to {SEED_MAX}")
     if shard_size < 1:
         raise WmiError(f"--shard-size {shard_size}: must be at least 1")
     _preset(preset)

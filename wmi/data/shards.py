@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from wmi.errors import WmiError
+from wmi.errors import WmiError, printable
 from wmi.io import atomic_path
 from wmi.kinds import COMPRESSIONS
 
@@ -104,7 +104,9 @@ def shard_info(path: str | os.PathLike[str]) -> ShardInfo:
     """Read a shard's attributes and shape without loading its images.
 
     Raises:
-        WmiError: the file is missing, not HDF5, not a wmi shard, or of another format version.
+        WmiError: the file is missing, not HDF5, not a wmi shard, of another format version,
+            or tampered with: images not uint8, more images declared than stored, names
+            missing, attributes of the wrong type or skipped not JSON.
     """
     import h5py
 
@@ -117,12 +119,14 @@ def shard_info(path: str | os.PathLike[str]) -> ShardInfo:
                 raise WmiError(f"{path}: not a wmi shard (no 'images' dataset)")
             images = f["images"]
             attrs = dict(f.attrs)
-            shape = images.shape
-            version = int(attrs.get("format_version", -1))
-            if version == VARIABLE_FORMAT_VERSION and "shapes" in f:
-                sizes = f["shapes"][:]
-                low = sizes.min(axis=0) if len(sizes) else (0, 0)
-                shape = (len(sizes), int(low[0]), int(low[1]), 3)
+            shape, dtype, chunks = images.shape, images.dtype, images.chunks
+            # one chunk per image (write_shard): a shard whose 'images' claims more images
+            # than it stores would read as zeros (a million of them for a 13-image file)
+            stored = images.id.get_num_chunks() if chunks is not None else None
+            names = f["names"].shape if "names" in f else None
+            version = _attr(path, attrs, "format_version", int, -1)
+            variable = version == VARIABLE_FORMAT_VERSION
+            sizes = f["shapes"][:] if variable and "shapes" in f else None
     except OSError as exc:
         raise WmiError(f"{path}: not a readable HDF5 file ({exc.__class__.__name__})") from None
     if version not in (FORMAT_VERSION, VARIABLE_FORMAT_VERSION):
@@ -130,22 +134,104 @@ def shard_info(path: str | os.PathLike[str]) -> ShardInfo:
             f"{path}: shard format version {version}, expected {FORMAT_VERSION} or "
             f"{VARIABLE_FORMAT_VERSION}"
         )
-    if len(shape) != 4 or shape[3] != 3:
-        raise WmiError(f"{path}: 'images' has shape {shape}, expected (N, H, W, 3)")
-    skipped = tuple((str(n), str(r)) for n, r in json.loads(_as_str(attrs.get("skipped", "[]"))))
+    if variable:
+        shape = _variable_shape(path, shape, sizes)
+    else:
+        _check_fixed(path, shape, dtype, chunks, stored)
+    if names != (shape[0],):
+        raise WmiError(f"{path}: 'names' does not hold one name per image")
+    skipped_text = _attr(path, attrs, "skipped", _as_str, "[]")
+    try:
+        skipped = tuple((str(n), str(r)) for n, r in json.loads(skipped_text))
+    except (ValueError, TypeError):
+        raise WmiError(
+            f"{path}: attribute 'skipped' is not a JSON list of [name, reason]"
+        ) from None
     return ShardInfo(
         path=path,
-        split=_as_str(attrs.get("split", "")),
+        split=_attr(path, attrs, "split", _as_str, ""),
         count=int(shape[0]),
         height=int(shape[1]),
         width=int(shape[2]),
-        size=int(attrs.get("size", shape[1])),
-        preset=_as_str(attrs.get("preset", "")),
-        compression=_as_str(attrs.get("compression", "none")),
-        planned=int(attrs.get("planned", shape[0])),
+        size=_attr(path, attrs, "size", int, shape[1]),
+        preset=_attr(path, attrs, "preset", _as_str, ""),
+        compression=_attr(path, attrs, "compression", _as_str, "none"),
+        planned=_attr(path, attrs, "planned", int, shape[0]),
         skipped=skipped,
-        variable=version == VARIABLE_FORMAT_VERSION,
+        variable=variable,
     )
+
+
+def _check_fixed(path: Path, shape: tuple, dtype: Any, chunks: Any, stored: int | None) -> None:
+    """Format 1: ``images`` is uint8 ``(N, H, W, 3)``, one stored chunk per declared image."""
+    if len(shape) != 4 or shape[3] != 3 or min(shape[1:3], default=0) < 1:
+        raise WmiError(f"{path}: 'images' has shape {shape}, expected (N, H, W, 3)")
+    if dtype != np.uint8:
+        raise WmiError(f"{path}: 'images' holds {dtype} values, expected uint8")
+    if chunks != (1, *shape[1:]) or stored != shape[0]:
+        raise WmiError(
+            f"{path}: 'images' declares {shape[0]:,} images but stores {stored or 0:,} "
+            "(one per chunk); the shard is damaged or was not written by wmi"
+        )
+
+
+def _variable_shape(path: Path, shape: tuple, sizes: np.ndarray | None) -> tuple:
+    """Format 2: flat rows and their ``shapes`` (N, 2); the shape of the smallest image."""
+    if sizes is None or len(shape) != 1 or sizes.shape != (shape[0], 2) or (sizes < 1).any():
+        raise WmiError(f"{path}: 'shapes' does not hold a positive (height, width) per image")
+    low = sizes.min(axis=0) if len(sizes) else (0, 0)
+    return (len(sizes), int(low[0]), int(low[1]), 3)
+
+
+def _attr(path: Path, attrs: dict[str, Any], name: str, kind: Any, default: Any) -> Any:
+    """Attribute ``name`` of a shard as ``kind`` (int or str), or ``default`` when absent."""
+    if name not in attrs:
+        return default
+    value = attrs[name]
+    value = value.item() if isinstance(value, np.generic) else value
+    try:
+        if kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError
+            return value
+        return kind(value)
+    except (TypeError, ValueError, UnicodeDecodeError):
+        raise WmiError(f"{path}: attribute {name!r} is {value!r}, not {kind.__name__}") from None
+
+
+def check_manifest(out_dir: str | os.PathLike[str]) -> None:
+    """Check that the shards ``manifest.json`` lists are all there, with their image counts.
+
+    A deleted shard (or one replaced by a folder or a link) would otherwise leave a dataset
+    that looks complete with fewer images. A folder without a manifest (preparation not
+    finished) is not checked here.
+
+    Raises:
+        WmiError: an unreadable manifest, or a listed shard that is missing, not a regular
+            file, or holds another number of images.
+    """
+    out_dir = Path(out_dir)
+    path = out_dir / MANIFEST_NAME
+    if not path.is_file():
+        return
+    try:
+        listed = json.loads(path.read_text(encoding="utf-8"))["shards"]
+        entries = [(str(e["file"]), int(e["images"])) for s in SPLITS for e in listed.get(s, [])]
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        raise WmiError(f"{path}: not a readable manifest of shards") from None
+    for name, images in entries:
+        shard = out_dir / Path(name).name
+        if shard.is_symlink() or not shard.is_file():
+            what = (
+                "is missing" if not shard.exists() and not shard.is_symlink() else "is not a file"
+            )
+            raise WmiError(
+                f"{shard}: {MANIFEST_NAME} lists it with {images} images, but it {what}; "
+                "run wmi data prepare again to redo it"
+            )
+        count = shard_info(shard).count
+        if count != images:
+            raise WmiError(f"{shard}: holds {count} images, {MANIFEST_NAME} lists {images}")
 
 
 def _as_str(value: Any) -> str:
@@ -232,7 +318,9 @@ def write_shard(
             ds.resize(len(names), axis=0)
             if shapes is not None:
                 shapes.resize(len(names), axis=0)
-            f.create_dataset("names", data=np.array(names, dtype=object), dtype=h5py.string_dtype())
+            # UTF-8 strings: a name's bytes that are not UTF-8 are written as \xNN
+            shown = [printable(name) for name in names]
+            f.create_dataset("names", data=np.array(shown, dtype=object), dtype=h5py.string_dtype())
             for key, value in attrs.items():
                 f.attrs[key] = value
             f.attrs["planned"] = planned
@@ -262,6 +350,7 @@ def dataset_summary(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise WmiError(f"{out_dir}: no such directory")
+    check_manifest(out_dir)
     infos = [shard_info(p) for s in SPLITS for p in find_shards(out_dir, s)]
     if not infos:
         raise WmiError(f"{out_dir}: no shards (train-00000.h5, ...); run wmi data prepare first")

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from wmi.errors import printable
 from wmi.eval.compare import MARKS, comparison_marks
 from wmi.eval.html_parts import (
     MISSING,
@@ -599,5 +600,5 @@ def write_html_report(
         rank_metric=rank_metric,
     )
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(printable(text, controls=False), encoding="utf-8")  # non-UTF-8 names
     return path

@@ -167,12 +167,9 @@ def load_lpips(net: str, weights: str | os.PathLike[str], device: str = "cpu") -
 
 
 def _load_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
-    import torch
+    from wmi.models.checkpoint import read_torch_file
 
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise WmiError(f"{path}: cannot read weights ({error})") from error
+    state = read_torch_file(path, "weights file")
     if not isinstance(state, dict):
         raise WmiError(f"{path}: not a state dict")
     return state

@@ -5,6 +5,7 @@ Images are ``(H, W, 3)`` uint8 or float32 in [0, 1]; holes are bool ``(H, W)``, 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -55,10 +56,19 @@ def pad_to_multiple(array: np.ndarray, multiple: int) -> np.ndarray:
 
 
 def dilate_hole_ellipse(hole: np.ndarray, pixels: int) -> np.ndarray:
-    """Grow a bool hole by ``pixels`` with an elliptical ``(2 * pixels + 1)``² kernel."""
-    if pixels <= 0:
+    """Grow a bool hole by ``pixels`` with an elliptical ``(2 * pixels + 1)``² kernel.
+
+    A disc as wide as the image's diagonal reaches every pixel from any hole pixel, so a
+    larger ``pixels`` gives the same result: it is capped there (the kernel, and OpenCV's
+    memory, then stay bounded by the image instead of growing with ``pixels`` squared).
+    """
+    if pixels <= 0 or not hole.any():
         return hole
     import cv2
+
+    h, w = hole.shape[:2]
+    if pixels >= math.hypot(h, w):
+        return np.ones_like(hole, dtype=bool)
 
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
     return cv2.dilate(hole.astype(np.uint8), kernel) > 0

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wmi.errors import WmiError
+from wmi.io.files import temp_stem
 from wmi.progress import Notify
 
 #: The record of what made the results of an output folder (hidden: never paired or scored).
@@ -82,7 +83,7 @@ def remove_stale_temps(out_dir: Path, targets: Iterable[Path]) -> int:
     targets when a run was killed; returns how many."""
     if not out_dir.is_dir():
         return 0
-    wanted = {(t.stem, t.suffix) for t in targets}
+    wanted = {(temp_stem(t), t.suffix) for t in targets}  # a long stem is cut in temp names
     pattern = re.compile(r"^\.(?P<stem>.+)\.[A-Za-z0-9_]{8}\.tmp(?P<suffix>\.[^.]+)$")
     removed = 0
     for path in out_dir.glob(".*.tmp.*"):

@@ -27,12 +27,35 @@ def _read_umask() -> int:
 _FILE_MODE = 0o666 & ~_read_umask()
 
 
+#: What ``mkstemp`` adds to a prefix and suffix: 8 random characters.
+_RANDOM_CHARS = 8
+#: The longest file name where the file system does not say (ext4, XFS, btrfs: 255 bytes).
+_NAME_MAX = 255
+
+
+def temp_stem(path: str | os.PathLike[str]) -> str:
+    """The part of ``path``'s stem that :func:`atomic_path` puts in its temporary name.
+
+    The whole stem where it fits: ``.STEM.XXXXXXXX.tmp.SUFFIX`` is 15 bytes longer than the
+    name itself, so for a legal name near the limit (255 bytes) the stem is cut (at a byte;
+    names are bytes on disk) until the temporary name fits too.
+    """
+    path = Path(path)
+    try:
+        name_max = os.pathconf(path.parent if str(path.parent) else ".", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = _NAME_MAX
+    extra = len(".") + len(".") + _RANDOM_CHARS + len(".tmp") + len(os.fsencode(path.suffix))
+    return os.fsdecode(os.fsencode(path.stem)[: max(1, name_max - extra)])
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it onto ``path`` only on success.
 
-    The temporary name starts with a dot and keeps the suffix, so tools that pick the format
-    from the extension still work and folder listings do not show half-written files.
+    The temporary name (``.STEM.XXXXXXXX.tmp.SUFFIX``, :func:`temp_stem`) starts with a dot
+    and keeps the suffix, so tools that pick the format from the extension still work and
+    folder listings do not show half-written files.
     On an exception the temporary file is removed and ``path`` is left as it was. An
     ``OSError`` that names no file, or only the temporary one (Pillow's failed write on a full
     disk), is raised again with ``path`` as its ``filename``, so the message names the result.
@@ -41,7 +64,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent
+            prefix=f".{temp_stem(path)}.", suffix=f".tmp{path.suffix}", dir=path.parent
         )
     except OSError as exc:  # names the temporary file it tried
         raise _about(path, exc) from exc

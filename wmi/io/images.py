@@ -71,6 +71,13 @@ def _open(
             f"{path}: {img.width}x{img.height} is {_limit_text(img.width * img.height)}, over "
             f"the limit of {_limit_text(limit)} (--max-pixels raises it)"
         )
+    frames = getattr(img, "n_frames", 1)
+    if frames > 1:  # an APNG or a multi-page TIFF: taking its first frame would be a guess
+        img.close()
+        raise WmiError(
+            f"{path}: holds {frames} frames (an animation or a multi-page file); wmi reads "
+            "files of one picture"
+        )
     if draft_size is not None:
         # JPEG only: decode at 1/2, 1/4 or 1/8 scale while both sides stay >= draft_size.
         img.draft(None, (draft_size, draft_size))
@@ -83,6 +90,8 @@ def _load(path: Path, img: Image.Image) -> None:
         img.load()
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise WmiError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+    if img.mode == "F" and not np.isfinite(np.asarray(img)).all():  # a float TIFF
+        raise WmiError(f"{path}: holds NaN or infinite pixel values")
 
 
 def _orientation(img: Image.Image) -> int:
@@ -122,11 +131,26 @@ def oriented_size(
         return (w, h) if _orientation(img) >= 5 else (h, w)
 
 
+#: TIFF tags that describe how pixels are stored, not the photograph (sizes, bits, samples,
+#: compression, strips and tiles, palette, colour profile, resolution). Pillow's ``getexif``
+#: of a TIFF returns them with the EXIF; written into a result they would describe the
+#: input's layout (1 grey sample of 8 bits, a strip offset) and make the result unreadable.
+#: The encoder writes its own; ICC profile and DPI are carried by their own keywords.
+_LAYOUT_TAGS = frozenset(
+    {254, 255, 256, 257, 258, 259, 262, 263, 264, 265, 266, 273, 277, 278, 279, 280, 281,
+     282, 283, 284, 288, 289, 290, 291, 292, 293, 296, 317, 318, 319, 320, 321, 322, 323,
+     324, 325, 330, 332, 338, 339, 340, 341, 347, 512, 513, 514, 515, 517, 518, 519, 520,
+     521, 529, 530, 531, 532, 34675}
+)  # fmt: skip
+
+
 def _info(img: Image.Image) -> ImageInfo:
     """The metadata of an opened image; resets its (cached) EXIF orientation to 1."""
     exif_bytes = None
     with contextlib.suppress(Exception):
         exif = img.getexif()
+        for tag in _LAYOUT_TAGS.intersection(exif):
+            del exif[tag]
         if len(exif):
             if _ORIENTATION_TAG in exif:
                 exif[_ORIENTATION_TAG] = 1

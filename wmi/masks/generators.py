@@ -25,15 +25,14 @@ import cv2
 import numpy as np
 
 from wmi.errors import WmiError
-from wmi.kinds import MASK_KINDS, MaskKind
+from wmi.kinds import MASK_KINDS, MIN_MASK_SIDE, MaskKind
 from wmi.registry import load
 
 #: Hole-ratio bucket labels in report order; the last one collects ratios above 60 %.
 BUCKET_LABELS = ("0-10%", "10-20%", "20-30%", "30-40%", "40-50%", "50-60%", ">60%")
 #: The six buckets of NVIDIA's irregular test set (all labels but ">60%").
 IRREGULAR_BUCKETS = BUCKET_LABELS[:6]
-#: Smallest mask side accepted by the generators.
-MIN_SIZE = 16
+MIN_SIZE = MIN_MASK_SIDE
 #: Default number of attempts of the rejection samplers before they give up.
 MAX_TRIES = 100
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from wmi.errors import WmiError
 from wmi.io import MASK_SET_PREVIEW, atomic_path, read_mask
-from wmi.kinds import MASK_KINDS, MASK_THRESHOLD, MaskKind
+from wmi.kinds import DEFAULT_MAX_PIXELS, MASK_KINDS, MASK_THRESHOLD, MAX_MASKS, MaskKind
 from wmi.masks.generators import (
     BUCKET_LABELS,
     IRREGULAR_BUCKETS,
@@ -150,8 +150,12 @@ class MaskSetSpec:
             return self.targets[index].height, self.targets[index].width
         return self.height, self.width
 
-    def validate(self) -> None:
+    def validate(self, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
         """Check the options before anything is written.
+
+        Args:
+            max_pixels: the most pixels of one mask of a sized set (0 = no limit); the same
+                limit as the images that masks are made for.
 
         Raises:
             WmiError: a count, size, kind or option combination that cannot work.
@@ -164,12 +168,19 @@ class MaskSetSpec:
             raise WmiError(f"--seed must be >= 0, got {self.seed}")
         if not self.targets and self.count <= 0:
             raise WmiError(f"--count must be at least 1, got {self.count}")
+        if not self.targets and self.count > MAX_MASKS:
+            raise WmiError(f"--count must be at most {MAX_MASKS:,}, got {self.count}")
         if self.targets and self.count != len(self.targets):
             raise WmiError(f"--count {self.count} with {len(self.targets)} images (--for)")
         if not self.targets and (self.height < MIN_SIZE or self.width < MIN_SIZE):
             raise WmiError(
                 f"--size/--height/--width must be at least {MIN_SIZE}, "
                 f"got {self.height}x{self.width}"
+            )
+        if not self.targets and 0 < max_pixels < self.height * self.width:
+            raise WmiError(
+                f"--size/--height/--width: {self.height}x{self.width} masks are "
+                f"{self.height * self.width:,} pixels, over --max-pixels {max_pixels:,}"
             )
         if self.training and not entry.training:
             takes = _kinds_with("training")
@@ -302,6 +313,7 @@ def write_mask_set(
     overwrite: bool = False,
     workers: int = 0,
     progress: Progress | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> MaskSetResult:
     """Write the mask set ``spec`` to ``out_dir``: masks, ``manifest.csv`` and ``preview.png``.
 
@@ -319,13 +331,14 @@ def write_mask_set(
             on it. Kinds registered at run time are handed to the workers, so their
             generators must be picklable (module-level functions or references).
         progress: called as ``progress(done, total)`` with the number of masks written.
+        max_pixels: the most pixels of one mask (0 = no limit; see :meth:`MaskSetSpec.validate`).
 
     Raises:
         WmiError: bad options, ``out_dir`` is a file, not empty without ``overwrite``, holds
             no set written by wmi (with ``overwrite``), another run is writing it, or a mask
             cannot be drawn.
     """
-    spec.validate()
+    spec.validate(max_pixels)
     if workers < 0:
         raise WmiError(f"--workers must be >= 0, got {workers}")
     out_dir = Path(out_dir)
@@ -427,7 +440,7 @@ def _previous_set(out_dir: Path, spec: MaskSetSpec, existing: set[str]) -> list[
     """
     manifest = out_dir / MANIFEST
     try:
-        with open(manifest, newline="", encoding="utf-8") as f:
+        with open(manifest, newline="", encoding="utf-8", errors="surrogateescape") as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error):
         rows = []
@@ -510,7 +523,8 @@ def _write_manifest(out_dir: Path, spec: MaskSetSpec, records: Sequence[MaskReco
             )
         )
     with atomic_path(out_dir / MANIFEST) as tmp:
-        tmp.write_text(buffer.getvalue(), encoding="utf-8")
+        # file names are bytes: one that is not UTF-8 is kept as it is on disk
+        tmp.write_text(buffer.getvalue(), encoding="utf-8", errors="surrogateescape")
 
 
 # ------------------------------------------------------------------------------- statistics

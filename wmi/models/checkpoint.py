@@ -27,6 +27,11 @@ from wmi.registry import load
 
 FORMAT = "wmi-checkpoint"
 VERSION = 1
+#: What loading a checkpoint may inflate: torch.save stores its members uncompressed, so
+#: their sizes add up to about the file's; more than this many times it (plus the slack, for
+#: small files) is a compressed archive made to exhaust memory (a 3 MB file of 3 GB).
+MAX_INFLATION = 4
+INFLATION_SLACK = 16 * 2**20
 
 
 def arch_of(model: nn.Module) -> str:
@@ -92,6 +97,8 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, **state: Any
 
 def _reason(exc: BaseException) -> str:
     """The first sentence of an exception's message (never cut mid-sentence)."""
+    if isinstance(exc, KeyError):  # torch's legacy reader on a text file: "KeyError: 101"
+        return "not a PyTorch file"
     text = str(exc).strip()
     if not text:
         return exc.__class__.__name__
@@ -99,7 +106,9 @@ def _reason(exc: BaseException) -> str:
     return first.split(". ")[0].rstrip(".") if ". " in first else first.rstrip(".")
 
 
-def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> WmiError:
+def _unpickling_error(
+    path: Path, exc: pickle.UnpicklingError, what: str = "wmi checkpoint"
+) -> WmiError:
     """The error for a file that ``torch.load(weights_only=True)`` could not unpickle.
 
     torch's message is a paragraph on how to load the file unsafely; the line that matters is
@@ -109,9 +118,11 @@ def _unpickling_error(path: Path, exc: pickle.UnpicklingError) -> WmiError:
     text = str(exc)
     found = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
     detail = " ".join(found.group(1).split()) if found else _reason(exc)
-    named = re.search(r"Unsupported global: GLOBAL ([\w.]+)", detail)
+    # torch's wording differs between versions: "Unsupported global: GLOBAL os.system" or
+    # "Trying to load unsupported GLOBAL posix.system whose module posix is blocked"
+    named = re.search(r"[Uu]nsupported (?:global: )?GLOBAL ([\w.]+)", text)
     if named is None:
-        return WmiError(f"{path}: not a readable wmi checkpoint ({_reason(ValueError(detail))})")
+        return WmiError(f"{path}: not a readable {what} ({_reason(ValueError(detail))})")
     return WmiError(
         f"{path}: refused: it holds Python objects besides tensors and plain values (it "
         f"refers to {named.group(1)}), and wmi opens checkpoints with weights_only=True so that "
@@ -124,9 +135,12 @@ def verify_archive(path: str | os.PathLike[str]) -> None:
 
     ``torch.load`` does not check the CRCs, so bytes changed on disk would load as different
     weights without a word. Files that are not zip archives are left to ``torch.load``.
+    Before anything is decompressed, the members' sizes are bounded by the file's
+    (:data:`MAX_INFLATION`).
 
     Raises:
-        WmiError: "damaged", naming the file and the first bad member.
+        WmiError: "damaged", naming the file and the first bad member; or "refused", when the
+            members would inflate far beyond the file.
     """
     path = Path(path)
     with open(path, "rb") as f:
@@ -135,25 +149,62 @@ def verify_archive(path: str | os.PathLike[str]) -> None:
         return
     try:
         with zipfile.ZipFile(path) as archive:
+            inflated = sum(info.file_size for info in archive.infolist())
+            on_disk = path.stat().st_size
+            if inflated > MAX_INFLATION * on_disk + INFLATION_SLACK:
+                raise WmiError(
+                    f"{path}: refused: its members inflate to {inflated:,} bytes from "
+                    f"{on_disk:,} on disk (a zip bomb?); torch.save stores checkpoints "
+                    "uncompressed"
+                )
             bad = archive.testzip()
-    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError):
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
+        if isinstance(exc, WmiError):
+            raise
         raise WmiError(f"{path}: damaged: not a complete zip archive (truncated?)") from None
     if bad is not None:
         raise WmiError(f"{path}: damaged: {bad} does not match its checksum (CRC-32)")
 
 
 def _check_finite(path: Path, payload: dict) -> None:
-    """Refuse a model whose weights or statistics hold NaN or infinity."""
+    """Refuse a model whose weights or statistics hold NaN or infinity, or are not floats
+    (int8 or bool weights would be cast silently by ``load_state_dict``)."""
     state = payload.get("model")
     if not isinstance(state, dict):
         return
     for key, value in state.items():
         floating = isinstance(value, torch.Tensor) and value.is_floating_point()
+        counter = key.endswith("num_batches_tracked")  # batch norm's integer count
+        if isinstance(value, torch.Tensor) and not floating and not counter:
+            raise WmiError(
+                f"{path}: {key} holds {str(value.dtype).removeprefix('torch.')} values, not "
+                "floating-point weights"
+            )
         if floating and not torch.isfinite(value).all():
             raise WmiError(
                 f"{path}: holds non-finite weights (NaN or inf in {key}); the file is "
                 "damaged or was saved that way, and cannot be used"
             )
+
+
+def read_torch_file(path: str | os.PathLike[str], what: str) -> Any:
+    """``torch.load(weights_only=True)`` of a weights file that is not a wmi checkpoint
+    (torchvision's VGG16, an LPIPS or FID network), with a checkpoint's checks: the archive's
+    checksums and inflation first, and one line naming ``path`` and ``what`` on failure.
+
+    Raises:
+        WmiError: missing, damaged, refused (Python objects, a zip bomb) or unreadable.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise WmiError(f"{path}: no such {what} file")
+    verify_archive(path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise _unpickling_error(path, exc, what) from None
+    except Exception as exc:  # truncated files, foreign formats
+        raise WmiError(f"{path}: not a readable {what} ({_reason(exc)})") from None
 
 
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict:
@@ -178,24 +229,61 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         raise WmiError(f"{path}: not a readable wmi checkpoint ({_reason(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise WmiError(f"{path}: not a wmi checkpoint (no '{FORMAT}' header)")
-    if payload.get("version", 0) > VERSION:
+    version = payload.get("version", 0)
+    if type(version) is not int or version < 0:
+        raise WmiError(f"{path}: checkpoint format version {version!r} is not a whole number")
+    if version > VERSION:
         raise WmiError(
-            f"{path}: checkpoint format version {payload['version']} is newer than this wmi "
+            f"{path}: checkpoint format version {version} is newer than this wmi "
             f"supports ({VERSION}); upgrade wmi"
         )
+    step = payload.get("step")
+    if step is not None and (type(step) is not int or step < 0):
+        raise WmiError(f"{path}: step {step!r} is not a whole number")
+    if not isinstance(payload.get("config", {}), dict):
+        raise WmiError(f"{path}: its training configuration is not a table of settings")
     _check_finite(path, payload)
     return payload
 
 
-def build_model(payload: dict) -> nn.Module:
-    """Rebuild the network of a loaded checkpoint (any arch) and load its weights."""
-    try:
-        model = model_from_config(payload["model_config"])
-        model.load_state_dict(payload["model"])
-    except WmiError as exc:
-        raise WmiError(f"checkpoint does not hold a valid wmi model ({exc})") from None
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise WmiError(f"checkpoint does not hold a valid wmi model ({_reason(exc)})") from None
+def checked_network(config: Any, where: str) -> tuple[Any, dict[str, Any]]:
+    """The network class and its arguments of an architecture read from a file (a checkpoint's
+    ``model_config``, an export's ``architecture``), checked before anything is built: a
+    registered ``arch`` (none: ``unet``, files written before there were others) and settings
+    its class accepts (its ``checked_config``).
+
+    Raises:
+        WmiError: naming ``where``: not a table, an unknown arch, or a setting refused.
+    """
+    if not isinstance(config, dict):
+        raise WmiError(f"{where}: the architecture is not a table of settings")
+    config = dict(config)
+    name = config.pop("arch", "unet")
+    if not isinstance(name, str) or name not in ARCHS:
+        raise WmiError(f"{where}: architecture arch {name!r} is not one of {list(ARCHS)}")
+    network = load(ARCHS[name].network)
+    return network, network.checked_config(config, where)
+
+
+def build_model(payload: dict, where: str = "checkpoint") -> nn.Module:
+    """Rebuild the network (any arch) of a loaded checkpoint and load its weights.
+
+    The architecture is checked against the weights' shapes before the network is built, so
+    a tampered ``model_config`` (a billion layers, 512 base channels beside 32-channel
+    weights) is one line instead of gigabytes of memory.
+
+    Raises:
+        WmiError: naming ``where``: no model, an invalid architecture, or weights of another.
+    """
+    state = payload.get("model")
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise WmiError(f"{where}: does not hold a wmi model (no table of weights)")
+    network, config = checked_network(payload.get("model_config"), where)
+    network.check_weights_fit(config, {k: tuple(v.shape) for k, v in state.items()}, where)
+    model = network.from_config(config)
+    model.load_state_dict(state)
     return model
 
 

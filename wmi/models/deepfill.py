@@ -22,7 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from wmi.errors import WmiError
 from wmi.layers.attention import contextual_attention, resize_nearest_tf, same_padding
+from wmi.models.unet import check_shapes
 
 __all__ = [
     "DeepFillV1Generator",
@@ -260,6 +262,38 @@ class _DeepFillGenerator(nn.Module):
     def from_config(cls, d: dict[str, Any]) -> _DeepFillGenerator:
         """Build from :meth:`config`'s dict."""
         return cls(**d)
+
+    #: ``cnum`` a file may ask for: a gated layer of ``cnum // 4`` filters needs at least 4
+    CNUM_LIMITS = (4, 1024)
+
+    @classmethod
+    def checked_config(cls, config: dict[str, Any], where: str) -> dict[str, Any]:
+        """:meth:`config` read from a file, checked before anything is built: ``cnum`` only,
+        a whole number within :attr:`CNUM_LIMITS`.
+
+        Raises:
+            WmiError: naming ``where`` and the setting.
+        """
+        unknown = [str(k) for k in config if k != "cnum"]
+        if unknown:
+            raise WmiError(f"{where}: unknown architecture setting {unknown[0]!r}")
+        low, high = cls.CNUM_LIMITS
+        cnum = config.get("cnum", low)
+        if type(cnum) is not int or not low <= cnum <= high:
+            raise WmiError(
+                f"{where}: architecture cnum {cnum!r} is not a whole number from {low} to {high}"
+            )
+        return dict(config)
+
+    @classmethod
+    def check_weights_fit(
+        cls, config: dict[str, Any], shapes: dict[str, tuple[int, ...]], where: str
+    ) -> None:
+        """Refuse weights whose names or shapes differ from those of the network ``config``
+        builds (built on the "meta" device: no memory for a checked ``config``)."""
+        with torch.device("meta"):
+            net = cls(**config)
+        check_shapes({k: tuple(v.shape) for k, v in net.state_dict().items()}, shapes, where)
 
     def extra_repr(self) -> str:
         return f"cnum={self.cnum}"

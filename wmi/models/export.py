@@ -36,9 +36,9 @@ from wmi.kinds import ARCHS, CONV_KINDS
 from wmi.models.checkpoint import (
     arch_of,
     build_model,
+    checked_network,
     load_checkpoint,
     model_config,
-    model_from_config,
 )
 from wmi.models.onnx import DEFAULT_OPSET, check_onnx, export_onnx
 
@@ -65,6 +65,8 @@ CARD_FILE = "README.md"
 ONNX_FILE = "model.onnx"
 #: Every file an export folder may hold; ``overwrite`` replaces a folder holding only these.
 EXPORT_FILES = (WEIGHTS_FILE, CONFIG_FILE, CARD_FILE, ONNX_FILE)
+#: safetensors dtypes a network's weights may have (int8 or bool ones would be cast silently).
+FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
 #: Keys of a training config (``wmi.training.loop.TrainConfig``) worth repeating in config.json.
 TRAINING_KEYS = (
     "data",
@@ -123,10 +125,7 @@ def _finite(value: Any) -> Any:
 def _read_checkpoint(path: Path) -> tuple[nn.Module, dict[str, Any]]:
     """The network and the raw payload of a wmi checkpoint; a WmiError naming ``path``."""
     payload = load_checkpoint(path)  # names the file on every failure
-    try:
-        model = build_model(payload)
-    except WmiError as exc:
-        raise WmiError(f"{path}: {exc}") from None
+    model = build_model(payload, str(path))
     return model, payload
 
 
@@ -361,6 +360,15 @@ def _card_usage(config: dict[str, Any], folder_name: str) -> list[str]:
     return lines
 
 
+def _is_export_config(path: Path) -> bool:
+    """Whether ``path`` is a config.json that :func:`export_model` wrote (its format named)."""
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("format") == FORMAT
+
+
 def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
     """Whether ``out_dir`` holds an earlier export to replace; refuse anything else non-empty."""
     if out_dir.exists() and not out_dir.is_dir():
@@ -370,7 +378,9 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
     entries = sorted(p.name for p in out_dir.iterdir())
     if not entries:
         return False
-    foreign = [n for n in entries if n not in EXPORT_FILES]
+    foreign = [n for n in entries if n not in EXPORT_FILES or (out_dir / n).is_symlink()]
+    if not foreign and not _is_export_config(out_dir / CONFIG_FILE):
+        foreign = [CONFIG_FILE]  # files of export names that wmi export did not write
     if foreign:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise WmiError(
@@ -384,6 +394,16 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> bool:
     return True
 
 
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else exc.__class__.__name__
+
+
+def _short(out_dir: Path) -> str:
+    """OUT_DIR's name cut so that the staging folder's name (about 25 bytes more) fits."""
+    return os.fsdecode(os.fsencode(out_dir.name)[:200])
+
+
 def _publish(staging: Path, out_dir: Path, replace: bool) -> None:
     """Move the finished staging folder to ``out_dir`` in one rename (two when replacing)."""
     if not replace:
@@ -391,7 +411,7 @@ def _publish(staging: Path, out_dir: Path, replace: bool) -> None:
             out_dir.rmdir()  # empty (checked); a file appearing meanwhile makes this fail
         os.replace(staging, out_dir)
         return
-    trash = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
+    trash = Path(tempfile.mkdtemp(prefix=f".{_short(out_dir)}.old-", dir=out_dir.parent))
     trash.rmdir()
     os.replace(out_dir, trash)
     try:
@@ -444,7 +464,7 @@ def export_model(
     model.eval()
     config = build_config(model, payload, checkpoint_path)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.export-", dir=out_dir.parent))
+    staging = Path(tempfile.mkdtemp(prefix=f".{_short(out_dir)}.export-", dir=out_dir.parent))
     try:
         files: dict[str, Path] = {}
         weights = staging / WEIGHTS_FILE
@@ -503,7 +523,9 @@ def read_export_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise WmiError(f"{path}: not a wmi export config (no '{FORMAT}' format)")
     version = config.get("version", 0)
-    if not isinstance(version, int) or version > VERSION:
+    if type(version) is not int or version < 0:
+        raise WmiError(f"{path}: export format version {version!r} is not a whole number")
+    if version > VERSION:
         raise WmiError(
             f"{path}: export format version {version} is newer than this wmi supports "
             f"({VERSION}); upgrade wmi"
@@ -531,9 +553,13 @@ def load_exported(
         config.json (``meta["amp"]`` is the mixed precision it was trained with,
         ``meta["training"]`` and ``meta["validation"]`` the summary).
 
+    Nothing is built before the architecture in config.json has been checked against the
+    names and shapes in the safetensors header; tensors that are not floating point, or hold
+    NaN or infinity, are refused by name (int8 or bool weights would be cast silently).
+
     Raises:
         WmiError: one line naming the file: missing, damaged (checksum), or weights that do
-            not fit the architecture.
+            not fit the architecture, are not floating point, or are not finite.
     """
     st = _safetensors()
     folder = Path(folder)
@@ -541,17 +567,34 @@ def load_exported(
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise WmiError(f"{weights}: no such file")
-    expected = (config.get("files") or {}).get(WEIGHTS_FILE, {}).get("sha256")
-    if expected and file_sha256(weights) != expected:
+    files = config.get("files", {})
+    entry = files.get(WEIGHTS_FILE, {}) if isinstance(files, dict) else None
+    expected = entry.get("sha256") if isinstance(entry, dict) else None
+    if not isinstance(entry, dict) or not isinstance(expected, str | None):
+        raise WmiError(f"{folder / CONFIG_FILE}: 'files' is not a table of files and SHA-256s")
+    if expected is not None and file_sha256(weights) != expected:
         raise WmiError(f"{weights}: damaged (SHA-256 differs from {CONFIG_FILE})")
+    network, architecture = checked_network(config["architecture"], str(folder / CONFIG_FILE))
     try:
-        model = model_from_config(config["architecture"])
-    except (TypeError, ValueError) as exc:
-        raise WmiError(f"{folder / CONFIG_FILE}: invalid architecture ({exc})") from None
-    try:
-        state = st.load_file(str(weights), device="cpu")
-        model.load_state_dict(state)
-    except Exception as exc:  # safetensors header errors, missing keys, shape mismatches
-        reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-        raise WmiError(f"{weights}: not weights of this network ({reason[:160]})") from None
+        with st.safe_open(str(weights), framework="pt") as f:
+            names = f.keys()
+            header = {key: f.get_slice(key) for key in names}
+            shapes = {key: tuple(part.get_shape()) for key, part in header.items()}
+            dtypes = {key: part.get_dtype() for key, part in header.items()}
+    except Exception as exc:  # a damaged or hostile header: safetensors' own errors
+        raise WmiError(f"{weights}: not a readable safetensors file ({_first_line(exc)})") from None
+    network.check_weights_fit(architecture, shapes, str(weights))
+    for key, dtype in dtypes.items():
+        counter = key.endswith("num_batches_tracked") and dtype == "I64"  # batch norm's count
+        if dtype not in FLOAT_DTYPES and not counter:
+            raise WmiError(f"{weights}: {key} holds {dtype} values, not floating-point weights")
+    state = st.load_file(str(weights), device="cpu")
+    for key, value in state.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise WmiError(
+                f"{weights}: holds non-finite weights (NaN or inf in {key}); the file is "
+                "damaged or was saved that way, and cannot be used"
+            )
+    model = network.from_config(architecture)
+    model.load_state_dict(state)
     return model.to(map_location).eval(), config

@@ -93,10 +93,7 @@ def _load(source: ModelSource) -> tuple[nn.Module, CheckpointInfo]:
         step = training.get("step")
         return model, CheckpointInfo(str(meta.get("amp", "off")), step, training, source)
     payload = load_checkpoint(source.path)
-    try:
-        model = build_model(payload)
-    except WmiError as exc:
-        raise WmiError(f"{source.path}: {exc}") from None
+    model = build_model(payload, str(source.path))
     config = dict(payload.get("config") or {})
     step = payload.get("step")
     info = CheckpointInfo(

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wmi.errors import WmiError
-from wmi.kinds import CONV_KINDS, NORM_KINDS
+from wmi.kinds import ARCH_LIMITS, CONV_KINDS, NORM_KINDS
 from wmi.layers.conv import check_masked_input, create_conv, mask_dtype
 from wmi.layers.norm import create_norm
 from wmi.registry import load
@@ -93,6 +93,91 @@ def check_training_size(
         f"size {batch_size} its {norm} norm gets {batch_size * have**2} value per channel and "
         f"needs {need}; use {option} {use} or --batch-size {math.ceil(need / have**2)}"
     )
+
+
+def checked_architecture(config: Any, where: str) -> dict[str, Any]:
+    """An architecture read from a file, checked before anything is built from it.
+
+    Args:
+        config: the constructor arguments (a checkpoint's ``model_config``, an export's
+            ``architecture``).
+        where: the file, for the message.
+
+    Returns:
+        the arguments, as :class:`InpaintingUNet` takes them.
+
+    Raises:
+        WmiError: not a dict of its arguments, a kind that is not registered, or a number of
+            the wrong type or outside :data:`ARCH_LIMITS`.
+    """
+    if not isinstance(config, dict):
+        raise WmiError(f"{where}: the architecture is not a table of settings")
+    known = ("conv", "norm", "norm_momentum", *ARCH_LIMITS)
+    unknown = [str(k) for k in config if k not in known]
+    if unknown:
+        raise WmiError(f"{where}: unknown architecture setting {unknown[0]!r}")
+    for name, registry in (("conv", CONV_KINDS), ("norm", NORM_KINDS)):
+        value = config.get(name, "weighted")
+        if not isinstance(value, str) or value not in registry:
+            raise WmiError(f"{where}: architecture {name} {value!r} is not one of {list(registry)}")
+    for name, (low, high) in ARCH_LIMITS.items():
+        value = config.get(name)
+        if value is None:
+            continue
+        if type(value) is not int or not low <= value <= high:
+            raise WmiError(f"{where}: architecture {name} {value!r} is not a whole number from "
+                           f"{low} to {high}")  # fmt: skip
+    momentum = config.get("norm_momentum", 0.001)
+    if type(momentum) not in (int, float) or not 0.0 < momentum <= 1.0:
+        raise WmiError(f"{where}: architecture norm_momentum {momentum!r} is not in (0, 1]")
+    return dict(config)
+
+
+def state_shapes(config: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every tensor of the network ``config`` builds, allocating none.
+
+    The network is built on PyTorch's "meta" device (shapes without storage), so a config
+    that asks for billions of weights costs nothing here; check it with
+    :func:`checked_architecture` first (the number of layers is bounded there).
+    """
+    with torch.device("meta"):
+        net = InpaintingUNet(**config)
+    return {key: tuple(value.shape) for key, value in net.state_dict().items()}
+
+
+def check_weights_fit(
+    config: dict[str, Any], shapes: dict[str, tuple[int, ...]], where: str
+) -> None:
+    """Refuse weights whose names or shapes differ from those of the network ``config``.
+
+    Run before the network is built: the weights' shapes (a safetensors header, a
+    checkpoint's tensors) then bound what building it may cost.
+
+    Raises:
+        WmiError: naming the first missing, unexpected or differently shaped tensor.
+    """
+    check_shapes(state_shapes(config), shapes, where)
+
+
+def check_shapes(
+    expected: dict[str, tuple[int, ...]], shapes: dict[str, tuple[int, ...]], where: str
+) -> None:
+    """Refuse weights (``shapes``) whose names or shapes differ from a network's (``expected``).
+
+    Raises:
+        WmiError: naming the first missing, unexpected or differently shaped tensor.
+    """
+    for key, shape in expected.items():
+        if key not in shapes:
+            raise WmiError(f"{where}: not weights of this network (no {key}, shape {list(shape)})")
+        if tuple(shapes[key]) != shape:
+            raise WmiError(
+                f"{where}: not weights of this network ({key} has shape {list(shapes[key])}, "
+                f"the architecture needs {list(shape)})"
+            )
+    extra = [key for key in shapes if key not in expected]
+    if extra:
+        raise WmiError(f"{where}: not weights of this network (unexpected {extra[0]})")
 
 
 class MaskedBlock(nn.Module):
@@ -245,6 +330,19 @@ class InpaintingUNet(nn.Module):
     def from_config(cls, config: dict[str, Any]) -> InpaintingUNet:
         """The network :meth:`config` describes (untrained)."""
         return cls(**config)
+
+    @classmethod
+    def checked_config(cls, config: dict[str, Any], where: str) -> dict[str, Any]:
+        """:meth:`config` read from a file, checked before anything is built
+        (:func:`checked_architecture`)."""
+        return checked_architecture(config, where)
+
+    @classmethod
+    def check_weights_fit(
+        cls, config: dict[str, Any], shapes: dict[str, tuple[int, ...]], where: str
+    ) -> None:
+        """Refuse weights that do not fit the network of ``config`` (:func:`check_weights_fit`)."""
+        check_weights_fit(config, shapes, where)
 
     @property
     def multiple(self) -> int:

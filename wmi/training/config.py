@@ -20,16 +20,22 @@ from typing import Any
 from wmi.errors import WmiError
 from wmi.kinds import (
     AMP_MODES,
+    ARCH_LIMITS,
     ARCHS,
     AUTO,
     CONV_KINDS,
     DEVICES,
+    MAX_SIDE,
+    MAX_WORKERS,
     NORM_KINDS,
     PERCEPTUAL,
+    SEED_MAX,
     paper_norm,
 )
 from wmi.registry import load
 
+#: The most steps (and epochs, and step intervals) of a run, and images per step.
+MAX_STEPS, MAX_BATCH = 10**9, 4096
 #: PConv's fine-tuning stage: a constant learning rate (the other rates are on ``ARCHS``).
 FINETUNE_LR = 5e-5
 #: ``--conv`` of an ``--arch`` that takes one, when none is given.
@@ -53,10 +59,18 @@ def _per_arch(fact: str) -> str:
                      for n, v in shown)  # fmt: skip
 
 
-def _field(default: Any, help: str, shown: str | None = None, **kwargs: Any) -> Any:
-    """A TrainConfig field with its one description (``help``, also ``wmi train --help``) and,
-    for a default that depends on other options, how ``--help`` shows it (``shown``)."""
-    return field(default=default, metadata={"help": help, "shown": shown}, **kwargs)
+def _field(
+    default: Any,
+    help: str,
+    shown: str | None = None,
+    range: tuple[float, float] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """A TrainConfig field with its one description (``help``, also ``wmi train --help``),
+    for a default that depends on other options how ``--help`` shows it (``shown``), and for
+    a number its ``range`` (inclusive; ``--help`` shows it, :func:`check_config` holds to it)."""
+    metadata = {"help": help, "shown": shown, "range": range}
+    return field(default=default, metadata=metadata, **kwargs)
 
 
 @dataclass
@@ -102,12 +116,16 @@ class TrainConfig:
         256,
         "Side of the training images in pixels, a multiple of 2**layers: the shards must have "
         "been prepared with `wmi data prepare --size` of the same value.",
+        range=(16, MAX_SIDE),
     )
-    layers: int = _field(7, "U-Net encoder depth: 7 for 256², 8 for 512².")
+    layers: int = _field(
+        7, "U-Net encoder depth: 7 for 256², 8 for 512².", range=ARCH_LIMITS["layers"]
+    )
     base_channels: int | None = _field(
         None,
         "Channels of the first layer (the paper: 64; DeepFill's cnum).",
         shown=_per_arch("width"),
+        range=ARCH_LIMITS["base_channels"],
     )
     bn_momentum: float | None = _field(
         None,
@@ -115,26 +133,33 @@ class TrainConfig:
         "[0.001, 0.1]: the paper's 0.001 (decay 0.999) from 5000 steps on; a smaller value "
         "than the run allows gives broken eval-mode output, and a warning.",
         shown="auto",
+        range=(0.0, 1.0),
     )
-    batch_size: int = _field(25, "Images per step per GPU/process (the paper: 25).")
+    batch_size: int = _field(
+        25, "Images per step per GPU/process (the paper: 25).", range=(1, MAX_BATCH)
+    )
     steps: int | None = _field(
         None,
         "Required, or --epochs: optimizer steps. --resume may raise it: the lr cosine is then "
         "re-planned from where the run stopped to --lr-final at the new end.",
+        range=(1, MAX_STEPS),
     )
     epochs: int | None = _field(
         None,
         "Required, or --steps: passes over the training split (the last partial batch is dropped).",
+        range=(1, MAX_STEPS),
     )
     lr: float | None = _field(
         None,
         "Initial learning rate (cosine decay to --lr-final).",
         shown=f"{_per_arch('lr')}; {FINETUNE_LR:g} with --finetune",
+        range=(0.0, 1.0),
     )
     lr_final: float | None = _field(
         None,
         "Learning rate at the last step.",
         shown=f"{_per_arch('lr_final')}; = --lr with --finetune",
+        range=(0.0, 1.0),
     )
     finetune: str | None = _field(
         None,
@@ -151,13 +176,22 @@ class TrainConfig:
             "help": "Data loader worker processes per GPU/process: 4, or the CPU cores where "
             "there are fewer (more workers than cores only slow a run down).",
             "shown": None,
+            "range": (0, MAX_WORKERS),
         },
     )
-    val_every: int = _field(1000, "Validate (metrics, preview) every N steps and at the end.")
-    val_images: int = _field(100, "Validation images (the first of the val split).")
-    save_every: int = _field(1000, "Save checkpoints/last.pt every N steps and at the end.")
-    log_every: int = _field(10, "Write a metrics.jsonl training line every N steps.")
-    seed: int = _field(0, "Seeds weights, data order, crops and masks.")
+    val_every: int = _field(
+        1000, "Validate (metrics, preview) every N steps and at the end.", range=(1, MAX_STEPS)
+    )
+    val_images: int = _field(
+        100, "Validation images (the first of the val split).", range=(0, MAX_STEPS)
+    )
+    save_every: int = _field(
+        1000, "Save checkpoints/last.pt every N steps and at the end.", range=(1, MAX_STEPS)
+    )
+    log_every: int = _field(
+        10, "Write a metrics.jsonl training line every N steps.", range=(1, MAX_STEPS)
+    )
+    seed: int = _field(0, "Seeds weights, data order, crops and masks.", range=(0, SEED_MAX))
     vgg_weights: str | None = _field(
         None,
         "torchvision vgg16 state dict (vgg16-397923af.pth), or a folder holding it, for the "
@@ -446,6 +480,11 @@ def check_size(
         )
 
 
+def field_range(name: str) -> tuple[float, float] | None:
+    """The inclusive range of the numeric TrainConfig field ``name`` (None: not a number)."""
+    return _FIELDS[name].metadata.get("range")
+
+
 def _check_numbers(cfg: TrainConfig) -> None:
     for name in ("layers", "base_channels", "batch_size", "val_every", "save_every", "log_every"):
         if getattr(cfg, name) is not None and getattr(cfg, name) < 1:
@@ -460,6 +499,11 @@ def _check_numbers(cfg: TrainConfig) -> None:
         value = getattr(cfg, name)
         if value is not None and value < 1:
             raise WmiError(f"--{name} must be at least 1, got {value}")
+    for name in field_names():  # every number, also those of --config files and --resume
+        bounds, value = field_range(name), getattr(cfg, name)
+        if bounds is not None and value is not None and not bounds[0] <= value <= bounds[1]:
+            low, high = (f"{b:,}" if isinstance(b, int) else f"{b:g}" for b in bounds)
+            raise WmiError(f"--{name.replace('_', '-')} must be from {low} to {high}, got {value}")
     if ARCHS[cfg.arch].takes_conv:
         norm = network_options(cfg)["norm"]
         check_size(cfg.size, cfg.layers, cfg.batch_size, [norm])

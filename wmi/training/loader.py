@@ -50,7 +50,9 @@ def open_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     if not data.is_dir():
         raise WmiError(f"--data {data}: no such directory")
     from wmi.data import InpaintingDataset, check_shards, find_shards
+    from wmi.data.shards import check_manifest
 
+    check_manifest(data)  # a deleted shard would train on fewer images without a word
     shards = find_shards(data, "train")
     if not shards:
         raise WmiError(

@@ -153,8 +153,9 @@ def train(
     """
     dist = setup_distributed(cfg.device)
     run = None
+    hold = contextlib.ExitStack()  # RUN_DIR's lock, held until the run ends
     try:
-        run = _prepare(cfg, dist, resume, overwrite, train_set, val_set, echo)
+        run = _prepare(cfg, dist, resume, overwrite, train_set, val_set, echo, hold)
         _announce(run)
         stopped_by = _loop(run, progress and dist.main)
         status = "interrupted" if stopped_by else "done"
@@ -175,6 +176,7 @@ def train(
         if run is not None:
             run.board.close()
             run.batches.close()
+        hold.close()
         if dist.owns_group:
             tdist.destroy_process_group()
 
@@ -227,6 +229,7 @@ def _prepare(
     train_set: Dataset | None,
     val_set: Dataset | None,
     echo: bool,
+    hold: contextlib.ExitStack,
 ) -> _Run:
     """Check everything that can fail on the user's input before writing anything, then build
     the model, optimizer and loaders and restore the state of a resumed run."""
@@ -252,7 +255,7 @@ def _prepare(
     if saved is not None:  # re-planned when --resume raised --steps
         schedule = restore_schedule(saved, total_steps)
 
-    claim_run_dir(run_dir, not resume, dist, device)  # the first write
+    claim_run_dir(run_dir, resume, overwrite, dist, device, hold)  # the first write
     log = RunLog(run_dir, dist.main, echo)
     net.to(device)
     if cfg.channels_last:

@@ -35,6 +35,7 @@ from torch import Tensor, nn
 
 from wmi.errors import WmiError
 from wmi.kinds import PERCEPTUAL
+from wmi.models.checkpoint import read_torch_file
 from wmi.registry import load
 from wmi.weights import VGG16_FILE, find_weights, weights_search_dir
 
@@ -120,11 +121,7 @@ class VGG16Features(nn.Module):
             WmiError: the file is unreadable or is not a vgg16 state dict.
         """
         path = Path(path)
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # truncated zip, pickle with code, not a torch file
-            reason = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
-            raise WmiError(f"{path}: not a readable VGG16 state dict ({reason[:100]})") from None
+        state = read_torch_file(path, "VGG16 state dict")
         if not isinstance(state, dict):
             raise WmiError(f"{path}: not a VGG16 state dict (a {type(state).__name__})")
         wanted = self.features.state_dict()

@@ -5,9 +5,9 @@ One run lives in one folder, RUN_DIR (see :mod:`wmi.training.loop`). Only rank 0
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
 import signal
 import tempfile
 import threading
@@ -23,11 +23,18 @@ from wmi.device import resolve_device
 from wmi.errors import WmiError
 from wmi.io import atomic_path
 from wmi.kinds import DEVICES
-from wmi.procs import STOP_SIGNALS
-from wmi.training.config import TrainConfig, check_choice
+from wmi.procs import STOP_SIGNALS, folder_lock
+from wmi.training.config import TrainConfig, check_choice, field_names
 
-#: Files and folders of a run; --overwrite removes exactly these.
+#: Files and folders of a run; a new run (or --overwrite) removes wmi's files among these.
 RUN_FILES = ("config.json", "checkpoints", "metrics.jsonl", "train.log", "previews", "tensorboard")
+#: The names wmi writes in each folder of a run (glob patterns): only these are ever removed,
+#: and a folder of :data:`RUN_FILES` holding anything else is not wmi's.
+OWNED = {
+    "checkpoints": ("last.pt", "best.pt", ".last.*.tmp.pt", ".best.*.tmp.pt"),
+    "previews": ("step-*.png", ".step-*.tmp.png"),
+    "tensorboard": ("events.out.tfevents.*",),
+}
 #: The checkpoints whose presence makes a folder hold a run (one that cannot just be replaced).
 CHECKPOINTS = ("last.pt", "best.pt")
 #: The temporary files of an interrupted write (``wmi.io.atomic_path`` names), per folder.
@@ -103,16 +110,58 @@ def has_checkpoint(run_dir: Path) -> bool:
     return any((run_dir / "checkpoints" / name).exists() for name in CHECKPOINTS)
 
 
+def _is_run_config(path: Path) -> bool:
+    """Whether ``path`` is a config.json that ``wmi train`` wrote (a dict of its fields)."""
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(values, dict) and bool(values) and set(values) <= set(field_names())
+
+
+def _not_wmis(run_dir: Path, resume: bool) -> Path | None:
+    """The first entry of RUN_DIR's run files that ``wmi train`` did not write, or None.
+
+    A link among them or among the files of wmi's names counts (wmi never writes through
+    one). For a new run (which removes an earlier run's files) so does a config.json that is
+    not a run configuration, logs without one, and any file in ``checkpoints/``,
+    ``previews/`` or ``tensorboard/`` that is not named as wmi names its files
+    (:data:`OWNED`); ``--resume`` removes nothing and leaves those alone.
+    """
+    config = run_dir / "config.json"
+    for name in RUN_FILES:
+        path = run_dir / name
+        if path.is_symlink():
+            return path
+        if not path.exists():
+            continue
+        if name in OWNED:
+            if not path.is_dir():
+                return path
+            for child in sorted(path.iterdir()):
+                owned = any(child.match(pattern) for pattern in OWNED[name])
+                if child.is_symlink() and (owned or not resume):
+                    return child
+                if not resume and (not child.is_file() or not owned):
+                    return child
+        elif not path.is_file() or not (resume or _is_run_config(config)):
+            return path
+    return None
+
+
 def check_run_dir(out: str | None, resume: bool, overwrite: bool) -> Path:
     """Check (without writing) that RUN_DIR can hold this run.
 
     A folder with the files of a run that saved no checkpoint (stopped by a bad mask file,
     killed in its first steps) is not "a run": a new run replaces those files without
-    ``--overwrite``, as there is nothing to resume or lose.
+    ``--overwrite``, as there is nothing to resume or lose. Files wmi did not write (a
+    folder of the same names made by someone else, a link) are never replaced: the run is
+    refused, with or without ``--overwrite``.
 
     Raises:
         WmiError: no --out, --out is a file, a run with a checkpoint is already there
-            (without --resume or --overwrite), or --resume with no checkpoint to continue from.
+            (without --resume or --overwrite), --resume with no checkpoint to continue from,
+            or a file of a run's names that wmi did not write.
     """
     if out is None:
         raise WmiError("--out is required: the folder of this run (RUN_DIR)")
@@ -129,14 +178,20 @@ def check_run_dir(out: str | None, resume: bool, overwrite: bool) -> Path:
             f"--out {run_dir}: already holds a run; pass --resume to continue it or "
             "--overwrite to start over"
         )
+    foreign = _not_wmis(run_dir, resume) if run_dir.is_dir() else None
+    if foreign is not None:
+        what = "is a link" if foreign.is_symlink() else "was not written by wmi train"
+        raise WmiError(
+            f"--out {run_dir}: {foreign} {what}; wmi does not replace or write through it "
+            "(choose another --out, or move it away)"
+        )
     return run_dir
 
 
 def remove_stale_temps(run_dir: Path) -> list[Path]:
     """Remove the temporary files that a killed run left (``.last.*.tmp.pt`` and the like).
 
-    Only wmi's own names (:data:`STALE_TEMPS`) are touched. A run holds no lock on RUN_DIR:
-    do not start a second process on a RUN_DIR in use.
+    Only wmi's own names (:data:`STALE_TEMPS`) are touched; the caller holds RUN_DIR's lock.
 
     Returns:
         the files removed.
@@ -169,16 +224,21 @@ def _check_writable(run_dir: Path) -> None:
         raise WmiError(f"{where}: cannot write there ({exc.strerror or exc})") from None
 
 
-def prepare_run_dir(run_dir: Path, fresh: bool) -> None:
-    """Make RUN_DIR and check that it can be written; remove what a stopped run left.
+def prepare_run_dir(
+    run_dir: Path, resume: bool, overwrite: bool, hold: contextlib.ExitStack
+) -> None:
+    """Make and lock RUN_DIR, check it again under the lock, remove what a stopped run left.
 
     Args:
         run_dir: the run folder.
-        fresh: a new run (not ``--resume``): remove the files of an earlier run (only those of
-            :data:`RUN_FILES`; :func:`check_run_dir` has allowed it).
+        resume, overwrite: the run's options; a new run (not ``resume``) removes the files of
+            an earlier run (only wmi's, :data:`OWNED`; :func:`check_run_dir` has allowed it).
+        hold: keeps the lock on RUN_DIR until it closes (the end of the run), so a second
+            ``wmi train`` on the same RUN_DIR is refused instead of mixing its files in.
 
     Raises:
-        WmiError: RUN_DIR, its ``checkpoints/`` or ``previews/`` folder, or its logs cannot be
+        WmiError: another wmi train is writing RUN_DIR; RUN_DIR changed since it was checked;
+            RUN_DIR, its ``checkpoints/`` or ``previews/`` folder, or its logs cannot be
             written (a read-only folder is found here, before the first step).
     """
     try:
@@ -187,13 +247,16 @@ def prepare_run_dir(run_dir: Path, fresh: bool) -> None:
             pass
     except OSError as exc:
         raise WmiError(f"--out {run_dir}: cannot write there ({exc.strerror or exc})") from None
+    hold.enter_context(folder_lock(run_dir, "another wmi train is writing here"))
+    check_run_dir(str(run_dir), resume, overwrite)  # a run that ended while this one started
     try:
-        if fresh:
+        if not resume:
             for name in RUN_FILES:
                 target = run_dir / name
-                if target.is_dir():
-                    shutil.rmtree(target)
-                elif target.exists():
+                if name in OWNED and target.is_dir():
+                    for child in target.iterdir():
+                        child.unlink()  # all wmi's: check_run_dir said so
+                elif target.is_file():
                     target.unlink()
         remove_stale_temps(run_dir)
     except OSError as exc:
@@ -202,12 +265,19 @@ def prepare_run_dir(run_dir: Path, fresh: bool) -> None:
     _check_writable(run_dir)
 
 
-def claim_run_dir(run_dir: Path, fresh: bool, dist: Dist, device: torch.device) -> None:
+def claim_run_dir(
+    run_dir: Path,
+    resume: bool,
+    overwrite: bool,
+    dist: Dist,
+    device: torch.device,
+    hold: contextlib.ExitStack,
+) -> None:
     """:func:`prepare_run_dir` on rank 0; every rank raises if it failed."""
     error = None
     if dist.main:
         try:
-            prepare_run_dir(run_dir, fresh)
+            prepare_run_dir(run_dir, resume, overwrite, hold)
         except WmiError as exc:
             error = exc
     all_ranks_ok(dist, error, device)
@@ -270,11 +340,17 @@ class RunLog:
 
 
 def _append(path: Path, text: str) -> None:
-    """Append ``text`` to ``path``; a full disk is a WmiError naming the file."""
+    """Append ``text`` to ``path``; a full disk or a link there is a WmiError naming the file.
+
+    ``O_NOFOLLOW``: a log replaced by a link while the run goes on is not written through.
+    """
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
     try:
-        with open(path, "a", encoding="utf-8") as f:
+        with open(os.open(path, flags, 0o644), "a", encoding="utf-8") as f:
             f.write(text)
     except OSError as exc:
+        if path.is_symlink():
+            raise WmiError(f"{path}: is a link; wmi does not write through it") from None
         raise WmiError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
