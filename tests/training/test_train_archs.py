@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from tests.training.test_train import Pairs, _assert_same_tensors, _cfg, _one_line_error, _run
 from wmi.cli import app
+from wmi.errors import WmiError
 from wmi.models.checkpoint import save_checkpoint
 from wmi.models.deepfill import DeepFillV1Generator, DeepFillV2Generator
 from wmi.models.loading import load_model
@@ -145,3 +146,19 @@ def test_a_checkpoint_without_an_arch_is_the_unet(tmp_path: Path) -> None:
     assert type(model) is InpaintingUNet and model.config() == net.config()
     x, m = torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8)
     assert torch.equal(model(x, m), net.eval()(x, m))
+
+
+def test_a_tampered_deepfill_architecture_is_one_line_before_anything_is_built(
+    tmp_path: Path,
+) -> None:
+    save_checkpoint(tmp_path / "df2.pt", DeepFillV2Generator(cnum=4))
+    payload = torch.load(tmp_path / "df2.pt", weights_only=True)
+    for config, message in (
+        ({"arch": "deepfill2", "cnum": 10**6}, "architecture cnum 1000000 is not a whole number"),
+        ({"arch": "deepfill2", "cnum": 8}, "not weights of this network"),
+        ({"arch": "deepfill2", "cnum": 4, "gated": True}, "unknown architecture setting 'gated'"),
+        ({"arch": "deepfill9", "cnum": 4}, "architecture arch 'deepfill9' is not one of"),
+    ):
+        torch.save({**payload, "model_config": config}, tmp_path / "bad.pt")
+        with pytest.raises(WmiError, match=message):
+            load_model(tmp_path / "bad.pt")
