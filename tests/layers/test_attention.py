@@ -214,3 +214,16 @@ def test_stride_2_runs_on_a_coarser_patch_grid():
     v = _box_validity(2, 16, 24, [(4, 5, 5, 7), (0, 0, 8, 8)])
     out = contextual_attention(f, f, v, stride=2)
     assert out.shape == f.shape and torch.isfinite(out).all()
+
+
+def test_public_name_and_defaults_are_the_official_ones() -> None:
+    import inspect
+
+    import wmi
+
+    params = inspect.signature(wmi.functional.contextual_attention).parameters
+    defaults = {name: p.default for name, p in params.items() if name not in ("f", "b", "mask")}
+    assert {k: defaults[k] for k in ("ksize", "stride", "rate", "fuse_k", "softmax_scale", "fuse")} == {
+        "ksize": 3, "stride": 1, "rate": 2, "fuse_k": 3, "softmax_scale": 10.0, "fuse": True
+    }  # fmt: skip
+    assert list(params)[:3] == ["f", "b", "mask"]
