@@ -207,6 +207,22 @@ def read_torch_file(path: str | os.PathLike[str], what: str) -> Any:
         raise WmiError(f"{path}: not a readable {what} ({_reason(exc)})") from None
 
 
+def check_version(path: Path, what: str, version: Any, supported: int) -> None:
+    """A file's format ``version`` is a whole number this wmi reads (at most ``supported``).
+
+    Raises:
+        WmiError: naming ``path`` and ``what`` ("checkpoint", "export"): not a whole number,
+            or newer than this wmi (upgrade it).
+    """
+    if type(version) is not int or version < 0:
+        raise WmiError(f"{path}: {what} format version {version!r} is not a whole number")
+    if version > supported:
+        raise WmiError(
+            f"{path}: {what} format version {version} is newer than this wmi supports "
+            f"({supported}); upgrade wmi"
+        )
+
+
 def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint written by :func:`save_checkpoint`, safely.
 
@@ -229,14 +245,7 @@ def load_checkpoint(path: str | os.PathLike[str], map_location: str | torch.devi
         raise WmiError(f"{path}: not a readable wmi checkpoint ({_reason(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise WmiError(f"{path}: not a wmi checkpoint (no '{FORMAT}' header)")
-    version = payload.get("version", 0)
-    if type(version) is not int or version < 0:
-        raise WmiError(f"{path}: checkpoint format version {version!r} is not a whole number")
-    if version > VERSION:
-        raise WmiError(
-            f"{path}: checkpoint format version {version} is newer than this wmi "
-            f"supports ({VERSION}); upgrade wmi"
-        )
+    check_version(path, "checkpoint", payload.get("version", 0), VERSION)
     step = payload.get("step")
     if step is not None and (type(step) is not int or step < 0):
         raise WmiError(f"{path}: step {step!r} is not a whole number")

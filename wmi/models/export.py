@@ -36,6 +36,7 @@ from wmi.kinds import ARCHS, CONV_KINDS
 from wmi.models.checkpoint import (
     arch_of,
     build_model,
+    check_version,
     checked_network,
     load_checkpoint,
     model_config,
@@ -522,14 +523,7 @@ def read_export_config(folder: str | os.PathLike[str]) -> dict[str, Any]:
         raise WmiError(f"{path}: not readable JSON ({exc.__class__.__name__})") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise WmiError(f"{path}: not a wmi export config (no '{FORMAT}' format)")
-    version = config.get("version", 0)
-    if type(version) is not int or version < 0:
-        raise WmiError(f"{path}: export format version {version!r} is not a whole number")
-    if version > VERSION:
-        raise WmiError(
-            f"{path}: export format version {version} is newer than this wmi supports "
-            f"({VERSION}); upgrade wmi"
-        )
+    check_version(path, "export", config.get("version", 0), VERSION)
     if not isinstance(config.get("architecture"), dict):
         raise WmiError(f"{path}: no architecture")
     return config
