@@ -27,25 +27,19 @@ from typing import TYPE_CHECKING, Any
 
 from wmi.errors import printable
 from wmi.eval.compare import MARKS, comparison_marks
-from wmi.eval.html_parts import (
+from wmi.eval.html_charts import PALETTE, chart, legend, sections
+from wmi.eval.html_records import (
     MISSING,
-    PALETTE,
     FactLike,
     MetricFact,
     ReportImage,
-    Tile,
     best_of,
-    chart,
     esc,
     fmt_value,
     is_value,
-    legend,
-    sections,
-    select_images,
     short_label,
-    tiles,
-    value_of,
 )
+from wmi.eval.html_strips import Tile, select_images, tiles, value_of
 from wmi.io import atomic_path
 
 if TYPE_CHECKING:
