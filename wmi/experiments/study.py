@@ -23,6 +23,7 @@ training is data-parallel); only rank 0 prepares, inpaints and scores.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import shutil
@@ -455,6 +456,8 @@ def _join(device: str) -> _Group:
 
     def leave() -> None:
         if dist.owns_group and tdist.is_initialized():
+            # the runs' DDP wrappers (and their reducers' threads) go before the group they use
+            gc.collect()
             tdist.destroy_process_group()
 
     return _Group(dist.rank, tdist.barrier, leave)
@@ -541,6 +544,10 @@ def _run(
             trained.append(name)
         done += 1
         report_progress(done, total)
+    # Every rank leaves the group together once the last run is trained: a rank that exits
+    # while another still holds its connections is aborted by gloo's threads (SIGABRT).
+    group.barrier()
+    group.leave()
     if rank != 0:
         return StudyResult(out, [], trained, skipped, {}, time.perf_counter() - start)
     notify("info", "inpainting the test images")
