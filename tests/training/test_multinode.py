@@ -3,9 +3,12 @@ processes trains, bit for bit (gloo on CPU). What docs/scale.md promises."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -58,10 +61,30 @@ def _torchrun(*launcher: str, data: Path, out: Path) -> subprocess.Popen[bytes]:
     )
 
 
-def _wait(*procs: subprocess.Popen[bytes]) -> None:
+def _wait(*procs: subprocess.Popen[bytes], timeout: float = 300) -> None:
+    """Wait for every process; when one fails, stop the others (a node whose peer died waits
+    for it at the rendezvous) and show what each printed."""
+    deadline = time.monotonic() + timeout
+    while any(p.poll() is None for p in procs) and time.monotonic() < deadline:
+        if any(p.poll() not in (None, 0) for p in procs):
+            break
+        time.sleep(0.2)
     for proc in procs:
-        output, _ = proc.communicate(timeout=300)
-        assert proc.returncode == 0, output.decode(errors="replace")[-3000:]
+        if proc.poll() is None:
+            proc.kill()
+    outputs = [proc.communicate()[0].decode(errors="replace")[-6000:] for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), "\n----\n".join(outputs)
+
+
+def _listening(port: int, timeout: float = 60) -> None:
+    """Wait until the master node's agent serves its store on ``port``: the second node then
+    finds it at once instead of racing it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no torchrun store on port {port} after {timeout} s")
 
 
 @pytest.mark.slow
@@ -69,9 +92,10 @@ def test_two_nodes_train_the_weights_of_one_node_with_two_processes(
     tmp_path: Path,
     shards: Path,  # noqa: F811
 ) -> None:
-    port = str(_free_port())
-    nodes = [
-        _torchrun(
+    port = _free_port()
+
+    def node(rank: int) -> subprocess.Popen[bytes]:
+        return _torchrun(
             "--nnodes",
             "2",
             "--node-rank",
@@ -81,13 +105,14 @@ def test_two_nodes_train_the_weights_of_one_node_with_two_processes(
             "--master-addr",
             "127.0.0.1",
             "--master-port",
-            port,
+            str(port),
             data=shards,
             out=tmp_path / "two-nodes",
         )
-        for rank in (0, 1)
-    ]
-    _wait(*nodes)
+
+    first = node(0)
+    _listening(port)
+    _wait(first, node(1))
     one_node = _torchrun(
         "--nnodes",
         "1",

@@ -10,7 +10,6 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageErro
 from typer.core import TyperCommand
 
 from wmi.errors import WmiError, printable
-from wmi.procs import interrupted, stop_signals
 from wmi.registry import Registry
 
 
@@ -149,6 +148,8 @@ def interrupted_exit(exc: KeyboardInterrupt, saved: str = "") -> typer.Exit:
     """
     from rich.text import Text
 
+    from wmi.procs import interrupted  # signal and threading: only once a command runs
+
     stop = interrupted(exc)
     line = stop.saved or saved
     err_console.print(Text.assemble(("interrupted", "yellow"), f": {line}" if line else ""))
@@ -161,6 +162,8 @@ def _report_errors(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from wmi.procs import stop_signals  # not for --help
+
         with stop_signals():
             return _run_reporting(func, *args, **kwargs)
 

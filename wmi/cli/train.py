@@ -13,7 +13,6 @@ import typer
 
 from wmi.cli.common import choice, interrupted_exit
 from wmi.kinds import AMP_MODES, ARCHS, AUTO, CONV_KINDS, DEVICES, NORM_KINDS, PERCEPTUAL
-from wmi.procs import Interrupted
 from wmi.training.config import default, field_help, field_names, field_range, shown_default
 
 
@@ -143,5 +142,7 @@ def _run(
         summary += f"; best hole L1 {best['l1']:.3f} % at step {best['step']} (checkpoints/best.pt)"
     if result.stop_signal:
         saved = f"saved checkpoints/last.pt after {summary}; continue with --resume"
+        from wmi.procs import Interrupted
+
         raise interrupted_exit(Interrupted(result.stop_signal, saved))
     typer.echo(f"trained {summary}")

@@ -33,8 +33,10 @@ docs/training.md explains the choice.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import signal
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -178,7 +180,18 @@ def train(
             run.batches.close()
         hold.close()
         if dist.owns_group:
-            tdist.destroy_process_group()
+            run = None  # the DDP wrapper and its reducer go before their group
+            _leave_group(sys.exc_info()[0] is None)
+
+
+def _leave_group(finished: bool) -> None:
+    """Destroy this process's group. After a run every rank finished, wait for all of them
+    first: a rank that leaves while another still holds the group's connections is aborted
+    by gloo's threads (SIGABRT, "terminate called without an active exception")."""
+    if finished:
+        tdist.barrier()
+    gc.collect()  # DDP wrappers (their reducers use the group) before the group
+    tdist.destroy_process_group()
 
 
 @dataclass
