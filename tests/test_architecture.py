@@ -150,7 +150,7 @@ def test_nothing_cites_a_file_outside_the_repository() -> None:
     cites = []
     for name in tracked:
         path = ROOT / name
-        if name == "CHANGELOG.md" or path.suffix not in (".py", ".md", ".toml", ".sh", ".txt"):
+        if path.suffix not in (".py", ".md", ".toml", ".sh", ".txt"):
             continue
         text = path.read_text(encoding="utf-8", errors="replace")
         cites += [f"{name}: {needle}" for needle in outside if needle in text]
